@@ -1,0 +1,119 @@
+"""Specification of the matrix unit (MXU): widths, limits, port layout and timing.
+
+This module is the single place where the MXU's numbers live. The RTL generator (``rtl/mxu.py``), the
+golden model (``golden/mxu.py``), the trace builders in ``sim/`` and the docs all read it.
+
+Conventions
+-----------
+The MXU computes ``y = x @ W`` on int8 operands with int32 results. ``W`` is a ``rows × cols`` tile: row ``r``
+of the array holds ``W[r, :]`` (the reduction dimension K runs along rows), column ``c`` produces output
+element ``c``. An activation vector holds ``rows`` int8 values; a result vector holds ``cols`` int32 values.
+
+Timing contract (cycle ``t`` means "presented on the inputs during cycle t and sampled at the rising edge
+that ends it"; every input is registered once on entry):
+
+* **Result latency.** An activation presented at cycle ``t`` with ``emit`` set appears on ``y`` during cycle
+  ``t + latency`` where ``latency = rows + cols + 3`` (input register, row skew ``rows - 1``, column skew
+  ``cols - 1``, a two-stage multiplier, the partial-sum add, the accumulator stage). One result per cycle.
+* **Weights.** A weight row presented at cycle ``t_w`` with index ``r`` is written into the *shadow* weights
+  of array row ``r``. An activation presented at cycle ``t_a`` with ``swap`` set makes the shadow weights
+  active, row by row as it travels: row ``r`` takes the shadow value written by the latest weight row
+  presented at a cycle ``t_w <= t_a + r - 1``. So a tile's rows may be presented on consecutive cycles
+  starting anywhere from the first cycle of the previous tile's activations up to one cycle before the
+  swapping activation: the next tile installs while the current one computes, and back-to-back tiles of
+  at least ``rows`` activations each run without idle cycles.
+* **Accumulators.** Each activation carries an accumulator address ``addr``, an ``acc`` flag and an
+  ``emit`` flag. Its result (``cols`` int32) is ``mem[addr] + y`` when ``acc`` is set, else ``y``; the result
+  is written back to ``mem[addr]`` and, when ``emit`` is set, leaves on ``y`` with ``y_addr = addr``.
+  Sums wrap around modulo 2**32 (two's complement), in RTL and golden alike. Results are applied in
+  activation order, so back-to-back accumulations to one address see each other.
+* **Reset.** A synchronous reset during cycle ``t_r`` clears every weight (active and shadow) and drops every
+  activation presented at a cycle ``t <= t_r`` whose result would appear after ``t_r`` (and its accumulator
+  write). Accumulator memory contents are not cleared (it is SRAM); the first use after a reset should not
+  set ``acc``.
+* ``valid`` low on an input means the other fields of that input are ignored (a ``swap`` without ``valid``
+  does nothing).
+"""
+from dataclasses import dataclass
+
+__all__ = [
+    "DATA_BITS", "PRODUCT_BITS", "ACC_BITS", "MIN_DIM", "MAX_DIM", "MIN_ACC_DEPTH", "MAX_ACC_DEPTH",
+    "INPUT_STAGES", "MULTIPLY_STAGES", "PSUM_STAGES", "ACCUMULATE_STAGES",
+    "MXUParams", "check_dim", "check_acc_depth",
+]
+
+DATA_BITS = 8          #: int8 activations and weights
+PRODUCT_BITS = 2 * DATA_BITS
+ACC_BITS = 32          #: int32 results and accumulators, wrapping modulo 2**32
+
+MIN_DIM, MAX_DIM = 1, 64
+MIN_ACC_DEPTH, MAX_ACC_DEPTH = 1, 1 << 16
+
+INPUT_STAGES = 1       #: every input is registered once on entry
+MULTIPLY_STAGES = 2    #: multiplier input register and output register (maps onto DSP block registers)
+PSUM_STAGES = 1        #: partial-sum add, registered, per array row
+ACCUMULATE_STAGES = 1  #: accumulator read-modify-write and output register
+
+
+def _check_int(name, value, lo, hi):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer between {lo} and {hi}, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer between {lo} and {hi}, not {value!r}")
+    return value
+
+
+def check_dim(name, value):
+    """Check an array dimension (``rows`` or ``cols``)."""
+    return _check_int(name, value, MIN_DIM, MAX_DIM)
+
+
+def check_acc_depth(value):
+    return _check_int("acc_depth", value, MIN_ACC_DEPTH, MAX_ACC_DEPTH)
+
+
+def _bits_for(n):
+    """Bits needed to address ``n`` items (at least one)."""
+    return max(1, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class MXUParams:
+    """Parameters of one MXU instance, validated on construction."""
+    rows: int
+    cols: int
+    acc_depth: int = 1024
+
+    def __post_init__(self):
+        check_dim("rows", self.rows)
+        check_dim("cols", self.cols)
+        check_acc_depth(self.acc_depth)
+
+    @property
+    def latency(self):
+        """Cycles from an activation on the inputs to its result on ``y``."""
+        return (INPUT_STAGES + (self.rows - 1) + (self.cols - 1) + MULTIPLY_STAGES + PSUM_STAGES
+                + ACCUMULATE_STAGES)
+
+    @property
+    def row_bits(self):
+        """Width of the ``w_row`` weight-row index."""
+        return _bits_for(self.rows)
+
+    @property
+    def addr_bits(self):
+        """Width of accumulator addresses (``a_addr``, ``y_addr``)."""
+        return _bits_for(self.acc_depth)
+
+    @property
+    def psum_bits(self):
+        """Width of partial sums inside the array: a sum of ``rows`` int8 products never overflows it."""
+        # |product| <= 2**14 (only (-128)*(-128) reaches it), so rows products fit in 15 + bits(rows) + 1.
+        return min(ACC_BITS, 2 * DATA_BITS + self.rows.bit_length())
+
+    def weight_deadline(self, swap_cycle, row):
+        """Latest cycle at which weight row ``row`` may be presented to be taken by a swap at ``swap_cycle``."""
+        return swap_cycle + row - 1
+
+    def macs_per_cycle(self):
+        return self.rows * self.cols

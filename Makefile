@@ -1,0 +1,112 @@
+# Conveyor: every user-facing target bootstraps .venv from requirements.txt first.
+# Fresh clone:  make sim   (main demo)   |   make test   (test suite)   |   make help   (all targets)
+# Every variable below can be overridden on the command line, e.g. `make sim M=1024 SEED=7`.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# ---- toolchain ---------------------------------------------------------------------------------------
+# Interpreter that creates the venv (3.11 or newer).
+PYTHON   ?= python3
+VENV     ?= .venv
+VENV_BIN := $(VENV)/bin
+VENV_PY  ?= $(VENV_BIN)/python
+CONVEYOR ?= $(VENV_BIN)/conveyor
+STAMP    := $(VENV)/.stamp
+PIP_FLAGS ?= --disable-pip-version-check --no-input --progress-bar off
+# Recipes run with the venv's bin first on PATH, so the yowasp-* tools (yosys, nextpnr, ecppack, icepack)
+# are found by amaranth-boards and friends without activating the venv.
+RUN      := PATH="$(abspath $(VENV_BIN)):$$PATH"
+
+# ---- make sim: the main demo (a GEMM on the MXU) ------------------------------------------------------
+M    ?= 256
+K    ?= 64
+N    ?= 64
+ROWS ?= 16
+COLS ?= 16
+SEED ?= 1
+SIM_ARGS ?=
+
+# ---- make waves: a smaller GEMM with a waveform dump ----------------------------------------------------
+WAVES_M    ?= 64
+WAVES_K    ?= 32
+WAVES_N    ?= 32
+WAVES_ROWS ?= 8
+WAVES_COLS ?= 8
+
+# ---- make gen: Verilog of the MXU ------------------------------------------------------------------------
+GEN_ROWS ?= $(ROWS)
+GEN_COLS ?= $(COLS)
+GEN_OUT  ?= build/verilog
+
+# ---- make fpga: synthesis + place-and-route reports ----------------------------------------------------
+FPGA_REPORTS ?= fpga/reports
+ECP5_ROWS    ?= 8
+ECP5_COLS    ?= 8
+ICE40_ROWS   ?= 2
+ICE40_COLS   ?= 2
+
+# ---- make bench ----------------------------------------------------------------------------------------
+BENCH_DIR  ?= bench/results
+BENCH_ARGS ?=
+
+# ---- make test -----------------------------------------------------------------------------------------
+# pytest-xdist workers: 2 on a machine with 2+ cores, none (-n 0) on a single core.
+NPROC      := $(shell nproc 2>/dev/null || echo 1)
+TEST_JOBS  ?= $(shell [ $(NPROC) -ge 2 ] && echo 2 || echo 0)
+TESTS      ?=
+PYTEST_ARGS ?=
+
+.PHONY: help venv sim waves test gen fpga bench clean distclean
+
+help: ## List the targets (this text)
+	@echo "Conveyor: make targets (each one bootstraps $(VENV) from requirements.txt on first use)"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_.-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "Variables (override as NAME=value): M K N ROWS COLS SEED SIM_ARGS, WAVES_{M,K,N,ROWS,COLS},"
+	@echo "  GEN_{ROWS,COLS,OUT}, ECP5_{ROWS,COLS}, ICE40_{ROWS,COLS}, FPGA_REPORTS, TEST_JOBS, TESTS,"
+	@echo "  PYTEST_ARGS, BENCH_ARGS, PYTHON, VENV"
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: Conveyor needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Run make PYTHON=python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install $(PIP_FLAGS) -r requirements.txt
+	$(VENV_PY) -m pip install $(PIP_FLAGS) --no-deps -e .
+	$(VENV_PY) -m pip check
+	@touch $@
+
+venv: $(STAMP) ## Create/refresh .venv from requirements.txt (done automatically by every target)
+
+sim: $(STAMP) ## Main demo: GEMM M×K×N on a ROWS×COLS MXU in Verilator, checked against numpy
+	$(RUN) $(CONVEYOR) sim gemm --m $(M) --k $(K) --n $(N) --rows $(ROWS) --cols $(COLS) --seed $(SEED) $(SIM_ARGS)
+
+waves: $(STAMP) ## Small GEMM with a waveform dump (VCD) for debugging
+	$(RUN) $(CONVEYOR) sim gemm --m $(WAVES_M) --k $(WAVES_K) --n $(WAVES_N) --rows $(WAVES_ROWS) --cols $(WAVES_COLS) --seed $(SEED) --waves $(SIM_ARGS)
+
+test: $(STAMP) ## Run the test suite (pytest, TEST_JOBS xdist workers; TESTS=… PYTEST_ARGS=… to select)
+	@$(RUN) $(VENV_PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS) $(TESTS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then \
+	  echo "error: no tests collected (pytest exit code 5), so nothing was tested; check TESTS/PYTEST_ARGS and tests/" >&2; \
+	  exit 1; \
+	fi; \
+	exit $$rc
+
+gen: $(STAMP) ## Generate the MXU's Verilog (GEN_ROWS×GEN_COLS) into GEN_OUT
+	$(RUN) $(CONVEYOR) gen mxu --rows $(GEN_ROWS) --cols $(GEN_COLS) -o $(GEN_OUT)
+
+fpga: $(STAMP) ## Synthesize + place-and-route the tile for ECP5-85F and iCE40 UP5K; JSON reports in FPGA_REPORTS
+	@mkdir -p $(FPGA_REPORTS)
+	$(RUN) $(CONVEYOR) fpga --target ecp5-85f --rows $(ECP5_ROWS) --cols $(ECP5_COLS) --json $(FPGA_REPORTS)/ecp5-85f.json
+	$(RUN) $(CONVEYOR) fpga --target ice40-up5k --rows $(ICE40_ROWS) --cols $(ICE40_COLS) --json $(FPGA_REPORTS)/ice40-up5k.json
+
+bench: $(STAMP) ## MXU benchmark (python -m bench.mxu), results in bench/results/mxu.json
+	@mkdir -p $(BENCH_DIR)
+	$(RUN) $(VENV_PY) -m bench.mxu $(BENCH_ARGS)
+
+clean: ## Remove build outputs (build/, sim_build/, reports, caches); keeps .venv
+	rm -rf build sim_build obj_dir $(FPGA_REPORTS) results.xml .pytest_cache
+	rm -f $(BENCH_DIR)/*.json
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name sim_build \) -type d -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and also remove .venv, .hypothesis and *.egg-info
+	rm -rf $(VENV) .hypothesis *.egg-info

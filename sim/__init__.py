@@ -1,0 +1,1 @@
+"""Simulation of Conveyor: toolchain set-up, Verilator/cocotb runners and the command-line interface."""

@@ -1,0 +1,1 @@
+"""Amaranth RTL of Conveyor: the hardware units, generated from the specification in ``spec/``."""

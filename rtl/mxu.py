@@ -18,11 +18,16 @@ The timing contract (latency, when weight rows may arrive, accumulator semantics
 Throughput: one activation vector in and one result vector out per cycle, no stalls, no back-pressure.
 """
 from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed, unsigned
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from spec.mxu import ACC_BITS, DATA_BITS, MULTIPLY_STAGES, PSUM_STAGES, MXUParams
+from spec.mxu import (ACC_BITS, ACC_READ_STAGES, DATA_BITS, MULTIPLY_STAGES, PRODUCT_STAGES, PSUM_STAGES,
+                      MXUParams)
 from .dsp import Multiplier
+from .sram import READ_LATENCY, RegisteredRAM
+
+if READ_LATENCY != ACC_READ_STAGES:  # pragma: no cover - the spec and the SRAM must agree
+    raise ImportError(f"rtl.sram reads in {READ_LATENCY} cycles, spec.mxu.ACC_READ_STAGES is {ACC_READ_STAGES}")
 
 __all__ = ["ProcessingElement", "MXU"]
 
@@ -30,8 +35,8 @@ __all__ = ["ProcessingElement", "MXU"]
 class ProcessingElement(wiring.Component):
     """One MAC of the array, with double-buffered weight.
 
-    Contract: ``psum_out`` (registered) equals ``psum_in`` (as presented ``MULTIPLY_STAGES`` cycles after
-    ``a_in``) plus ``a_in × w``, where ``w`` is the shadow weight if ``swap_in`` is high with ``a_in`` and the
+    Contract: ``psum_out`` (registered) equals ``psum_in`` (as presented ``MULTIPLY_STAGES + PRODUCT_STAGES``
+    cycles after ``a_in``) plus ``a_in × w``, where ``w`` is the shadow weight if ``swap_in`` is high with ``a_in`` and the
     active weight otherwise; on ``swap_in`` the shadow weight becomes the active one. ``w_we`` writes
     ``w_in`` into the shadow weight at the end of the cycle (a swap in the same cycle still takes the old
     shadow value). ``a_out`` and ``swap_out`` are ``a_in`` and ``swap_in`` delayed one cycle, for the
@@ -64,10 +69,12 @@ class ProcessingElement(wiring.Component):
             m.d.sync += w_shadow.eq(self.w_in)
 
         m.d.comb += [mul.a.eq(self.a_in), mul.b.eq(w_use)]
+        product = Signal.like(mul.p, name="product")  # PRODUCT_STAGES: the route out of the DSP, alone
         m.d.sync += [
             self.a_out.eq(self.a_in),
             self.swap_out.eq(self.swap_in),
-            self.psum_out.eq(self.psum_in + mul.p),
+            product.eq(mul.p),
+            self.psum_out.eq(self.psum_in + product),
         ]
         return m
 
@@ -184,25 +191,48 @@ class MXU(wiring.Component):
         for c in range(C):
             m.d.comb += result[c].eq(_delay(m, pes[R - 1][c].psum_out, C - 1 - c, f"deskew_c{c}"))
 
-        # The tag travels alongside: it reaches the accumulator stage with the de-skewed result. The
-        # accumulator read is issued one cycle earlier, from the tag one stage upstream.
-        to_acc_stage = (R - 1) + (C - 1) + MULTIPLY_STAGES + PSUM_STAGES
-        tag_pre = _delay(m, tag, to_acc_stage - 1, "tag")
+        # The tag travels alongside and reaches the accumulator stage with the de-skewed result. The
+        # accumulator SRAM is read ACC_READ_STAGES cycles earlier, from the tag that far upstream.
+        to_acc_stage = (R - 1) + (C - 1) + MULTIPLY_STAGES + PRODUCT_STAGES + PSUM_STAGES
+        tag_read = _delay(m, tag, to_acc_stage - ACC_READ_STAGES, "tag")
+        tag_pre = _delay(m, tag_read, ACC_READ_STAGES - 1, "tag_read")
         tag_acc = _delay(m, tag_pre, 1, "tag_acc")
 
-        m.submodules.acc_mem = acc_mem = memory.Memory(
-            shape=data.ArrayLayout(signed(ACC_BITS), C), depth=p.acc_depth, init=[])
-        acc_wr = acc_mem.write_port()
-        acc_rd = acc_mem.read_port(transparent_for=(acc_wr,))
-        m.d.comb += acc_rd.addr.eq(tag_pre.addr)
+        m.submodules.acc_mem = acc_mem = RegisteredRAM(data.ArrayLayout(signed(ACC_BITS), C), p.acc_depth)
+        m.d.comb += acc_mem.rd_addr.eq(tag_read.addr)
+
+        # The SRAM read misses the two results written just before it: forward them. Which one applies is
+        # decided a cycle early, so the compare stays off the path from the SRAM to the adder.
+        hist = [Signal(data.StructLayout({"valid": 1, "addr": p.addr_bits}), name=f"acc_hist{i}") for i in (1, 2)]
+        hist_data = [Signal.like(acc_mem.rd_data, name=f"acc_hist{i}_data") for i in (1, 2)]
+        hit = [Signal(name=f"acc_hit{i}") for i in (1, 2)]
+        m.d.sync += [
+            hit[0].eq(tag_acc.valid & (tag_acc.addr == tag_pre.addr)),
+            hit[1].eq(hist[0].valid & (hist[0].addr == tag_pre.addr)),
+        ]
+        old = Signal.like(acc_mem.rd_data, name="acc_old")
+        with m.If(hit[0]):
+            m.d.comb += old.eq(hist_data[0])
+        with m.Elif(hit[1]):
+            m.d.comb += old.eq(hist_data[1])
+        with m.Else():
+            m.d.comb += old.eq(acc_mem.rd_data)
 
         acc_sum = Signal(data.ArrayLayout(signed(ACC_BITS), C), name="acc_sum")
         for c in range(C):
-            m.d.comb += acc_sum[c].eq(Mux(tag_acc.acc, acc_rd.data[c] + result[c], result[c]))
+            m.d.comb += acc_sum[c].eq(Mux(tag_acc.acc, old[c], 0) + result[c])
+        wrote = tag_acc.valid & ~ResetSignal("sync")
         m.d.comb += [
-            acc_wr.addr.eq(tag_acc.addr),
-            acc_wr.data.eq(acc_sum),
-            acc_wr.en.eq(tag_acc.valid & ~ResetSignal("sync")),
+            acc_mem.wr_addr.eq(tag_acc.addr),
+            acc_mem.wr_data.eq(acc_sum),
+            acc_mem.wr_en.eq(wrote),
+        ]
+        m.d.sync += [
+            hist[0].valid.eq(tag_acc.valid),
+            hist[0].addr.eq(tag_acc.addr),
+            hist_data[0].eq(acc_sum),
+            hist[1].eq(hist[0]),
+            hist_data[1].eq(hist_data[0]),
         ]
         m.d.sync += [
             self.y_valid.eq(tag_acc.valid & tag_acc.emit),

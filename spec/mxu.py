@@ -13,8 +13,9 @@ Timing contract (cycle ``t`` means "presented on the inputs during cycle t and s
 that ends it"; every input is registered once on entry):
 
 * **Result latency.** An activation presented at cycle ``t`` with ``emit`` set appears on ``y`` during cycle
-  ``t + latency`` where ``latency = rows + cols + 3`` (input register, row skew ``rows - 1``, column skew
-  ``cols - 1``, a two-stage multiplier, the partial-sum add, the accumulator stage). One result per cycle.
+  ``t + latency`` where ``latency = rows + cols + 4`` (input register, row skew ``rows - 1``, column skew
+  ``cols - 1``, a two-stage multiplier, a product register, the partial-sum add, the accumulator stage).
+  One result per cycle.
 * **Weights.** A weight row presented at cycle ``t_w`` with index ``r`` is written into the *shadow* weights
   of array row ``r``. An activation presented at cycle ``t_a`` with ``swap`` set makes the shadow weights
   active, row by row as it travels: row ``r`` takes the shadow value written by the latest weight row
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DATA_BITS", "PRODUCT_BITS", "ACC_BITS", "MIN_DIM", "MAX_DIM", "MIN_ACC_DEPTH", "MAX_ACC_DEPTH",
-    "INPUT_STAGES", "MULTIPLY_STAGES", "PSUM_STAGES", "ACCUMULATE_STAGES",
+    "INPUT_STAGES", "MULTIPLY_STAGES", "PRODUCT_STAGES", "PSUM_STAGES", "ACCUMULATE_STAGES", "ACC_READ_STAGES",
     "MXUParams", "check_dim", "check_acc_depth",
 ]
 
@@ -47,12 +48,14 @@ PRODUCT_BITS = 2 * DATA_BITS
 ACC_BITS = 32          #: int32 results and accumulators, wrapping modulo 2**32
 
 MIN_DIM, MAX_DIM = 1, 64
-MIN_ACC_DEPTH, MAX_ACC_DEPTH = 1, 1 << 16
+MIN_ACC_DEPTH, MAX_ACC_DEPTH = 2, 1 << 16  # one word would need a zero-width address
 
 INPUT_STAGES = 1       #: every input is registered once on entry
 MULTIPLY_STAGES = 2    #: multiplier input register and output register (maps onto DSP block registers)
+PRODUCT_STAGES = 1     #: fabric register on the product, so the DSP-to-fabric route is a path of its own
 PSUM_STAGES = 1        #: partial-sum add, registered, per array row
 ACCUMULATE_STAGES = 1  #: accumulator read-modify-write and output register
+ACC_READ_STAGES = 2    #: accumulator SRAM read: address register, then the block RAM's output register
 
 
 def _check_int(name, value, lo, hi):
@@ -92,8 +95,8 @@ class MXUParams:
     @property
     def latency(self):
         """Cycles from an activation on the inputs to its result on ``y``."""
-        return (INPUT_STAGES + (self.rows - 1) + (self.cols - 1) + MULTIPLY_STAGES + PSUM_STAGES
-                + ACCUMULATE_STAGES)
+        return (INPUT_STAGES + (self.rows - 1) + (self.cols - 1) + MULTIPLY_STAGES + PRODUCT_STAGES
+                + PSUM_STAGES + ACCUMULATE_STAGES)
 
     @property
     def row_bits(self):

@@ -9,7 +9,7 @@ from rtl.mxu import MXU, ProcessingElement
 from sim.amaranth_sim import run_mxu_trace
 from sim.gemm import schedule_gemm
 from sim.stimulus import operand, random_trace
-from spec.mxu import MULTIPLY_STAGES, MXUParams
+from spec.mxu import MULTIPLY_STAGES, PRODUCT_STAGES, PSUM_STAGES, MXUParams
 from tests.mxu_checks import assert_matrix_equal, assert_results_equal
 
 
@@ -39,9 +39,11 @@ def test_pe_mac_and_swap():
     sim.add_testbench(bench)
     sim.run()
     psums = [s[0] for s in seen]
-    # a=-128 presented in cycle 1 -> product -128*-128 visible at cycle 1 + MULTIPLY_STAGES, psum one later
-    assert MULTIPLY_STAGES == 2
-    assert psums[:4] == [-128 * -128, 127 * -128, 3 * 5, 3 * 5]
+    # The first product's partial sum leaves MULTIPLY_STAGES + PRODUCT_STAGES + PSUM_STAGES cycles after its
+    # operands; `seen` starts 3 cycles after the first operands were presented.
+    lead = MULTIPLY_STAGES + PRODUCT_STAGES + PSUM_STAGES - 3
+    assert psums[:lead] == [0] * lead
+    assert psums[lead:lead + 4] == [-128 * -128, 127 * -128, 3 * 5, 3 * 5]
 
 
 def test_mxu_signature_names():
@@ -57,7 +59,7 @@ def test_mxu_signature_names():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_trace_matches_golden(rows, cols, seed):
     rng = np.random.default_rng(seed * 100 + rows * 10 + cols)
-    p = MXUParams(rows, cols, int(rng.integers(1, 6)))
+    p = MXUParams(rows, cols, int(rng.integers(2, 6)))
     trace = random_trace(p, 80, rng)
     want = MXUModel(p).run(trace)
     got = run_mxu_trace(p, trace)

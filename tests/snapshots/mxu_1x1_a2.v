@@ -32,41 +32,104 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   reg [31:0] y_data = 32'd0;
   input w_valid;
   wire w_valid;
-  wire \$1 ;
+  wire [1:0] \$1 ;
   wire \$10 ;
-  reg \$11 ;
-  reg \$12 ;
-  reg [7:0] \$13 ;
-  reg [3:0] \$14 ;
-  reg \$15 ;
-  reg [7:0] \$16 ;
-  reg [3:0] \$17 ;
-  reg [3:0] \$18 ;
-  reg [3:0] \$19 ;
-  wire \$2 ;
-  reg [3:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg [1:0] \$23 ;
-  reg [31:0] \$24 ;
-  reg [1:0] \$25 ;
-  reg [31:0] \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg [31:0] \$29 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [1:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
+  wire [31:0] \$50 ;
+  wire [31:0] \$51 ;
+  wire [31:0] \$52 ;
+  wire [31:0] \$53 ;
+  wire [31:0] \$54 ;
+  wire [31:0] \$55 ;
+  wire [31:0] \$56 ;
+  wire [31:0] \$57 ;
+  reg \$58 ;
+  reg [7:0] \$59 ;
   wire \$6 ;
+  reg [3:0] \$60 ;
+  reg \$61 ;
+  reg [7:0] \$62 ;
+  reg [3:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [3:0] \$65 ;
+  reg [3:0] \$66 ;
+  reg [31:0] \$67 ;
+  reg \$68 ;
+  reg \$69 ;
   wire \$7 ;
-  wire [31:0] \$8 ;
-  wire [32:0] \$9 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg [31:0] \$79 ;
+  wire \$8 ;
+  reg [1:0] \$80 ;
+  reg [1:0] \$81 ;
+  reg [1:0] \$82 ;
+  reg [31:0] \$83 ;
+  reg [31:0] \$84 ;
+  reg [31:0] \$85 ;
+  reg [31:0] \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  (* init = 32'd0 *)
+  wire [31:0] a;
   wire signed [7:0] \a_data[0] ;
   reg [7:0] a_data_r = 8'h00;
   wire signed [7:0] \a_data_r[0] ;
   (* init = 8'h00 *)
   wire signed [7:0] a_in;
   reg a_swap_r = 1'h0;
+  reg acc_fwd_add = 1'h0;
   reg [1:0] acc_hist1 = 2'h0;
   wire \acc_hist1.addr ;
   wire \acc_hist1.valid ;
@@ -77,284 +140,476 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   wire \acc_hist2.valid ;
   reg [31:0] acc_hist2_data = 32'd0;
   wire signed [31:0] \acc_hist2_data[0] ;
-  reg acc_hit1 = 1'h0;
-  reg acc_hit2 = 1'h0;
-  reg [31:0] acc_old;
-  wire signed [31:0] \acc_old[0] ;
+  reg [1:0] acc_hist3 = 2'h0;
+  wire \acc_hist3.addr ;
+  wire \acc_hist3.valid ;
+  reg [31:0] acc_hist3_data = 32'd0;
+  wire signed [31:0] \acc_hist3_data[0] ;
+  reg [31:0] acc_hist4_data = 32'd0;
+  wire signed [31:0] \acc_hist4_data[0] ;
+  reg [31:0] acc_pre = 32'd0;
+  wire signed [31:0] \acc_pre[0] ;
+  wire [31:0] acc_pre_next;
+  reg [31:0] acc_ram = 32'd0;
+  wire signed [31:0] \acc_ram[0] ;
+  reg acc_same4 = 1'h0;
+  reg acc_same5 = 1'h0;
+  reg acc_same6 = 1'h0;
+  reg acc_same7 = 1'h0;
+  reg acc_same_add = 1'h0;
   wire [31:0] acc_sum;
   wire signed [31:0] \acc_sum[0] ;
+  reg acc_use0 = 1'h0;
+  reg acc_use1 = 1'h0;
+  reg acc_use2 = 1'h0;
+  reg acc_use3 = 1'h0;
+  reg acc_use_ram = 1'h0;
   wire [31:0] array_result;
   wire signed [31:0] \array_result[0] ;
+  (* init = 32'd0 *)
+  wire [31:0] b;
   wire signed [16:0] psum_in;
   wire signed [16:0] psum_out;
   wire rd_addr;
   wire [31:0] rd_data;
   wire signed [31:0] \rd_data[0] ;
   (* init = 1'h0 *)
+  wire sel;
+  (* init = 1'h0 *)
   wire swap_in;
+  wire swap_next;
   reg [3:0] tag_acc_d1 = 4'h0;
   wire \tag_acc_d1.acc ;
   wire \tag_acc_d1.addr ;
   wire \tag_acc_d1.emit ;
   wire \tag_acc_d1.valid ;
-  reg [3:0] tag_d1 = 4'h0;
-  wire \tag_d1.acc ;
-  wire \tag_d1.addr ;
-  wire \tag_d1.emit ;
-  wire \tag_d1.valid ;
-  reg [3:0] tag_d2 = 4'h0;
-  wire \tag_d2.acc ;
-  wire \tag_d2.addr ;
-  wire \tag_d2.emit ;
-  wire \tag_d2.valid ;
+  reg [3:0] tag_p1_d1 = 4'h0;
+  wire \tag_p1_d1.acc ;
+  wire \tag_p1_d1.addr ;
+  wire \tag_p1_d1.emit ;
+  wire \tag_p1_d1.valid ;
+  reg [3:0] tag_p2_d1 = 4'h0;
+  wire \tag_p2_d1.acc ;
+  wire \tag_p2_d1.addr ;
+  wire \tag_p2_d1.emit ;
+  wire \tag_p2_d1.valid ;
+  reg [3:0] tag_p3_d1 = 4'h0;
+  wire \tag_p3_d1.acc ;
+  wire \tag_p3_d1.addr ;
+  wire \tag_p3_d1.emit ;
+  wire \tag_p3_d1.valid ;
   reg [3:0] tag_r = 4'h0;
   wire \tag_r.acc ;
   wire \tag_r.addr ;
   wire \tag_r.emit ;
   wire \tag_r.valid ;
-  reg [3:0] tag_read_d1 = 4'h0;
-  wire \tag_read_d1.acc ;
-  wire \tag_read_d1.addr ;
-  wire \tag_read_d1.emit ;
-  wire \tag_read_d1.valid ;
   wire signed [7:0] \w_data[0] ;
   reg [7:0] w_data_r = 8'h00;
   wire signed [7:0] \w_data_r[0] ;
   (* init = 8'h00 *)
   wire signed [7:0] w_in;
-  reg w_row_r = 1'h0;
-  reg w_valid_r = 1'h0;
+  reg w_sel_r = 1'h0;
+  (* init = 1'h0 *)
   wire w_we;
   wire wr_addr;
+  (* init = 32'd0 *)
   wire [31:0] wr_data;
   wire signed [31:0] \wr_data[0] ;
   wire wr_en;
+  wire [31:0] x;
+  wire [31:0] y;
   wire signed [31:0] \y_data[0] ;
-  assign \$1  = a_swap & a_valid;
-  assign \$2  = tag_acc_d1[3] == tag_read_d1[3];
-  assign \$3  = tag_acc_d1[0] & \$2 ;
-  assign \$4  = acc_hist1[1] == tag_read_d1[3];
-  assign \$5  = acc_hist1[0] & \$4 ;
-  assign \$6  = tag_acc_d1[0] & tag_acc_d1[2];
-  assign \$7  = ! w_row_r;
-  assign w_we = w_valid_r & \$7 ;
-  assign \$8  = tag_acc_d1[1] ? acc_old : 32'd0;
-  assign \$9  = $signed(\$8 ) + $signed(psum_out);
-  assign \$10  = ~ rst;
-  assign wr_en = tag_acc_d1[0] & \$10 ;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = tag_p2_d1[1] & \$11 ;
+  assign \$13  = acc_same5 & acc_hist1[0];
+  assign \$14  = \$12  & \$13 ;
+  assign \$15  = acc_same4 & tag_acc_d1[0];
+  assign \$16  = ~ \$15 ;
+  assign \$17  = tag_p2_d1[1] & \$16 ;
+  assign \$18  = acc_same5 & acc_hist1[0];
+  assign \$19  = ~ \$18 ;
+  assign \$20  = \$17  & \$19 ;
+  assign \$21  = acc_same6 & acc_hist2[0];
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = acc_same4 & tag_acc_d1[0];
+  assign \$24  = ~ \$23 ;
+  assign \$25  = tag_p2_d1[1] & \$24 ;
+  assign \$26  = acc_same5 & acc_hist1[0];
+  assign \$27  = ~ \$26 ;
+  assign \$28  = \$25  & \$27 ;
+  assign \$29  = acc_same6 & acc_hist2[0];
+  assign \$30  = ~ \$29 ;
+  assign \$31  = \$28  & \$30 ;
+  assign \$32  = acc_same7 & acc_hist3[0];
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = acc_same4 & tag_acc_d1[0];
+  assign \$35  = ~ \$34 ;
+  assign \$36  = tag_p2_d1[1] & \$35 ;
+  assign \$37  = acc_same5 & acc_hist1[0];
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = acc_same6 & acc_hist2[0];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = acc_same7 & acc_hist3[0];
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = tag_p1_d1[3] == tag_p2_d1[3];
+  assign \$47  = acc_same_add & tag_p1_d1[1];
+  assign \$48  = \$47  & tag_acc_d1[0];
+  assign \$49  = tag_acc_d1[0] & tag_acc_d1[2];
+  assign swap_next = a_swap & a_valid;
+  assign \$50  = acc_hist1_data & { acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0 };
+  assign \$51  = acc_hist2_data & { acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1 };
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = acc_hist3_data & { acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2 };
+  assign \$54  = \$52  | \$53 ;
+  assign \$55  = acc_hist4_data & { acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3 };
+  assign \$56  = \$54  | \$55 ;
+  assign \$57  = acc_ram & { acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram };
+  assign acc_pre_next = \$56  | \$57 ;
   always @(posedge clk)
-    w_valid_r <= \$11 ;
+    w_sel_r <= \$58 ;
   always @(posedge clk)
-    w_row_r <= \$12 ;
+    w_data_r <= \$59 ;
   always @(posedge clk)
-    w_data_r <= \$13 ;
+    tag_r <= \$60 ;
   always @(posedge clk)
-    tag_r <= \$14 ;
+    a_swap_r <= \$61 ;
   always @(posedge clk)
-    a_swap_r <= \$15 ;
+    a_data_r <= \$62 ;
   always @(posedge clk)
-    a_data_r <= \$16 ;
+    tag_p3_d1 <= \$63 ;
   always @(posedge clk)
-    tag_d1 <= \$17 ;
+    tag_p2_d1 <= \$64 ;
   always @(posedge clk)
-    tag_d2 <= \$18 ;
+    tag_p1_d1 <= \$65 ;
   always @(posedge clk)
-    tag_read_d1 <= \$19 ;
+    tag_acc_d1 <= \$66 ;
   always @(posedge clk)
-    tag_acc_d1 <= \$20 ;
+    acc_ram <= \$67 ;
   always @(posedge clk)
-    acc_hit1 <= \$21 ;
+    acc_same4 <= \$68 ;
   always @(posedge clk)
-    acc_hit2 <= \$22 ;
+    acc_same5 <= \$69 ;
   always @(posedge clk)
-    acc_hist1 <= \$23 ;
+    acc_same6 <= \$70 ;
   always @(posedge clk)
-    acc_hist1_data <= \$24 ;
+    acc_same7 <= \$71 ;
   always @(posedge clk)
-    acc_hist2 <= \$25 ;
+    acc_use0 <= \$72 ;
   always @(posedge clk)
-    acc_hist2_data <= \$26 ;
+    acc_use1 <= \$73 ;
   always @(posedge clk)
-    y_valid <= \$27 ;
+    acc_use2 <= \$74 ;
   always @(posedge clk)
-    y_addr <= \$28 ;
+    acc_use3 <= \$75 ;
   always @(posedge clk)
-    y_data <= \$29 ;
+    acc_use_ram <= \$76 ;
+  always @(posedge clk)
+    acc_same_add <= \$77 ;
+  always @(posedge clk)
+    acc_fwd_add <= \$78 ;
+  always @(posedge clk)
+    acc_pre <= \$79 ;
+  always @(posedge clk)
+    acc_hist1 <= \$80 ;
+  always @(posedge clk)
+    acc_hist2 <= \$81 ;
+  always @(posedge clk)
+    acc_hist3 <= \$82 ;
+  always @(posedge clk)
+    acc_hist1_data <= \$83 ;
+  always @(posedge clk)
+    acc_hist2_data <= \$84 ;
+  always @(posedge clk)
+    acc_hist3_data <= \$85 ;
+  always @(posedge clk)
+    acc_hist4_data <= \$86 ;
+  always @(posedge clk)
+    y_valid <= \$87 ;
+  always @(posedge clk)
+    y_addr <= \$88 ;
+  always @(posedge clk)
+    y_data <= \$89 ;
+  assign \$1  = 1'h1 << w_row;
+  assign \$2  = w_valid ? \$1  : 2'h0;
+  assign \$3  = a_swap & a_valid;
+  assign \$4  = tag_p1_d1[3] == tag_p3_d1[3];
+  assign \$5  = tag_acc_d1[3] == tag_p3_d1[3];
+  assign \$6  = acc_hist1[1] == tag_p3_d1[3];
+  assign \$7  = acc_hist2[1] == tag_p3_d1[3];
+  assign \$8  = acc_same4 & tag_acc_d1[0];
+  assign \$9  = tag_p2_d1[1] & \$8 ;
+  assign \$10  = acc_same4 & tag_acc_d1[0];
+  \mxu.acc_add0  acc_add0 (
+    .a(acc_hist1_data),
+    .b(acc_pre),
+    .\port$151$0 (psum_out),
+    .sel(acc_fwd_add),
+    .y(acc_sum)
+  );
   \mxu.acc_mem  acc_mem (
     .clk(clk),
-    .rd__addr(tag_d2[3]),
+    .\port$119$0 (acc_hist1),
+    .rd__addr(tag_r[3]),
     .rd_data(rd_data),
     .rst(rst),
-    .wr__addr(tag_acc_d1[3]),
-    .wr__data(\$9 [31:0]),
-    .wr__en(wr_en)
+    .wr__data(acc_hist1_data)
   );
   \mxu.pe_r0_c0  pe_r0_c0 (
-    .a(a_data_r),
+    .a_in(a_data_r),
     .clk(clk),
     .psum_out(psum_out),
     .rst(rst),
     .swap_in(a_swap_r),
+    .swap_next(swap_next),
     .w_in(w_data_r),
-    .w_we(w_we)
+    .w_we(w_sel_r)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$11  = w_valid;
+    \$58  = \$2 [0];
     if (rst) begin
-      \$11  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$12  = w_row;
+    \$59  = w_data;
     if (rst) begin
-      \$12  = 1'h0;
+      \$59  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$13  = w_data;
+    \$60 [0] = a_valid;
+    \$60 [1] = a_acc;
+    \$60 [2] = a_emit;
+    \$60 [3] = a_addr;
     if (rst) begin
-      \$13  = 8'h00;
+      \$60  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$14 [0] = a_valid;
-    \$14 [1] = a_acc;
-    \$14 [2] = a_emit;
-    \$14 [3] = a_addr;
+    \$61  = \$3 ;
     if (rst) begin
-      \$14  = 4'h0;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$15  = \$1 ;
+    \$62  = a_data;
     if (rst) begin
-      \$15  = 1'h0;
+      \$62  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$16  = a_data;
+    \$63  = tag_r;
     if (rst) begin
-      \$16  = 8'h00;
+      \$63  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$17  = tag_r;
+    \$64  = tag_p3_d1;
     if (rst) begin
-      \$17  = 4'h0;
+      \$64  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$18  = tag_d1;
+    \$65  = tag_p2_d1;
     if (rst) begin
-      \$18  = 4'h0;
+      \$65  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$19  = tag_d2;
+    \$66  = tag_p1_d1;
     if (rst) begin
-      \$19  = 4'h0;
+      \$66  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$20  = tag_read_d1;
+    \$67  = rd_data;
     if (rst) begin
-      \$20  = 4'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$21  = \$3 ;
+    \$68  = \$4 ;
     if (rst) begin
-      \$21  = 1'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$22  = \$5 ;
+    \$69  = \$5 ;
     if (rst) begin
-      \$22  = 1'h0;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$23 [0] = tag_acc_d1[0];
-    \$23 [1] = tag_acc_d1[3];
+    \$70  = \$6 ;
     if (rst) begin
-      \$23  = 2'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$24  = \$9 [31:0];
+    \$71  = \$7 ;
     if (rst) begin
-      \$24  = 32'd0;
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$25  = acc_hist1;
+    \$72  = \$9 ;
     if (rst) begin
-      \$25  = 2'h0;
+      \$72  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$26  = acc_hist1_data;
+    \$73  = \$14 ;
     if (rst) begin
-      \$26  = 32'd0;
+      \$73  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$27  = \$6 ;
+    \$74  = \$22 ;
     if (rst) begin
-      \$27  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$28  = tag_acc_d1[3];
+    \$75  = \$33 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$29  = \$9 [31:0];
+    \$76  = \$45 ;
     if (rst) begin
-      \$29  = 32'd0;
+      \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (acc_hit1) begin
-      acc_old = acc_hist1_data;
-    end else if (acc_hit2) begin
-      acc_old = acc_hist2_data;
-    end else begin
-      acc_old = rd_data;
+    \$77  = \$46 ;
+    if (rst) begin
+      \$77  = 1'h0;
     end
   end
-  assign acc_sum = \$9 [31:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$78  = \$48 ;
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$79  = acc_pre_next;
+    if (rst) begin
+      \$79  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$80 [0] = tag_acc_d1[0];
+    \$80 [1] = tag_acc_d1[3];
+    if (rst) begin
+      \$80  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$81  = acc_hist1;
+    if (rst) begin
+      \$81  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$82  = acc_hist2;
+    if (rst) begin
+      \$82  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$83  = acc_sum;
+    if (rst) begin
+      \$83  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$84  = acc_hist1_data;
+    if (rst) begin
+      \$84  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$85  = acc_hist2_data;
+    if (rst) begin
+      \$85  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$86  = acc_hist3_data;
+    if (rst) begin
+      \$86  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$87  = \$49 ;
+    if (rst) begin
+      \$87  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$88  = tag_acc_d1[3];
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$89  = acc_sum;
+    if (rst) begin
+      \$89  = 32'd0;
+    end
+  end
+  assign w_we = w_sel_r;
   assign w_in = w_data_r;
   assign a_in = a_data_r;
   assign swap_in = a_swap_r;
   assign psum_in = 17'h00000;
   assign array_result = { psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out };
-  assign rd_addr = tag_d2[3];
-  assign wr_addr = tag_acc_d1[3];
-  assign wr_data = \$9 [31:0];
+  assign rd_addr = tag_r[3];
+  assign sel = acc_fwd_add;
+  assign a = acc_hist1_data;
+  assign b = acc_pre;
+  assign x = { psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out };
+  assign y = acc_sum;
+  assign wr_addr = acc_hist1[1];
+  assign wr_data = acc_hist1_data;
+  assign wr_en = acc_hist1[0];
   assign \w_data[0]  = w_data;
   assign \a_data[0]  = a_data;
   assign \y_data[0]  = y_data;
@@ -364,47 +619,71 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   assign \tag_r.emit  = tag_r[2];
   assign \tag_r.addr  = tag_r[3];
   assign \a_data_r[0]  = a_data_r;
-  assign \tag_d1.valid  = tag_d1[0];
-  assign \tag_d1.acc  = tag_d1[1];
-  assign \tag_d1.emit  = tag_d1[2];
-  assign \tag_d1.addr  = tag_d1[3];
-  assign \tag_d2.valid  = tag_d2[0];
-  assign \tag_d2.acc  = tag_d2[1];
-  assign \tag_d2.emit  = tag_d2[2];
-  assign \tag_d2.addr  = tag_d2[3];
-  assign \tag_read_d1.valid  = tag_read_d1[0];
-  assign \tag_read_d1.acc  = tag_read_d1[1];
-  assign \tag_read_d1.emit  = tag_read_d1[2];
-  assign \tag_read_d1.addr  = tag_read_d1[3];
+  assign \tag_p3_d1.valid  = tag_p3_d1[0];
+  assign \tag_p3_d1.acc  = tag_p3_d1[1];
+  assign \tag_p3_d1.emit  = tag_p3_d1[2];
+  assign \tag_p3_d1.addr  = tag_p3_d1[3];
+  assign \tag_p2_d1.valid  = tag_p2_d1[0];
+  assign \tag_p2_d1.acc  = tag_p2_d1[1];
+  assign \tag_p2_d1.emit  = tag_p2_d1[2];
+  assign \tag_p2_d1.addr  = tag_p2_d1[3];
+  assign \tag_p1_d1.valid  = tag_p1_d1[0];
+  assign \tag_p1_d1.acc  = tag_p1_d1[1];
+  assign \tag_p1_d1.emit  = tag_p1_d1[2];
+  assign \tag_p1_d1.addr  = tag_p1_d1[3];
   assign \tag_acc_d1.valid  = tag_acc_d1[0];
   assign \tag_acc_d1.acc  = tag_acc_d1[1];
   assign \tag_acc_d1.emit  = tag_acc_d1[2];
   assign \tag_acc_d1.addr  = tag_acc_d1[3];
+  assign \acc_ram[0]  = acc_ram;
+  assign \rd_data[0]  = rd_data;
   assign \acc_hist1.valid  = acc_hist1[0];
   assign \acc_hist1.addr  = acc_hist1[1];
-  assign \acc_hist1_data[0]  = acc_hist1_data;
-  assign \acc_sum[0]  = \$9 [31:0];
   assign \acc_hist2.valid  = acc_hist2[0];
   assign \acc_hist2.addr  = acc_hist2[1];
+  assign \acc_hist3.valid  = acc_hist3[0];
+  assign \acc_hist3.addr  = acc_hist3[1];
+  assign \acc_pre[0]  = acc_pre;
+  assign \acc_hist1_data[0]  = acc_hist1_data;
+  assign \acc_sum[0]  = acc_sum;
   assign \acc_hist2_data[0]  = acc_hist2_data;
+  assign \acc_hist3_data[0]  = acc_hist3_data;
+  assign \acc_hist4_data[0]  = acc_hist4_data;
   assign \array_result[0]  = { psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out[16], psum_out };
-  assign \acc_old[0]  = acc_old;
-  assign \rd_data[0]  = rd_data;
-  assign \wr_data[0]  = \$9 [31:0];
+  assign \wr_data[0]  = acc_hist1_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.acc_mem (rst, wr__data, wr__en, rd__addr, wr__addr, rd_data, clk);
+module \mxu.acc_add0 (sel, b, a, \port$151$0 , y);
+  input sel;
+  wire sel;
+  input [31:0] b;
+  wire [31:0] b;
+  input [31:0] a;
+  wire [31:0] a;
+  input [16:0] \port$151$0 ;
+  wire [16:0] \port$151$0 ;
+  output [31:0] y;
+  wire [31:0] y;
+  wire [31:0] \$1 ;
+  wire [32:0] \$2 ;
+  wire [31:0] x;
+  assign \$1  = sel ? a : b;
+  assign \$2  = \$1  + { \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0  };
+  assign x = { \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0 [16], \port$151$0  };
+  assign y = \$2 [31:0];
+endmodule
+
+(* generator = "Amaranth" *)
+module \mxu.acc_mem (rst, rd__addr, \port$119$0 , wr__data, rd_data, clk);
   input rst;
   wire rst;
-  input [31:0] wr__data;
-  wire [31:0] wr__data;
-  input wr__en;
-  wire wr__en;
   input rd__addr;
   wire rd__addr;
-  input wr__addr;
-  wire wr__addr;
+  input [1:0] \port$119$0 ;
+  wire [1:0] \port$119$0 ;
+  input [31:0] wr__data;
+  wire [31:0] wr__data;
   output [31:0] rd_data;
   reg [31:0] rd_data = 32'd0;
   input clk;
@@ -416,7 +695,9 @@ module \mxu.acc_mem (rst, wr__data, wr__en, rd__addr, wr__addr, rd_data, clk);
   (* init = 32'd0 *)
   wire [31:0] rd_data_r;
   wire signed [31:0] \rd_data_r[0] ;
+  wire wr__addr;
   wire signed [31:0] \wr__data[0] ;
+  wire wr__en;
   wire wr_addr;
   wire [31:0] wr_data;
   wire signed [31:0] \wr_data[0] ;
@@ -427,8 +708,8 @@ module \mxu.acc_mem (rst, wr__data, wr__en, rd__addr, wr__addr, rd_data, clk);
     mem[1] = 32'd0;
   end
   always @(posedge clk) begin
-    if (wr__en)
-      mem[wr__addr] <= wr__data;
+    if (\port$119$0 [0])
+      mem[\port$119$0 [1]] <= wr__data;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -437,9 +718,11 @@ module \mxu.acc_mem (rst, wr__data, wr__en, rd__addr, wr__addr, rd_data, clk);
   assign rd__data = _0_;
   always @(posedge clk)
     rd_data <= rd__data;
-  assign wr_addr = wr__addr;
+  assign wr__addr = \port$119$0 [1];
+  assign wr_addr = \port$119$0 [1];
   assign wr_data = wr__data;
-  assign wr_en = wr__en;
+  assign wr__en = \port$119$0 [0];
+  assign wr_en = \port$119$0 [0];
   assign rd_addr = rd__addr;
   assign rd_data_r = rd_data;
   assign \wr__data[0]  = wr__data;
@@ -450,70 +733,65 @@ module \mxu.acc_mem (rst, wr__data, wr__en, rd__addr, wr__addr, rd_data, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r0_c0 (rst, w_we, w_in, swap_in, a, psum_out, clk);
+module \mxu.pe_r0_c0 (rst, swap_next, w_we, w_in, swap_in, a_in, psum_out, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input rst;
   wire rst;
+  input swap_next;
+  wire swap_next;
   input w_we;
   wire w_we;
   input signed [7:0] w_in;
   wire signed [7:0] w_in;
   input swap_in;
   wire swap_in;
-  input signed [7:0] a;
-  wire signed [7:0] a;
+  input signed [7:0] a_in;
+  wire signed [7:0] a_in;
   output signed [16:0] psum_out;
   reg signed [16:0] psum_out = 17'h00000;
   input clk;
   wire clk;
-  wire [17:0] \$1 ;
-  reg [7:0] \$2 ;
+  wire [7:0] \$1 ;
+  wire [17:0] \$2 ;
   reg [7:0] \$3 ;
   reg [7:0] \$4 ;
-  reg \$5 ;
-  reg [15:0] \$6 ;
-  reg [16:0] \$7 ;
-  wire signed [7:0] a_in;
+  reg [7:0] \$5 ;
+  reg \$6 ;
+  reg [15:0] \$7 ;
+  reg [16:0] \$8 ;
+  wire signed [7:0] a;
   reg signed [7:0] a_out = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] b;
   wire signed [15:0] p;
   reg signed [15:0] product = 16'h0000;
   wire signed [16:0] psum_in;
   reg swap_out = 1'h0;
-  reg signed [7:0] w_active = 8'h00;
+  reg signed [7:0] w_cur = 8'h00;
   reg signed [7:0] w_shadow = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] w_use;
-  always @(posedge clk)
-    w_active <= \$2 ;
+  assign \$2  = $signed(1'h0) + $signed(product);
   always @(posedge clk)
     w_shadow <= \$3 ;
   always @(posedge clk)
-    a_out <= \$4 ;
+    w_cur <= \$4 ;
   always @(posedge clk)
-    swap_out <= \$5 ;
+    a_out <= \$5 ;
   always @(posedge clk)
-    product <= \$6 ;
+    swap_out <= \$6 ;
   always @(posedge clk)
-    psum_out <= \$7 ;
-  assign w_use = swap_in ? w_shadow : w_active;
-  assign \$1  = $signed(1'h0) + $signed(product);
+    product <= \$7 ;
+  always @(posedge clk)
+    psum_out <= \$8 ;
+  assign \$1  = w_we ? w_in : w_shadow;
   \mxu.pe_r0_c0.mul  mul (
-    .a(a),
-    .b(w_use),
+    .a(a_in),
+    .b(w_cur),
     .clk(clk),
     .p_reg(p),
     .rst(rst)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$2  = w_active;
-    if (swap_in) begin
-      \$2  = w_shadow;
-    end
-    if (rst) begin
-      \$2  = 8'h00;
-    end
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     \$3  = w_shadow;
@@ -526,46 +804,57 @@ module \mxu.pe_r0_c0 (rst, w_we, w_in, swap_in, a, psum_out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$4  = a;
+    \$4  = w_cur;
+    if (swap_next) begin
+      \$4  = \$1 ;
+    end
     if (rst) begin
       \$4  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$5  = swap_in;
+    \$5  = a_in;
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$6  = p;
+    \$6  = swap_in;
     if (rst) begin
-      \$6  = 16'h0000;
+      \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$7  = \$1 [16:0];
+    \$7  = p;
     if (rst) begin
-      \$7  = 17'h00000;
+      \$7  = 16'h0000;
     end
   end
-  assign a_in = a;
-  assign b = w_use;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$8  = \$2 [16:0];
+    if (rst) begin
+      \$8  = 17'h00000;
+    end
+  end
   assign psum_in = 17'h00000;
+  assign w_use = w_cur;
+  assign a = a_in;
+  assign b = w_cur;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r0_c0.mul (rst, b, a, p_reg, clk);
+module \mxu.pe_r0_c0.mul (rst, a, b, p_reg, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$3  = 0;
   input rst;
   wire rst;
-  input signed [7:0] b;
-  wire signed [7:0] b;
   input signed [7:0] a;
   wire signed [7:0] a;
+  input signed [7:0] b;
+  wire signed [7:0] b;
   output signed [15:0] p_reg;
   reg signed [15:0] p_reg = 16'h0000;
   input clk;

@@ -32,61 +32,112 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   reg [95:0] y_data = 96'h000000000000000000000000;
   input w_valid;
   wire w_valid;
-  wire \$1 ;
+  wire [1:0] \$1 ;
   wire \$10 ;
+  reg [95:0] \$100 ;
+  reg \$101 ;
+  reg [2:0] \$102 ;
+  reg [95:0] \$103 ;
   wire \$11 ;
   wire \$12 ;
-  wire [31:0] \$13 ;
-  wire [32:0] \$14 ;
-  wire [31:0] \$15 ;
-  wire [32:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
   wire \$19 ;
-  wire \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg [23:0] \$22 ;
-  reg [5:0] \$23 ;
-  reg \$24 ;
-  reg [15:0] \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  reg [7:0] \$28 ;
-  reg \$29 ;
+  wire [1:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg [7:0] \$33 ;
-  reg [7:0] \$34 ;
-  reg [7:0] \$35 ;
-  reg \$36 ;
-  reg [17:0] \$37 ;
-  reg [17:0] \$38 ;
-  reg [17:0] \$39 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [5:0] \$40 ;
-  reg [5:0] \$41 ;
-  reg [5:0] \$42 ;
-  reg [5:0] \$43 ;
-  reg [5:0] \$44 ;
-  reg [5:0] \$45 ;
-  reg [5:0] \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [3:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [95:0] \$50 ;
-  reg [3:0] \$51 ;
-  reg [95:0] \$52 ;
-  reg \$53 ;
-  reg [2:0] \$54 ;
-  reg [95:0] \$55 ;
+  wire [95:0] \$50 ;
+  wire [95:0] \$51 ;
+  wire [95:0] \$52 ;
+  wire [95:0] \$53 ;
+  wire [95:0] \$54 ;
+  wire [95:0] \$55 ;
+  wire [95:0] \$56 ;
+  wire [95:0] \$57 ;
+  reg [1:0] \$58 ;
+  reg [23:0] \$59 ;
   wire \$6 ;
+  reg [5:0] \$60 ;
+  reg \$61 ;
+  reg [15:0] \$62 ;
+  reg [1:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [1:0] \$65 ;
+  reg [1:0] \$66 ;
+  reg [7:0] \$67 ;
+  reg [7:0] \$68 ;
+  reg [7:0] \$69 ;
   wire \$7 ;
+  reg \$70 ;
+  reg [17:0] \$71 ;
+  reg [17:0] \$72 ;
+  reg [17:0] \$73 ;
+  reg [5:0] \$74 ;
+  reg [5:0] \$75 ;
+  reg [5:0] \$76 ;
+  reg [5:0] \$77 ;
+  reg [5:0] \$78 ;
+  reg [5:0] \$79 ;
   wire \$8 ;
+  reg [5:0] \$80 ;
+  reg [95:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire \$9 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg [95:0] \$93 ;
+  reg [3:0] \$94 ;
+  reg [3:0] \$95 ;
+  reg [3:0] \$96 ;
+  reg [95:0] \$97 ;
+  reg [95:0] \$98 ;
+  reg [95:0] \$99 ;
+  wire [31:0] a;
+  wire [31:0] \a$118 ;
+  wire [31:0] \a$123 ;
   wire signed [7:0] \a_data[0] ;
   wire signed [7:0] \a_data[1] ;
   reg [15:0] a_data_r = 16'h0000;
@@ -94,18 +145,19 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   wire signed [7:0] \a_data_r[0] ;
   wire signed [7:0] \a_data_r[1] ;
   wire signed [7:0] a_in;
-  wire signed [7:0] \a_in$64 ;
-  wire signed [7:0] \a_in$68 ;
+  wire signed [7:0] \a_in$77 ;
+  wire signed [7:0] \a_in$82 ;
   (* init = 8'h00 *)
-  wire signed [7:0] \a_in$72 ;
-  wire signed [7:0] \a_in$74 ;
-  wire signed [7:0] \a_in$78 ;
+  wire signed [7:0] \a_in$87 ;
+  wire signed [7:0] \a_in$90 ;
+  wire signed [7:0] \a_in$95 ;
   wire signed [7:0] a_out;
-  wire signed [7:0] \a_out$69 ;
-  wire signed [7:0] \a_out$75 ;
-  wire signed [7:0] \a_out$79 ;
+  wire signed [7:0] \a_out$83 ;
+  wire signed [7:0] \a_out$91 ;
+  wire signed [7:0] \a_out$96 ;
   reg a_swap_r = 1'h0;
   reg a_swap_r1_d1 = 1'h0;
+  reg acc_fwd_add = 1'h0;
   reg [3:0] acc_hist1 = 4'h0;
   wire [2:0] \acc_hist1.addr ;
   wire \acc_hist1.valid ;
@@ -120,52 +172,94 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   wire signed [31:0] \acc_hist2_data[0] ;
   wire signed [31:0] \acc_hist2_data[1] ;
   wire signed [31:0] \acc_hist2_data[2] ;
-  reg acc_hit1 = 1'h0;
-  reg acc_hit2 = 1'h0;
-  reg [95:0] acc_old;
-  wire signed [31:0] \acc_old[0] ;
-  wire signed [31:0] \acc_old[1] ;
-  wire signed [31:0] \acc_old[2] ;
+  reg [3:0] acc_hist3 = 4'h0;
+  wire [2:0] \acc_hist3.addr ;
+  wire \acc_hist3.valid ;
+  reg [95:0] acc_hist3_data = 96'h000000000000000000000000;
+  wire signed [31:0] \acc_hist3_data[0] ;
+  wire signed [31:0] \acc_hist3_data[1] ;
+  wire signed [31:0] \acc_hist3_data[2] ;
+  reg [95:0] acc_hist4_data = 96'h000000000000000000000000;
+  wire signed [31:0] \acc_hist4_data[0] ;
+  wire signed [31:0] \acc_hist4_data[1] ;
+  wire signed [31:0] \acc_hist4_data[2] ;
+  reg [95:0] acc_pre = 96'h000000000000000000000000;
+  wire signed [31:0] \acc_pre[0] ;
+  wire signed [31:0] \acc_pre[1] ;
+  wire signed [31:0] \acc_pre[2] ;
+  wire [95:0] acc_pre_next;
+  reg [95:0] acc_ram = 96'h000000000000000000000000;
+  wire signed [31:0] \acc_ram[0] ;
+  wire signed [31:0] \acc_ram[1] ;
+  wire signed [31:0] \acc_ram[2] ;
+  reg acc_same4 = 1'h0;
+  reg acc_same5 = 1'h0;
+  reg acc_same6 = 1'h0;
+  reg acc_same7 = 1'h0;
+  reg acc_same_add = 1'h0;
   wire [95:0] acc_sum;
   wire signed [31:0] \acc_sum[0] ;
   wire signed [31:0] \acc_sum[1] ;
   wire signed [31:0] \acc_sum[2] ;
+  reg acc_use0 = 1'h0;
+  reg acc_use1 = 1'h0;
+  reg acc_use2 = 1'h0;
+  reg acc_use3 = 1'h0;
+  reg acc_use_ram = 1'h0;
   wire [95:0] array_result;
   wire signed [31:0] \array_result[0] ;
   wire signed [31:0] \array_result[1] ;
   wire signed [31:0] \array_result[2] ;
+  wire [31:0] b;
+  wire [31:0] \b$119 ;
+  wire [31:0] \b$124 ;
   reg signed [17:0] deskew_c0_d1 = 18'h00000;
   reg signed [17:0] deskew_c0_d2 = 18'h00000;
   reg signed [17:0] deskew_c1_d1 = 18'h00000;
   wire signed [17:0] psum_in;
-  wire signed [17:0] \psum_in$83 ;
-  wire signed [17:0] \psum_in$85 ;
-  wire signed [17:0] \psum_in$86 ;
-  wire signed [17:0] \psum_in$88 ;
-  wire signed [17:0] \psum_in$89 ;
+  wire signed [17:0] \psum_in$101 ;
+  wire signed [17:0] \psum_in$103 ;
+  wire signed [17:0] \psum_in$104 ;
+  wire signed [17:0] \psum_in$106 ;
+  wire signed [17:0] \psum_in$107 ;
   wire signed [17:0] psum_out;
-  wire signed [17:0] \psum_out$35 ;
-  wire signed [17:0] \psum_out$84 ;
-  wire signed [17:0] \psum_out$87 ;
-  wire signed [17:0] \psum_out$90 ;
-  wire signed [17:0] \psum_out$92 ;
+  wire signed [17:0] \psum_out$102 ;
+  wire signed [17:0] \psum_out$105 ;
+  wire signed [17:0] \psum_out$108 ;
+  wire signed [17:0] \psum_out$110 ;
+  wire signed [17:0] \psum_out$31 ;
   wire [2:0] rd_addr;
   wire [95:0] rd_data;
   wire signed [31:0] \rd_data[0] ;
   wire signed [31:0] \rd_data[1] ;
   wire signed [31:0] \rd_data[2] ;
   (* init = 1'h0 *)
-  wire swap_in;
-  wire \swap_in$66 ;
-  wire \swap_in$70 ;
+  wire sel;
   (* init = 1'h0 *)
-  wire \swap_in$73 ;
-  wire \swap_in$76 ;
-  wire \swap_in$80 ;
+  wire \sel$117 ;
+  (* init = 1'h0 *)
+  wire \sel$122 ;
+  (* init = 1'h0 *)
+  wire swap_in;
+  wire \swap_in$79 ;
+  wire \swap_in$84 ;
+  (* init = 1'h0 *)
+  wire \swap_in$88 ;
+  wire \swap_in$92 ;
+  wire \swap_in$97 ;
+  wire swap_next;
+  (* init = 1'h0 *)
+  wire \swap_next$81 ;
+  wire \swap_next$86 ;
+  (* init = 1'h0 *)
+  wire \swap_next$89 ;
+  (* init = 1'h0 *)
+  wire \swap_next$94 ;
+  wire \swap_next$99 ;
   wire swap_out;
-  wire \swap_out$71 ;
-  wire \swap_out$77 ;
-  wire \swap_out$81 ;
+  wire \swap_out$85 ;
+  wire \swap_out$93 ;
+  wire \swap_out$98 ;
   reg [5:0] tag_acc_d1 = 6'h00;
   wire \tag_acc_d1.acc ;
   wire [2:0] \tag_acc_d1.addr ;
@@ -186,26 +280,26 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   wire [2:0] \tag_d3.addr ;
   wire \tag_d3.emit ;
   wire \tag_d3.valid ;
-  reg [5:0] tag_d4 = 6'h00;
-  wire \tag_d4.acc ;
-  wire [2:0] \tag_d4.addr ;
-  wire \tag_d4.emit ;
-  wire \tag_d4.valid ;
-  reg [5:0] tag_d5 = 6'h00;
-  wire \tag_d5.acc ;
-  wire [2:0] \tag_d5.addr ;
-  wire \tag_d5.emit ;
-  wire \tag_d5.valid ;
+  reg [5:0] tag_p1_d1 = 6'h00;
+  wire \tag_p1_d1.acc ;
+  wire [2:0] \tag_p1_d1.addr ;
+  wire \tag_p1_d1.emit ;
+  wire \tag_p1_d1.valid ;
+  reg [5:0] tag_p2_d1 = 6'h00;
+  wire \tag_p2_d1.acc ;
+  wire [2:0] \tag_p2_d1.addr ;
+  wire \tag_p2_d1.emit ;
+  wire \tag_p2_d1.valid ;
+  reg [5:0] tag_p3_d1 = 6'h00;
+  wire \tag_p3_d1.acc ;
+  wire [2:0] \tag_p3_d1.addr ;
+  wire \tag_p3_d1.emit ;
+  wire \tag_p3_d1.valid ;
   reg [5:0] tag_r = 6'h00;
   wire \tag_r.acc ;
   wire [2:0] \tag_r.addr ;
   wire \tag_r.emit ;
   wire \tag_r.valid ;
-  reg [5:0] tag_read_d1 = 6'h00;
-  wire \tag_read_d1.acc ;
-  wire [2:0] \tag_read_d1.addr ;
-  wire \tag_read_d1.emit ;
-  wire \tag_read_d1.valid ;
   wire signed [7:0] \w_data[0] ;
   wire signed [7:0] \w_data[1] ;
   wire signed [7:0] \w_data[2] ;
@@ -217,501 +311,669 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   wire signed [7:0] \w_data_r[1] ;
   wire signed [7:0] \w_data_r[2] ;
   wire signed [7:0] w_in;
-  wire signed [7:0] \w_in$53 ;
+  wire signed [7:0] \w_in$65 ;
   (* init = 8'h00 *)
-  wire signed [7:0] \w_in$55 ;
+  wire signed [7:0] \w_in$67 ;
   (* init = 8'h00 *)
-  wire signed [7:0] \w_in$57 ;
+  wire signed [7:0] \w_in$69 ;
   (* init = 8'h00 *)
-  wire signed [7:0] \w_in$59 ;
+  wire signed [7:0] \w_in$71 ;
   (* init = 8'h00 *)
-  wire signed [7:0] \w_in$61 ;
-  reg w_row_c1_d1 = 1'h0;
-  reg w_row_c2_d1 = 1'h0;
-  reg w_row_c2_d2 = 1'h0;
-  reg w_row_r = 1'h0;
-  reg w_valid_c1_d1 = 1'h0;
-  reg w_valid_c2_d1 = 1'h0;
-  reg w_valid_c2_d2 = 1'h0;
-  reg w_valid_r = 1'h0;
+  wire signed [7:0] \w_in$73 ;
+  reg [1:0] w_sel_c1_d1 = 2'h0;
+  reg [1:0] w_sel_c2_d1 = 2'h0;
+  reg [1:0] w_sel_c2_d2 = 2'h0;
+  reg [1:0] w_sel_r = 2'h0;
   wire w_we;
-  wire \w_we$52 ;
-  wire \w_we$54 ;
-  wire \w_we$56 ;
-  wire \w_we$58 ;
-  wire \w_we$60 ;
+  wire \w_we$64 ;
+  wire \w_we$66 ;
+  wire \w_we$68 ;
+  wire \w_we$70 ;
+  wire \w_we$72 ;
   wire [2:0] wr_addr;
+  (* init = 96'h000000000000000000000000 *)
   wire [95:0] wr_data;
   wire signed [31:0] \wr_data[0] ;
   wire signed [31:0] \wr_data[1] ;
   wire signed [31:0] \wr_data[2] ;
   wire wr_en;
+  wire [31:0] x;
+  wire [31:0] \x$120 ;
+  wire [31:0] \x$125 ;
+  wire [31:0] y;
+  wire [31:0] \y$121 ;
+  wire [31:0] \y$126 ;
   wire signed [31:0] \y_data[0] ;
   wire signed [31:0] \y_data[1] ;
   wire signed [31:0] \y_data[2] ;
+  assign \$1  = 1'h1 << w_row;
+  assign \$2  = w_valid ? \$1  : 2'h0;
+  assign \$3  = a_swap & a_valid;
+  assign \$4  = tag_p1_d1[5:3] == tag_p3_d1[5:3];
+  assign \$5  = tag_acc_d1[5:3] == tag_p3_d1[5:3];
+  assign \$6  = acc_hist1[3:1] == tag_p3_d1[5:3];
+  assign \$7  = acc_hist2[3:1] == tag_p3_d1[5:3];
+  assign \$8  = acc_same4 & tag_acc_d1[0];
+  assign \$9  = tag_p2_d1[1] & \$8 ;
+  assign \$10  = acc_same4 & tag_acc_d1[0];
+  assign \$11  = ~ \$10 ;
+  assign \$12  = tag_p2_d1[1] & \$11 ;
+  assign \$13  = acc_same5 & acc_hist1[0];
+  assign \$14  = \$12  & \$13 ;
+  assign \$15  = acc_same4 & tag_acc_d1[0];
+  assign \$16  = ~ \$15 ;
+  assign \$17  = tag_p2_d1[1] & \$16 ;
+  assign \$18  = acc_same5 & acc_hist1[0];
+  assign \$19  = ~ \$18 ;
+  assign \$20  = \$17  & \$19 ;
+  assign \$21  = acc_same6 & acc_hist2[0];
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = acc_same4 & tag_acc_d1[0];
+  assign \$24  = ~ \$23 ;
+  assign \$25  = tag_p2_d1[1] & \$24 ;
+  assign \$26  = acc_same5 & acc_hist1[0];
+  assign \$27  = ~ \$26 ;
+  assign \$28  = \$25  & \$27 ;
+  assign \$29  = acc_same6 & acc_hist2[0];
+  assign \$30  = ~ \$29 ;
+  assign \$31  = \$28  & \$30 ;
+  assign \$32  = acc_same7 & acc_hist3[0];
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = acc_same4 & tag_acc_d1[0];
+  assign \$35  = ~ \$34 ;
+  assign \$36  = tag_p2_d1[1] & \$35 ;
+  assign \$37  = acc_same5 & acc_hist1[0];
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = acc_same6 & acc_hist2[0];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = acc_same7 & acc_hist3[0];
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = tag_p1_d1[5:3] == tag_p2_d1[5:3];
+  assign \$47  = acc_same_add & tag_p1_d1[1];
+  assign \$48  = \$47  & tag_acc_d1[0];
+  assign \$49  = tag_acc_d1[0] & tag_acc_d1[2];
+  assign swap_next = a_swap & a_valid;
+  assign \$50  = acc_hist1_data & { acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0, acc_use0 };
+  assign \$51  = acc_hist2_data & { acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1, acc_use1 };
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = acc_hist3_data & { acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2, acc_use2 };
+  assign \$54  = \$52  | \$53 ;
+  assign \$55  = acc_hist4_data & { acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3, acc_use3 };
+  assign \$56  = \$54  | \$55 ;
+  assign \$57  = acc_ram & { acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram, acc_use_ram };
+  assign acc_pre_next = \$56  | \$57 ;
   always @(posedge clk)
-    w_valid_c2_d1 <= \$29 ;
+    w_sel_r <= \$58 ;
   always @(posedge clk)
-    w_valid_c2_d2 <= \$30 ;
+    w_data_r <= \$59 ;
   always @(posedge clk)
-    w_row_c2_d1 <= \$31 ;
+    tag_r <= \$60 ;
   always @(posedge clk)
-    w_row_c2_d2 <= \$32 ;
+    a_swap_r <= \$61 ;
   always @(posedge clk)
-    w_data_c2_d1 <= \$33 ;
+    a_data_r <= \$62 ;
   always @(posedge clk)
-    w_data_c2_d2 <= \$34 ;
+    w_sel_c1_d1 <= \$63 ;
   always @(posedge clk)
-    a_data_r1_d1 <= \$35 ;
+    w_data_c1_d1 <= \$64 ;
   always @(posedge clk)
-    a_swap_r1_d1 <= \$36 ;
+    w_sel_c2_d1 <= \$65 ;
   always @(posedge clk)
-    deskew_c0_d1 <= \$37 ;
+    w_sel_c2_d2 <= \$66 ;
   always @(posedge clk)
-    deskew_c0_d2 <= \$38 ;
+    w_data_c2_d1 <= \$67 ;
   always @(posedge clk)
-    deskew_c1_d1 <= \$39 ;
+    w_data_c2_d2 <= \$68 ;
   always @(posedge clk)
-    tag_d1 <= \$40 ;
+    a_data_r1_d1 <= \$69 ;
   always @(posedge clk)
-    tag_d2 <= \$41 ;
+    a_swap_r1_d1 <= \$70 ;
   always @(posedge clk)
-    tag_d3 <= \$42 ;
+    deskew_c0_d1 <= \$71 ;
   always @(posedge clk)
-    tag_d4 <= \$43 ;
+    deskew_c0_d2 <= \$72 ;
   always @(posedge clk)
-    tag_d5 <= \$44 ;
+    deskew_c1_d1 <= \$73 ;
   always @(posedge clk)
-    tag_read_d1 <= \$45 ;
+    tag_d1 <= \$74 ;
   always @(posedge clk)
-    tag_acc_d1 <= \$46 ;
+    tag_d2 <= \$75 ;
   always @(posedge clk)
-    acc_hit1 <= \$47 ;
+    tag_d3 <= \$76 ;
   always @(posedge clk)
-    acc_hit2 <= \$48 ;
+    tag_p3_d1 <= \$77 ;
   always @(posedge clk)
-    acc_hist1 <= \$49 ;
+    tag_p2_d1 <= \$78 ;
   always @(posedge clk)
-    acc_hist1_data <= \$50 ;
+    tag_p1_d1 <= \$79 ;
   always @(posedge clk)
-    acc_hist2 <= \$51 ;
+    tag_acc_d1 <= \$80 ;
   always @(posedge clk)
-    acc_hist2_data <= \$52 ;
+    acc_ram <= \$81 ;
   always @(posedge clk)
-    y_valid <= \$53 ;
+    acc_same4 <= \$82 ;
   always @(posedge clk)
-    y_addr <= \$54 ;
+    acc_same5 <= \$83 ;
   always @(posedge clk)
-    y_data <= \$55 ;
-  assign \$1  = a_swap & a_valid;
-  assign \$2  = tag_acc_d1[5:3] == tag_read_d1[5:3];
-  assign \$3  = tag_acc_d1[0] & \$2 ;
-  assign \$4  = acc_hist1[3:1] == tag_read_d1[5:3];
-  assign \$5  = acc_hist1[0] & \$4 ;
-  assign \$6  = tag_acc_d1[0] & tag_acc_d1[2];
-  assign \$7  = ! w_row_r;
-  assign w_we = w_valid_r & \$7 ;
-  assign \w_we$52  = w_valid_r & \$8 ;
-  assign \$9  = ! w_row_c1_d1;
-  assign \w_we$54  = w_valid_c1_d1 & \$9 ;
-  assign \w_we$56  = w_valid_c1_d1 & \$10 ;
-  assign \$11  = ! w_row_c2_d2;
-  assign \w_we$58  = w_valid_c2_d2 & \$11 ;
-  assign \w_we$60  = w_valid_c2_d2 & \$12 ;
-  assign \$13  = tag_acc_d1[1] ? acc_old[31:0] : 32'd0;
-  assign \$14  = $signed(\$13 ) + $signed(array_result[31:0]);
-  assign \$15  = tag_acc_d1[1] ? acc_old[63:32] : 32'd0;
-  assign \$16  = $signed(\$15 ) + $signed(array_result[63:32]);
-  assign \$17  = tag_acc_d1[1] ? acc_old[95:64] : 32'd0;
-  assign \$18  = $signed(\$17 ) + $signed(array_result[95:64]);
-  assign \$19  = ~ rst;
-  assign wr_en = tag_acc_d1[0] & \$19 ;
+    acc_same6 <= \$84 ;
   always @(posedge clk)
-    w_valid_r <= \$20 ;
+    acc_same7 <= \$85 ;
   always @(posedge clk)
-    w_row_r <= \$21 ;
+    acc_use0 <= \$86 ;
   always @(posedge clk)
-    w_data_r <= \$22 ;
+    acc_use1 <= \$87 ;
   always @(posedge clk)
-    tag_r <= \$23 ;
+    acc_use2 <= \$88 ;
   always @(posedge clk)
-    a_swap_r <= \$24 ;
+    acc_use3 <= \$89 ;
   always @(posedge clk)
-    a_data_r <= \$25 ;
+    acc_use_ram <= \$90 ;
   always @(posedge clk)
-    w_valid_c1_d1 <= \$26 ;
+    acc_same_add <= \$91 ;
   always @(posedge clk)
-    w_row_c1_d1 <= \$27 ;
+    acc_fwd_add <= \$92 ;
   always @(posedge clk)
-    w_data_c1_d1 <= \$28 ;
+    acc_pre <= \$93 ;
+  always @(posedge clk)
+    acc_hist1 <= \$94 ;
+  always @(posedge clk)
+    acc_hist2 <= \$95 ;
+  always @(posedge clk)
+    acc_hist3 <= \$96 ;
+  always @(posedge clk)
+    acc_hist1_data <= \$97 ;
+  always @(posedge clk)
+    acc_hist2_data <= \$98 ;
+  always @(posedge clk)
+    acc_hist3_data <= \$99 ;
+  always @(posedge clk)
+    acc_hist4_data <= \$100 ;
+  always @(posedge clk)
+    y_valid <= \$101 ;
+  always @(posedge clk)
+    y_addr <= \$102 ;
+  always @(posedge clk)
+    y_data <= \$103 ;
+  \mxu.acc_add0  acc_add0 (
+    .a(acc_hist1_data[31:0]),
+    .b(acc_pre[31:0]),
+    .sel(acc_fwd_add),
+    .x(array_result[31:0]),
+    .y(y)
+  );
+  \mxu.acc_add1  acc_add1 (
+    .a(acc_hist1_data[63:32]),
+    .b(acc_pre[63:32]),
+    .sel(acc_fwd_add),
+    .x(array_result[63:32]),
+    .y(\y$121 )
+  );
+  \mxu.acc_add2  acc_add2 (
+    .a(acc_hist1_data[95:64]),
+    .b(acc_pre[95:64]),
+    .sel(acc_fwd_add),
+    .x(array_result[95:64]),
+    .y(\y$126 )
+  );
   \mxu.acc_mem  acc_mem (
     .clk(clk),
-    .rd__addr(tag_d5[5:3]),
+    .\port$186$0 (acc_hist1),
+    .rd__addr(tag_d3[5:3]),
     .rd_data(rd_data),
     .rst(rst),
-    .wr__addr(tag_acc_d1[5:3]),
-    .wr__data(acc_sum),
-    .wr__en(wr_en)
+    .wr__data(acc_hist1_data)
   );
   \mxu.pe_r0_c0  pe_r0_c0 (
-    .a(a_data_r[7:0]),
-    .a_out(\a_in$64 ),
+    .a_in(a_data_r[7:0]),
+    .a_out(\a_in$77 ),
     .clk(clk),
-    .psum_out(\psum_in$83 ),
+    .psum_out(\psum_in$101 ),
     .rst(rst),
     .swap_in(a_swap_r),
-    .swap_out(\swap_in$66 ),
+    .swap_next(swap_next),
+    .swap_out(\swap_in$79 ),
     .w_in(w_data_r[7:0]),
-    .w_we(w_we)
+    .w_we(w_sel_r[0])
   );
   \mxu.pe_r0_c1  pe_r0_c1 (
-    .a(\a_in$64 ),
-    .a_out(\a_in$68 ),
+    .a_in(\a_in$77 ),
+    .a_out(\a_in$82 ),
     .clk(clk),
-    .psum_out(\psum_in$86 ),
+    .psum_out(\psum_in$104 ),
     .rst(rst),
-    .swap_in(\swap_in$66 ),
-    .swap_out(\swap_in$70 ),
+    .swap_in(\swap_in$79 ),
+    .swap_next(a_swap_r),
+    .swap_out(\swap_in$84 ),
     .w_in(w_data_c1_d1),
-    .w_we(\w_we$54 )
+    .w_we(w_sel_c1_d1[0])
   );
   \mxu.pe_r0_c2  pe_r0_c2 (
-    .a(\a_in$68 ),
+    .a_in(\a_in$82 ),
     .clk(clk),
-    .psum_out(\psum_in$89 ),
+    .psum_out(\psum_in$107 ),
     .rst(rst),
-    .swap_in(\swap_in$70 ),
+    .swap_in(\swap_in$84 ),
+    .swap_next(\swap_in$79 ),
     .w_in(w_data_c2_d2),
-    .w_we(\w_we$58 )
+    .w_we(w_sel_c2_d2[0])
   );
   \mxu.pe_r1_c0  pe_r1_c0 (
-    .a(a_data_r1_d1),
-    .a_out(\a_in$74 ),
+    .a_in(a_data_r1_d1),
+    .a_out(\a_in$90 ),
     .clk(clk),
-    .psum_in(\psum_in$83 ),
+    .psum_in(\psum_in$101 ),
     .psum_out(psum_out),
     .rst(rst),
     .swap_in(a_swap_r1_d1),
-    .swap_out(\swap_in$76 ),
+    .swap_next(a_swap_r),
+    .swap_out(\swap_in$92 ),
     .w_in(w_data_r[7:0]),
-    .w_we(\w_we$52 )
+    .w_we(w_sel_r[1])
   );
   \mxu.pe_r1_c1  pe_r1_c1 (
-    .a(\a_in$74 ),
-    .a_out(\a_in$78 ),
+    .a_in(\a_in$90 ),
+    .a_out(\a_in$95 ),
     .clk(clk),
-    .psum_in(\psum_in$86 ),
-    .psum_out(\psum_out$35 ),
+    .psum_in(\psum_in$104 ),
+    .psum_out(\psum_out$31 ),
     .rst(rst),
-    .swap_in(\swap_in$76 ),
-    .swap_out(\swap_in$80 ),
+    .swap_in(\swap_in$92 ),
+    .swap_next(a_swap_r1_d1),
+    .swap_out(\swap_in$97 ),
     .w_in(w_data_c1_d1),
-    .w_we(\w_we$56 )
+    .w_we(w_sel_c1_d1[1])
   );
   \mxu.pe_r1_c2  pe_r1_c2 (
-    .a(\a_in$78 ),
+    .a_in(\a_in$95 ),
     .clk(clk),
-    .psum_in(\psum_in$89 ),
-    .psum_out(\psum_out$92 ),
+    .psum_in(\psum_in$107 ),
+    .psum_out(\psum_out$110 ),
     .rst(rst),
-    .swap_in(\swap_in$80 ),
+    .swap_in(\swap_in$97 ),
+    .swap_next(\swap_in$92 ),
     .w_in(w_data_c2_d2),
-    .w_we(\w_we$60 )
+    .w_we(w_sel_c2_d2[1])
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$29  = w_valid_r;
+    \$58  = \$2 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$58  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$30  = w_valid_c2_d1;
+    \$59  = w_data;
     if (rst) begin
-      \$30  = 1'h0;
+      \$59  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$31  = w_row_r;
+    \$60 [0] = a_valid;
+    \$60 [1] = a_acc;
+    \$60 [2] = a_emit;
+    \$60 [5:3] = a_addr;
     if (rst) begin
-      \$31  = 1'h0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$32  = w_row_c2_d1;
+    \$61  = \$3 ;
     if (rst) begin
-      \$32  = 1'h0;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$33  = w_data_r[23:16];
+    \$62  = a_data;
     if (rst) begin
-      \$33  = 8'h00;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$34  = w_data_c2_d1;
+    \$63  = w_sel_r;
     if (rst) begin
-      \$34  = 8'h00;
+      \$63  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$35  = a_data_r[15:8];
+    \$64  = w_data_r[15:8];
     if (rst) begin
-      \$35  = 8'h00;
+      \$64  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$36  = a_swap_r;
+    \$65  = w_sel_r;
     if (rst) begin
-      \$36  = 1'h0;
+      \$65  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$37  = psum_out;
+    \$66  = w_sel_c2_d1;
     if (rst) begin
-      \$37  = 18'h00000;
+      \$66  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$38  = deskew_c0_d1;
+    \$67  = w_data_r[23:16];
     if (rst) begin
-      \$38  = 18'h00000;
+      \$67  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$39  = \psum_out$35 ;
+    \$68  = w_data_c2_d1;
     if (rst) begin
-      \$39  = 18'h00000;
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$40  = tag_r;
+    \$69  = a_data_r[15:8];
     if (rst) begin
-      \$40  = 6'h00;
+      \$69  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$41  = tag_d1;
+    \$70  = a_swap_r;
     if (rst) begin
-      \$41  = 6'h00;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$42  = tag_d2;
+    \$71  = psum_out;
     if (rst) begin
-      \$42  = 6'h00;
+      \$71  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$43  = tag_d3;
+    \$72  = deskew_c0_d1;
     if (rst) begin
-      \$43  = 6'h00;
+      \$72  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$44  = tag_d4;
+    \$73  = \psum_out$31 ;
     if (rst) begin
-      \$44  = 6'h00;
+      \$73  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$45  = tag_d5;
+    \$74  = tag_r;
     if (rst) begin
-      \$45  = 6'h00;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$46  = tag_read_d1;
+    \$75  = tag_d1;
     if (rst) begin
-      \$46  = 6'h00;
+      \$75  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$47  = \$3 ;
+    \$76  = tag_d2;
     if (rst) begin
-      \$47  = 1'h0;
+      \$76  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$48  = \$5 ;
+    \$77  = tag_d3;
     if (rst) begin
-      \$48  = 1'h0;
+      \$77  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$49 [0] = tag_acc_d1[0];
-    \$49 [3:1] = tag_acc_d1[5:3];
+    \$78  = tag_p3_d1;
     if (rst) begin
-      \$49  = 4'h0;
+      \$78  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$50  = acc_sum;
+    \$79  = tag_p2_d1;
     if (rst) begin
-      \$50  = 96'h000000000000000000000000;
+      \$79  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$51  = acc_hist1;
+    \$80  = tag_p1_d1;
     if (rst) begin
-      \$51  = 4'h0;
+      \$80  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$52  = acc_hist1_data;
+    \$81  = rd_data;
     if (rst) begin
-      \$52  = 96'h000000000000000000000000;
+      \$81  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$53  = \$6 ;
+    \$82  = \$4 ;
     if (rst) begin
-      \$53  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$54  = tag_acc_d1[5:3];
+    \$83  = \$5 ;
     if (rst) begin
-      \$54  = 3'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$55  = acc_sum;
+    \$84  = \$6 ;
     if (rst) begin
-      \$55  = 96'h000000000000000000000000;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (acc_hit1) begin
-      acc_old = acc_hist1_data;
-    end else if (acc_hit2) begin
-      acc_old = acc_hist2_data;
-    end else begin
-      acc_old = rd_data;
+    \$85  = \$7 ;
+    if (rst) begin
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$20  = w_valid;
+    \$86  = \$9 ;
     if (rst) begin
-      \$20  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$21  = w_row;
+    \$87  = \$14 ;
     if (rst) begin
-      \$21  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$22  = w_data;
+    \$88  = \$22 ;
     if (rst) begin
-      \$22  = 24'h000000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$23 [0] = a_valid;
-    \$23 [1] = a_acc;
-    \$23 [2] = a_emit;
-    \$23 [5:3] = a_addr;
+    \$89  = \$33 ;
     if (rst) begin
-      \$23  = 6'h00;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$24  = \$1 ;
+    \$90  = \$45 ;
     if (rst) begin
-      \$24  = 1'h0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$25  = a_data;
+    \$91  = \$46 ;
     if (rst) begin
-      \$25  = 16'h0000;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$26  = w_valid_r;
+    \$92  = \$48 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$27  = w_row_r;
+    \$93  = acc_pre_next;
     if (rst) begin
-      \$27  = 1'h0;
+      \$93  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$28  = w_data_r[15:8];
+    \$94 [0] = tag_acc_d1[0];
+    \$94 [3:1] = tag_acc_d1[5:3];
     if (rst) begin
-      \$28  = 8'h00;
+      \$94  = 4'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$95  = acc_hist1;
+    if (rst) begin
+      \$95  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$96  = acc_hist2;
+    if (rst) begin
+      \$96  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$97  = acc_sum;
+    if (rst) begin
+      \$97  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$98  = acc_hist1_data;
+    if (rst) begin
+      \$98  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$99  = acc_hist2_data;
+    if (rst) begin
+      \$99  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$100  = acc_hist3_data;
+    if (rst) begin
+      \$100  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$101  = \$49 ;
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$102  = tag_acc_d1[5:3];
+    if (rst) begin
+      \$102  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$103  = acc_sum;
+    if (rst) begin
+      \$103  = 96'h000000000000000000000000;
+    end
+  end
+  assign w_we = w_sel_r[0];
   assign w_in = w_data_r[7:0];
-  assign \w_in$53  = w_data_r[7:0];
-  assign \w_in$55  = w_data_c1_d1;
-  assign \w_in$57  = w_data_c1_d1;
-  assign \w_in$59  = w_data_c2_d2;
-  assign \w_in$61  = w_data_c2_d2;
+  assign \w_we$64  = w_sel_r[1];
+  assign \w_in$65  = w_data_r[7:0];
+  assign \w_we$66  = w_sel_c1_d1[0];
+  assign \w_in$67  = w_data_c1_d1;
+  assign \w_we$68  = w_sel_c1_d1[1];
+  assign \w_in$69  = w_data_c1_d1;
+  assign \w_we$70  = w_sel_c2_d2[0];
+  assign \w_in$71  = w_data_c2_d2;
+  assign \w_we$72  = w_sel_c2_d2[1];
+  assign \w_in$73  = w_data_c2_d2;
   assign a_in = a_data_r[7:0];
   assign swap_in = a_swap_r;
-  assign a_out = \a_in$64 ;
-  assign swap_out = \swap_in$66 ;
-  assign \a_out$69  = \a_in$68 ;
-  assign \swap_out$71  = \swap_in$70 ;
-  assign \a_in$72  = a_data_r1_d1;
-  assign \swap_in$73  = a_swap_r1_d1;
-  assign \a_out$75  = \a_in$74 ;
-  assign \swap_out$77  = \swap_in$76 ;
-  assign \a_out$79  = \a_in$78 ;
-  assign \swap_out$81  = \swap_in$80 ;
+  assign a_out = \a_in$77 ;
+  assign swap_out = \swap_in$79 ;
+  assign \swap_next$81  = a_swap_r;
+  assign \a_out$83  = \a_in$82 ;
+  assign \swap_out$85  = \swap_in$84 ;
+  assign \swap_next$86  = \swap_in$79 ;
+  assign \a_in$87  = a_data_r1_d1;
+  assign \swap_in$88  = a_swap_r1_d1;
+  assign \swap_next$89  = a_swap_r;
+  assign \a_out$91  = \a_in$90 ;
+  assign \swap_out$93  = \swap_in$92 ;
+  assign \swap_next$94  = a_swap_r1_d1;
+  assign \a_out$96  = \a_in$95 ;
+  assign \swap_out$98  = \swap_in$97 ;
+  assign \swap_next$99  = \swap_in$92 ;
   assign psum_in = 18'h00000;
-  assign \psum_out$84  = \psum_in$83 ;
-  assign \psum_in$85  = 18'h00000;
-  assign \psum_out$87  = \psum_in$86 ;
-  assign \psum_in$88  = 18'h00000;
-  assign \psum_out$90  = \psum_in$89 ;
-  assign rd_addr = tag_d5[5:3];
-  assign wr_addr = tag_acc_d1[5:3];
-  assign wr_data = acc_sum;
+  assign \psum_out$102  = \psum_in$101 ;
+  assign \psum_in$103  = 18'h00000;
+  assign \psum_out$105  = \psum_in$104 ;
+  assign \psum_in$106  = 18'h00000;
+  assign \psum_out$108  = \psum_in$107 ;
+  assign rd_addr = tag_d3[5:3];
+  assign sel = acc_fwd_add;
+  assign a = acc_hist1_data[31:0];
+  assign b = acc_pre[31:0];
+  assign x = array_result[31:0];
+  assign \sel$117  = acc_fwd_add;
+  assign \a$118  = acc_hist1_data[63:32];
+  assign \b$119  = acc_pre[63:32];
+  assign \x$120  = array_result[63:32];
+  assign \sel$122  = acc_fwd_add;
+  assign \a$123  = acc_hist1_data[95:64];
+  assign \b$124  = acc_pre[95:64];
+  assign \x$125  = array_result[95:64];
+  assign wr_addr = acc_hist1[3:1];
+  assign wr_data = acc_hist1_data;
+  assign wr_en = acc_hist1[0];
   assign \w_data[0]  = w_data[7:0];
   assign \w_data[1]  = w_data[15:8];
   assign \w_data[2]  = w_data[23:16];
@@ -741,68 +1003,131 @@ module mxu(w_row, w_data, a_valid, a_swap, a_acc, a_emit, a_addr, a_data, clk, r
   assign \tag_d3.acc  = tag_d3[1];
   assign \tag_d3.emit  = tag_d3[2];
   assign \tag_d3.addr  = tag_d3[5:3];
-  assign \tag_d4.valid  = tag_d4[0];
-  assign \tag_d4.acc  = tag_d4[1];
-  assign \tag_d4.emit  = tag_d4[2];
-  assign \tag_d4.addr  = tag_d4[5:3];
-  assign \tag_d5.valid  = tag_d5[0];
-  assign \tag_d5.acc  = tag_d5[1];
-  assign \tag_d5.emit  = tag_d5[2];
-  assign \tag_d5.addr  = tag_d5[5:3];
-  assign \tag_read_d1.valid  = tag_read_d1[0];
-  assign \tag_read_d1.acc  = tag_read_d1[1];
-  assign \tag_read_d1.emit  = tag_read_d1[2];
-  assign \tag_read_d1.addr  = tag_read_d1[5:3];
+  assign \tag_p3_d1.valid  = tag_p3_d1[0];
+  assign \tag_p3_d1.acc  = tag_p3_d1[1];
+  assign \tag_p3_d1.emit  = tag_p3_d1[2];
+  assign \tag_p3_d1.addr  = tag_p3_d1[5:3];
+  assign \tag_p2_d1.valid  = tag_p2_d1[0];
+  assign \tag_p2_d1.acc  = tag_p2_d1[1];
+  assign \tag_p2_d1.emit  = tag_p2_d1[2];
+  assign \tag_p2_d1.addr  = tag_p2_d1[5:3];
+  assign \tag_p1_d1.valid  = tag_p1_d1[0];
+  assign \tag_p1_d1.acc  = tag_p1_d1[1];
+  assign \tag_p1_d1.emit  = tag_p1_d1[2];
+  assign \tag_p1_d1.addr  = tag_p1_d1[5:3];
   assign \tag_acc_d1.valid  = tag_acc_d1[0];
   assign \tag_acc_d1.acc  = tag_acc_d1[1];
   assign \tag_acc_d1.emit  = tag_acc_d1[2];
   assign \tag_acc_d1.addr  = tag_acc_d1[5:3];
+  assign \acc_ram[0]  = acc_ram[31:0];
+  assign \acc_ram[1]  = acc_ram[63:32];
+  assign \acc_ram[2]  = acc_ram[95:64];
+  assign \rd_data[0]  = rd_data[31:0];
+  assign \rd_data[1]  = rd_data[63:32];
+  assign \rd_data[2]  = rd_data[95:64];
   assign \acc_hist1.valid  = acc_hist1[0];
   assign \acc_hist1.addr  = acc_hist1[3:1];
+  assign \acc_hist2.valid  = acc_hist2[0];
+  assign \acc_hist2.addr  = acc_hist2[3:1];
+  assign \acc_hist3.valid  = acc_hist3[0];
+  assign \acc_hist3.addr  = acc_hist3[3:1];
+  assign \acc_pre[0]  = acc_pre[31:0];
+  assign \acc_pre[1]  = acc_pre[63:32];
+  assign \acc_pre[2]  = acc_pre[95:64];
   assign \acc_hist1_data[0]  = acc_hist1_data[31:0];
   assign \acc_hist1_data[1]  = acc_hist1_data[63:32];
   assign \acc_hist1_data[2]  = acc_hist1_data[95:64];
   assign \acc_sum[0]  = acc_sum[31:0];
   assign \acc_sum[1]  = acc_sum[63:32];
   assign \acc_sum[2]  = acc_sum[95:64];
-  assign \acc_hist2.valid  = acc_hist2[0];
-  assign \acc_hist2.addr  = acc_hist2[3:1];
   assign \acc_hist2_data[0]  = acc_hist2_data[31:0];
   assign \acc_hist2_data[1]  = acc_hist2_data[63:32];
   assign \acc_hist2_data[2]  = acc_hist2_data[95:64];
+  assign \acc_hist3_data[0]  = acc_hist3_data[31:0];
+  assign \acc_hist3_data[1]  = acc_hist3_data[63:32];
+  assign \acc_hist3_data[2]  = acc_hist3_data[95:64];
+  assign \acc_hist4_data[0]  = acc_hist4_data[31:0];
+  assign \acc_hist4_data[1]  = acc_hist4_data[63:32];
+  assign \acc_hist4_data[2]  = acc_hist4_data[95:64];
   assign \array_result[0]  = array_result[31:0];
   assign \array_result[1]  = array_result[63:32];
   assign \array_result[2]  = array_result[95:64];
-  assign \acc_old[0]  = acc_old[31:0];
-  assign \acc_old[1]  = acc_old[63:32];
-  assign \acc_old[2]  = acc_old[95:64];
-  assign \rd_data[0]  = rd_data[31:0];
-  assign \rd_data[1]  = rd_data[63:32];
-  assign \rd_data[2]  = rd_data[95:64];
-  assign \wr_data[0]  = acc_sum[31:0];
-  assign \wr_data[1]  = acc_sum[63:32];
-  assign \wr_data[2]  = acc_sum[95:64];
-  assign acc_sum[95:64] = \$18 [31:0];
-  assign acc_sum[63:32] = \$16 [31:0];
-  assign acc_sum[31:0] = \$14 [31:0];
-  assign array_result[95:64] = { \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92 [17], \psum_out$92  };
+  assign \wr_data[0]  = acc_hist1_data[31:0];
+  assign \wr_data[1]  = acc_hist1_data[63:32];
+  assign \wr_data[2]  = acc_hist1_data[95:64];
+  assign acc_sum[95:64] = \y$126 ;
+  assign acc_sum[63:32] = \y$121 ;
+  assign acc_sum[31:0] = y;
+  assign array_result[95:64] = { \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110 [17], \psum_out$110  };
   assign array_result[63:32] = { deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1[17], deskew_c1_d1 };
   assign array_result[31:0] = { deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2[17], deskew_c0_d2 };
-  assign \$8  = w_row_r;
-  assign \$10  = w_row_c1_d1;
-  assign \$12  = w_row_c2_d2;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.acc_mem (rst, wr__en, rd__addr, wr__addr, wr__data, rd_data, clk);
+module \mxu.acc_add0 (sel, b, a, x, y);
+  input sel;
+  wire sel;
+  input [31:0] b;
+  wire [31:0] b;
+  input [31:0] a;
+  wire [31:0] a;
+  input [31:0] x;
+  wire [31:0] x;
+  output [31:0] y;
+  wire [31:0] y;
+  wire [31:0] \$1 ;
+  wire [32:0] \$2 ;
+  assign \$1  = sel ? a : b;
+  assign \$2  = \$1  + x;
+  assign y = \$2 [31:0];
+endmodule
+
+(* generator = "Amaranth" *)
+module \mxu.acc_add1 (sel, b, a, x, y);
+  input sel;
+  wire sel;
+  input [31:0] b;
+  wire [31:0] b;
+  input [31:0] a;
+  wire [31:0] a;
+  input [31:0] x;
+  wire [31:0] x;
+  output [31:0] y;
+  wire [31:0] y;
+  wire [31:0] \$1 ;
+  wire [32:0] \$2 ;
+  assign \$1  = sel ? a : b;
+  assign \$2  = \$1  + x;
+  assign y = \$2 [31:0];
+endmodule
+
+(* generator = "Amaranth" *)
+module \mxu.acc_add2 (sel, b, a, x, y);
+  input sel;
+  wire sel;
+  input [31:0] b;
+  wire [31:0] b;
+  input [31:0] a;
+  wire [31:0] a;
+  input [31:0] x;
+  wire [31:0] x;
+  output [31:0] y;
+  wire [31:0] y;
+  wire [31:0] \$1 ;
+  wire [32:0] \$2 ;
+  assign \$1  = sel ? a : b;
+  assign \$2  = \$1  + x;
+  assign y = \$2 [31:0];
+endmodule
+
+(* generator = "Amaranth" *)
+module \mxu.acc_mem (rst, rd__addr, \port$186$0 , wr__data, rd_data, clk);
   input rst;
   wire rst;
-  input wr__en;
-  wire wr__en;
   input [2:0] rd__addr;
   wire [2:0] rd__addr;
-  input [2:0] wr__addr;
-  wire [2:0] wr__addr;
+  input [3:0] \port$186$0 ;
+  wire [3:0] \port$186$0 ;
   input [95:0] wr__data;
   wire [95:0] wr__data;
   output [95:0] rd_data;
@@ -822,9 +1147,11 @@ module \mxu.acc_mem (rst, wr__en, rd__addr, wr__addr, wr__data, rd_data, clk);
   wire signed [31:0] \rd_data_r[0] ;
   wire signed [31:0] \rd_data_r[1] ;
   wire signed [31:0] \rd_data_r[2] ;
+  wire [2:0] wr__addr;
   wire signed [31:0] \wr__data[0] ;
   wire signed [31:0] \wr__data[1] ;
   wire signed [31:0] \wr__data[2] ;
+  wire wr__en;
   wire [2:0] wr_addr;
   wire [95:0] wr_data;
   wire signed [31:0] \wr_data[0] ;
@@ -843,8 +1170,8 @@ module \mxu.acc_mem (rst, wr__en, rd__addr, wr__addr, wr__data, rd_data, clk);
     mem[7] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (wr__en)
-      mem[wr__addr] <= wr__data;
+    if (\port$186$0 [0])
+      mem[\port$186$0 [3:1]] <= wr__data;
   end
   reg [95:0] _0_;
   always @(posedge clk) begin
@@ -853,9 +1180,11 @@ module \mxu.acc_mem (rst, wr__en, rd__addr, wr__addr, wr__data, rd_data, clk);
   assign rd__data = _0_;
   always @(posedge clk)
     rd_data <= rd__data;
-  assign wr_addr = wr__addr;
+  assign wr__addr = \port$186$0 [3:1];
+  assign wr_addr = \port$186$0 [3:1];
   assign wr_data = wr__data;
-  assign wr_en = wr__en;
+  assign wr__en = \port$186$0 [0];
+  assign wr_en = \port$186$0 [0];
   assign rd_addr = rd__addr;
   assign rd_data_r = rd_data;
   assign \wr__data[0]  = wr__data[31:0];
@@ -876,18 +1205,20 @@ module \mxu.acc_mem (rst, wr__en, rd__addr, wr__addr, wr__data, rd_data, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r0_c0 (rst, w_we, w_in, swap_in, a, a_out, swap_out, psum_out, clk);
+module \mxu.pe_r0_c0 (rst, swap_next, w_we, w_in, swap_in, a_in, a_out, swap_out, psum_out, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input rst;
   wire rst;
+  input swap_next;
+  wire swap_next;
   input w_we;
   wire w_we;
   input signed [7:0] w_in;
   wire signed [7:0] w_in;
   input swap_in;
   wire swap_in;
-  input signed [7:0] a;
-  wire signed [7:0] a;
+  input signed [7:0] a_in;
+  wire signed [7:0] a_in;
   output signed [7:0] a_out;
   reg signed [7:0] a_out = 8'h00;
   output swap_out;
@@ -896,52 +1227,45 @@ module \mxu.pe_r0_c0 (rst, w_we, w_in, swap_in, a, a_out, swap_out, psum_out, cl
   reg signed [17:0] psum_out = 18'h00000;
   input clk;
   wire clk;
-  wire [18:0] \$1 ;
-  reg [7:0] \$2 ;
+  wire [7:0] \$1 ;
+  wire [18:0] \$2 ;
   reg [7:0] \$3 ;
   reg [7:0] \$4 ;
-  reg \$5 ;
-  reg [15:0] \$6 ;
-  reg [17:0] \$7 ;
-  wire signed [7:0] a_in;
+  reg [7:0] \$5 ;
+  reg \$6 ;
+  reg [15:0] \$7 ;
+  reg [17:0] \$8 ;
+  wire signed [7:0] a;
+  (* init = 8'h00 *)
   wire signed [7:0] b;
   wire signed [15:0] p;
   reg signed [15:0] product = 16'h0000;
   wire signed [17:0] psum_in;
-  reg signed [7:0] w_active = 8'h00;
+  reg signed [7:0] w_cur = 8'h00;
   reg signed [7:0] w_shadow = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] w_use;
-  always @(posedge clk)
-    w_active <= \$2 ;
+  assign \$2  = $signed(1'h0) + $signed(product);
   always @(posedge clk)
     w_shadow <= \$3 ;
   always @(posedge clk)
-    a_out <= \$4 ;
+    w_cur <= \$4 ;
   always @(posedge clk)
-    swap_out <= \$5 ;
+    a_out <= \$5 ;
   always @(posedge clk)
-    product <= \$6 ;
+    swap_out <= \$6 ;
   always @(posedge clk)
-    psum_out <= \$7 ;
-  assign w_use = swap_in ? w_shadow : w_active;
-  assign \$1  = $signed(1'h0) + $signed(product);
+    product <= \$7 ;
+  always @(posedge clk)
+    psum_out <= \$8 ;
+  assign \$1  = w_we ? w_in : w_shadow;
   \mxu.pe_r0_c0.mul  mul (
-    .a(a),
-    .b(w_use),
+    .a(a_in),
+    .b(w_cur),
     .clk(clk),
     .p_reg(p),
     .rst(rst)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$2  = w_active;
-    if (swap_in) begin
-      \$2  = w_shadow;
-    end
-    if (rst) begin
-      \$2  = 8'h00;
-    end
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     \$3  = w_shadow;
@@ -954,46 +1278,57 @@ module \mxu.pe_r0_c0 (rst, w_we, w_in, swap_in, a, a_out, swap_out, psum_out, cl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$4  = a;
+    \$4  = w_cur;
+    if (swap_next) begin
+      \$4  = \$1 ;
+    end
     if (rst) begin
       \$4  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$5  = swap_in;
+    \$5  = a_in;
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$6  = p;
+    \$6  = swap_in;
     if (rst) begin
-      \$6  = 16'h0000;
+      \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$7  = \$1 [17:0];
+    \$7  = p;
     if (rst) begin
-      \$7  = 18'h00000;
+      \$7  = 16'h0000;
     end
   end
-  assign a_in = a;
-  assign b = w_use;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$8  = \$2 [17:0];
+    if (rst) begin
+      \$8  = 18'h00000;
+    end
+  end
   assign psum_in = 18'h00000;
+  assign w_use = w_cur;
+  assign a = a_in;
+  assign b = w_cur;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r0_c0.mul (rst, b, a, p_reg, clk);
+module \mxu.pe_r0_c0.mul (rst, a, b, p_reg, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$3  = 0;
   input rst;
   wire rst;
-  input signed [7:0] b;
-  wire signed [7:0] b;
   input signed [7:0] a;
   wire signed [7:0] a;
+  input signed [7:0] b;
+  wire signed [7:0] b;
   output signed [15:0] p_reg;
   reg signed [15:0] p_reg = 16'h0000;
   input clk;
@@ -1038,16 +1373,18 @@ module \mxu.pe_r0_c0.mul (rst, b, a, p_reg, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r0_c1 (rst, w_we, w_in, a, swap_in, a_out, swap_out, psum_out, clk);
+module \mxu.pe_r0_c1 (rst, swap_next, w_we, w_in, a_in, swap_in, a_out, swap_out, psum_out, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
   input rst;
   wire rst;
+  input swap_next;
+  wire swap_next;
   input w_we;
   wire w_we;
   input signed [7:0] w_in;
   wire signed [7:0] w_in;
-  input signed [7:0] a;
-  wire signed [7:0] a;
+  input signed [7:0] a_in;
+  wire signed [7:0] a_in;
   input swap_in;
   wire swap_in;
   output signed [7:0] a_out;
@@ -1058,52 +1395,45 @@ module \mxu.pe_r0_c1 (rst, w_we, w_in, a, swap_in, a_out, swap_out, psum_out, cl
   reg signed [17:0] psum_out = 18'h00000;
   input clk;
   wire clk;
-  wire [18:0] \$1 ;
-  reg [7:0] \$2 ;
+  wire [7:0] \$1 ;
+  wire [18:0] \$2 ;
   reg [7:0] \$3 ;
   reg [7:0] \$4 ;
-  reg \$5 ;
-  reg [15:0] \$6 ;
-  reg [17:0] \$7 ;
-  wire signed [7:0] a_in;
+  reg [7:0] \$5 ;
+  reg \$6 ;
+  reg [15:0] \$7 ;
+  reg [17:0] \$8 ;
+  wire signed [7:0] a;
+  (* init = 8'h00 *)
   wire signed [7:0] b;
   wire signed [15:0] p;
   reg signed [15:0] product = 16'h0000;
   wire signed [17:0] psum_in;
-  reg signed [7:0] w_active = 8'h00;
+  reg signed [7:0] w_cur = 8'h00;
   reg signed [7:0] w_shadow = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] w_use;
-  always @(posedge clk)
-    w_active <= \$2 ;
+  assign \$2  = $signed(1'h0) + $signed(product);
   always @(posedge clk)
     w_shadow <= \$3 ;
   always @(posedge clk)
-    a_out <= \$4 ;
+    w_cur <= \$4 ;
   always @(posedge clk)
-    swap_out <= \$5 ;
+    a_out <= \$5 ;
   always @(posedge clk)
-    product <= \$6 ;
+    swap_out <= \$6 ;
   always @(posedge clk)
-    psum_out <= \$7 ;
-  assign w_use = swap_in ? w_shadow : w_active;
-  assign \$1  = $signed(1'h0) + $signed(product);
+    product <= \$7 ;
+  always @(posedge clk)
+    psum_out <= \$8 ;
+  assign \$1  = w_we ? w_in : w_shadow;
   \mxu.pe_r0_c1.mul  mul (
-    .a(a),
-    .b(w_use),
+    .a(a_in),
+    .b(w_cur),
     .clk(clk),
     .p_reg(p),
     .rst(rst)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$2  = w_active;
-    if (swap_in) begin
-      \$2  = w_shadow;
-    end
-    if (rst) begin
-      \$2  = 8'h00;
-    end
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     \$3  = w_shadow;
@@ -1116,46 +1446,57 @@ module \mxu.pe_r0_c1 (rst, w_we, w_in, a, swap_in, a_out, swap_out, psum_out, cl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$4  = a;
+    \$4  = w_cur;
+    if (swap_next) begin
+      \$4  = \$1 ;
+    end
     if (rst) begin
       \$4  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$5  = swap_in;
+    \$5  = a_in;
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$6  = p;
+    \$6  = swap_in;
     if (rst) begin
-      \$6  = 16'h0000;
+      \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$7  = \$1 [17:0];
+    \$7  = p;
     if (rst) begin
-      \$7  = 18'h00000;
+      \$7  = 16'h0000;
     end
   end
-  assign a_in = a;
-  assign b = w_use;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$8  = \$2 [17:0];
+    if (rst) begin
+      \$8  = 18'h00000;
+    end
+  end
   assign psum_in = 18'h00000;
+  assign w_use = w_cur;
+  assign a = a_in;
+  assign b = w_cur;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r0_c1.mul (rst, b, a, p_reg, clk);
+module \mxu.pe_r0_c1.mul (rst, a, b, p_reg, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
   input rst;
   wire rst;
-  input signed [7:0] b;
-  wire signed [7:0] b;
   input signed [7:0] a;
   wire signed [7:0] a;
+  input signed [7:0] b;
+  wire signed [7:0] b;
   output signed [15:0] p_reg;
   reg signed [15:0] p_reg = 16'h0000;
   input clk;
@@ -1200,7 +1541,7 @@ module \mxu.pe_r0_c1.mul (rst, b, a, p_reg, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r0_c2 (rst, w_we, w_in, a, swap_in, psum_out, clk);
+module \mxu.pe_r0_c2 (rst, w_we, w_in, swap_next, a_in, swap_in, psum_out, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input rst;
   wire rst;
@@ -1208,62 +1549,57 @@ module \mxu.pe_r0_c2 (rst, w_we, w_in, a, swap_in, psum_out, clk);
   wire w_we;
   input signed [7:0] w_in;
   wire signed [7:0] w_in;
-  input signed [7:0] a;
-  wire signed [7:0] a;
+  input swap_next;
+  wire swap_next;
+  input signed [7:0] a_in;
+  wire signed [7:0] a_in;
   input swap_in;
   wire swap_in;
   output signed [17:0] psum_out;
   reg signed [17:0] psum_out = 18'h00000;
   input clk;
   wire clk;
-  wire [18:0] \$1 ;
-  reg [7:0] \$2 ;
+  wire [7:0] \$1 ;
+  wire [18:0] \$2 ;
   reg [7:0] \$3 ;
   reg [7:0] \$4 ;
-  reg \$5 ;
-  reg [15:0] \$6 ;
-  reg [17:0] \$7 ;
-  wire signed [7:0] a_in;
+  reg [7:0] \$5 ;
+  reg \$6 ;
+  reg [15:0] \$7 ;
+  reg [17:0] \$8 ;
+  wire signed [7:0] a;
   reg signed [7:0] a_out = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] b;
   wire signed [15:0] p;
   reg signed [15:0] product = 16'h0000;
   wire signed [17:0] psum_in;
   reg swap_out = 1'h0;
-  reg signed [7:0] w_active = 8'h00;
+  reg signed [7:0] w_cur = 8'h00;
   reg signed [7:0] w_shadow = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] w_use;
-  always @(posedge clk)
-    w_active <= \$2 ;
+  assign \$2  = $signed(1'h0) + $signed(product);
   always @(posedge clk)
     w_shadow <= \$3 ;
   always @(posedge clk)
-    a_out <= \$4 ;
+    w_cur <= \$4 ;
   always @(posedge clk)
-    swap_out <= \$5 ;
+    a_out <= \$5 ;
   always @(posedge clk)
-    product <= \$6 ;
+    swap_out <= \$6 ;
   always @(posedge clk)
-    psum_out <= \$7 ;
-  assign w_use = swap_in ? w_shadow : w_active;
-  assign \$1  = $signed(1'h0) + $signed(product);
+    product <= \$7 ;
+  always @(posedge clk)
+    psum_out <= \$8 ;
+  assign \$1  = w_we ? w_in : w_shadow;
   \mxu.pe_r0_c2.mul  mul (
-    .a(a),
-    .b(w_use),
+    .a(a_in),
+    .b(w_cur),
     .clk(clk),
     .p_reg(p),
     .rst(rst)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$2  = w_active;
-    if (swap_in) begin
-      \$2  = w_shadow;
-    end
-    if (rst) begin
-      \$2  = 8'h00;
-    end
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$3  = w_shadow;
@@ -1276,46 +1612,57 @@ module \mxu.pe_r0_c2 (rst, w_we, w_in, a, swap_in, psum_out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$4  = a;
+    \$4  = w_cur;
+    if (swap_next) begin
+      \$4  = \$1 ;
+    end
     if (rst) begin
       \$4  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$5  = swap_in;
+    \$5  = a_in;
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$6  = p;
+    \$6  = swap_in;
     if (rst) begin
-      \$6  = 16'h0000;
+      \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$7  = \$1 [17:0];
+    \$7  = p;
     if (rst) begin
-      \$7  = 18'h00000;
+      \$7  = 16'h0000;
     end
   end
-  assign a_in = a;
-  assign b = w_use;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$8  = \$2 [17:0];
+    if (rst) begin
+      \$8  = 18'h00000;
+    end
+  end
   assign psum_in = 18'h00000;
+  assign w_use = w_cur;
+  assign a = a_in;
+  assign b = w_cur;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r0_c2.mul (rst, b, a, p_reg, clk);
+module \mxu.pe_r0_c2.mul (rst, a, b, p_reg, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$7  = 0;
   input rst;
   wire rst;
-  input signed [7:0] b;
-  wire signed [7:0] b;
   input signed [7:0] a;
   wire signed [7:0] a;
+  input signed [7:0] b;
+  wire signed [7:0] b;
   output signed [15:0] p_reg;
   reg signed [15:0] p_reg = 16'h0000;
   input clk;
@@ -1360,7 +1707,7 @@ module \mxu.pe_r0_c2.mul (rst, b, a, p_reg, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r1_c0 (rst, w_we, w_in, a, swap_in, psum_in, a_out, swap_out, psum_out, clk);
+module \mxu.pe_r1_c0 (rst, w_we, w_in, swap_next, a_in, swap_in, psum_in, a_out, swap_out, psum_out, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
   input rst;
   wire rst;
@@ -1368,8 +1715,10 @@ module \mxu.pe_r1_c0 (rst, w_we, w_in, a, swap_in, psum_in, a_out, swap_out, psu
   wire w_we;
   input signed [7:0] w_in;
   wire signed [7:0] w_in;
-  input signed [7:0] a;
-  wire signed [7:0] a;
+  input swap_next;
+  wire swap_next;
+  input signed [7:0] a_in;
+  wire signed [7:0] a_in;
   input swap_in;
   wire swap_in;
   input signed [17:0] psum_in;
@@ -1382,51 +1731,44 @@ module \mxu.pe_r1_c0 (rst, w_we, w_in, a, swap_in, psum_in, a_out, swap_out, psu
   reg signed [17:0] psum_out = 18'h00000;
   input clk;
   wire clk;
-  wire [18:0] \$1 ;
-  reg [7:0] \$2 ;
+  wire [7:0] \$1 ;
+  wire [18:0] \$2 ;
   reg [7:0] \$3 ;
   reg [7:0] \$4 ;
-  reg \$5 ;
-  reg [15:0] \$6 ;
-  reg [17:0] \$7 ;
-  wire signed [7:0] a_in;
+  reg [7:0] \$5 ;
+  reg \$6 ;
+  reg [15:0] \$7 ;
+  reg [17:0] \$8 ;
+  wire signed [7:0] a;
+  (* init = 8'h00 *)
   wire signed [7:0] b;
   wire signed [15:0] p;
   reg signed [15:0] product = 16'h0000;
-  reg signed [7:0] w_active = 8'h00;
+  reg signed [7:0] w_cur = 8'h00;
   reg signed [7:0] w_shadow = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] w_use;
-  always @(posedge clk)
-    w_active <= \$2 ;
+  assign \$2  = $signed(psum_in) + $signed(product);
   always @(posedge clk)
     w_shadow <= \$3 ;
   always @(posedge clk)
-    a_out <= \$4 ;
+    w_cur <= \$4 ;
   always @(posedge clk)
-    swap_out <= \$5 ;
+    a_out <= \$5 ;
   always @(posedge clk)
-    product <= \$6 ;
+    swap_out <= \$6 ;
   always @(posedge clk)
-    psum_out <= \$7 ;
-  assign w_use = swap_in ? w_shadow : w_active;
-  assign \$1  = $signed(psum_in) + $signed(product);
+    product <= \$7 ;
+  always @(posedge clk)
+    psum_out <= \$8 ;
+  assign \$1  = w_we ? w_in : w_shadow;
   \mxu.pe_r1_c0.mul  mul (
-    .a(a),
-    .b(w_use),
+    .a(a_in),
+    .b(w_cur),
     .clk(clk),
     .p_reg(p),
     .rst(rst)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$2  = w_active;
-    if (swap_in) begin
-      \$2  = w_shadow;
-    end
-    if (rst) begin
-      \$2  = 8'h00;
-    end
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$3  = w_shadow;
@@ -1439,45 +1781,56 @@ module \mxu.pe_r1_c0 (rst, w_we, w_in, a, swap_in, psum_in, a_out, swap_out, psu
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$4  = a;
+    \$4  = w_cur;
+    if (swap_next) begin
+      \$4  = \$1 ;
+    end
     if (rst) begin
       \$4  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$5  = swap_in;
+    \$5  = a_in;
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$6  = p;
+    \$6  = swap_in;
     if (rst) begin
-      \$6  = 16'h0000;
+      \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$7  = \$1 [17:0];
+    \$7  = p;
     if (rst) begin
-      \$7  = 18'h00000;
+      \$7  = 16'h0000;
     end
   end
-  assign a_in = a;
-  assign b = w_use;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$8  = \$2 [17:0];
+    if (rst) begin
+      \$8  = 18'h00000;
+    end
+  end
+  assign w_use = w_cur;
+  assign a = a_in;
+  assign b = w_cur;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r1_c0.mul (rst, b, a, p_reg, clk);
+module \mxu.pe_r1_c0.mul (rst, a, b, p_reg, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
   input rst;
   wire rst;
-  input signed [7:0] b;
-  wire signed [7:0] b;
   input signed [7:0] a;
   wire signed [7:0] a;
+  input signed [7:0] b;
+  wire signed [7:0] b;
   output signed [15:0] p_reg;
   reg signed [15:0] p_reg = 16'h0000;
   input clk;
@@ -1522,7 +1875,7 @@ module \mxu.pe_r1_c0.mul (rst, b, a, p_reg, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r1_c1 (rst, w_we, w_in, psum_in, a, swap_in, a_out, swap_out, psum_out, clk);
+module \mxu.pe_r1_c1 (rst, w_we, w_in, swap_next, psum_in, a_in, swap_in, a_out, swap_out, psum_out, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
   input rst;
   wire rst;
@@ -1530,10 +1883,12 @@ module \mxu.pe_r1_c1 (rst, w_we, w_in, psum_in, a, swap_in, a_out, swap_out, psu
   wire w_we;
   input signed [7:0] w_in;
   wire signed [7:0] w_in;
+  input swap_next;
+  wire swap_next;
   input signed [17:0] psum_in;
   wire signed [17:0] psum_in;
-  input signed [7:0] a;
-  wire signed [7:0] a;
+  input signed [7:0] a_in;
+  wire signed [7:0] a_in;
   input swap_in;
   wire swap_in;
   output signed [7:0] a_out;
@@ -1544,51 +1899,44 @@ module \mxu.pe_r1_c1 (rst, w_we, w_in, psum_in, a, swap_in, a_out, swap_out, psu
   reg signed [17:0] psum_out = 18'h00000;
   input clk;
   wire clk;
-  wire [18:0] \$1 ;
-  reg [7:0] \$2 ;
+  wire [7:0] \$1 ;
+  wire [18:0] \$2 ;
   reg [7:0] \$3 ;
   reg [7:0] \$4 ;
-  reg \$5 ;
-  reg [15:0] \$6 ;
-  reg [17:0] \$7 ;
-  wire signed [7:0] a_in;
+  reg [7:0] \$5 ;
+  reg \$6 ;
+  reg [15:0] \$7 ;
+  reg [17:0] \$8 ;
+  wire signed [7:0] a;
+  (* init = 8'h00 *)
   wire signed [7:0] b;
   wire signed [15:0] p;
   reg signed [15:0] product = 16'h0000;
-  reg signed [7:0] w_active = 8'h00;
+  reg signed [7:0] w_cur = 8'h00;
   reg signed [7:0] w_shadow = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] w_use;
-  always @(posedge clk)
-    w_active <= \$2 ;
+  assign \$2  = $signed(psum_in) + $signed(product);
   always @(posedge clk)
     w_shadow <= \$3 ;
   always @(posedge clk)
-    a_out <= \$4 ;
+    w_cur <= \$4 ;
   always @(posedge clk)
-    swap_out <= \$5 ;
+    a_out <= \$5 ;
   always @(posedge clk)
-    product <= \$6 ;
+    swap_out <= \$6 ;
   always @(posedge clk)
-    psum_out <= \$7 ;
-  assign w_use = swap_in ? w_shadow : w_active;
-  assign \$1  = $signed(psum_in) + $signed(product);
+    product <= \$7 ;
+  always @(posedge clk)
+    psum_out <= \$8 ;
+  assign \$1  = w_we ? w_in : w_shadow;
   \mxu.pe_r1_c1.mul  mul (
-    .a(a),
-    .b(w_use),
+    .a(a_in),
+    .b(w_cur),
     .clk(clk),
     .p_reg(p),
     .rst(rst)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$2  = w_active;
-    if (swap_in) begin
-      \$2  = w_shadow;
-    end
-    if (rst) begin
-      \$2  = 8'h00;
-    end
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$3  = w_shadow;
@@ -1601,45 +1949,56 @@ module \mxu.pe_r1_c1 (rst, w_we, w_in, psum_in, a, swap_in, a_out, swap_out, psu
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$4  = a;
+    \$4  = w_cur;
+    if (swap_next) begin
+      \$4  = \$1 ;
+    end
     if (rst) begin
       \$4  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$5  = swap_in;
+    \$5  = a_in;
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$6  = p;
+    \$6  = swap_in;
     if (rst) begin
-      \$6  = 16'h0000;
+      \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$7  = \$1 [17:0];
+    \$7  = p;
     if (rst) begin
-      \$7  = 18'h00000;
+      \$7  = 16'h0000;
     end
   end
-  assign a_in = a;
-  assign b = w_use;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$8  = \$2 [17:0];
+    if (rst) begin
+      \$8  = 18'h00000;
+    end
+  end
+  assign w_use = w_cur;
+  assign a = a_in;
+  assign b = w_cur;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r1_c1.mul (rst, b, a, p_reg, clk);
+module \mxu.pe_r1_c1.mul (rst, a, b, p_reg, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input signed [7:0] b;
-  wire signed [7:0] b;
   input signed [7:0] a;
   wire signed [7:0] a;
+  input signed [7:0] b;
+  wire signed [7:0] b;
   output signed [15:0] p_reg;
   reg signed [15:0] p_reg = 16'h0000;
   input clk;
@@ -1684,7 +2043,7 @@ module \mxu.pe_r1_c1.mul (rst, b, a, p_reg, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r1_c2 (rst, w_we, w_in, psum_in, a, swap_in, psum_out, clk);
+module \mxu.pe_r1_c2 (rst, w_we, w_in, psum_in, swap_next, a_in, swap_in, psum_out, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$12  = 0;
   input rst;
   wire rst;
@@ -1694,61 +2053,56 @@ module \mxu.pe_r1_c2 (rst, w_we, w_in, psum_in, a, swap_in, psum_out, clk);
   wire signed [7:0] w_in;
   input signed [17:0] psum_in;
   wire signed [17:0] psum_in;
-  input signed [7:0] a;
-  wire signed [7:0] a;
+  input swap_next;
+  wire swap_next;
+  input signed [7:0] a_in;
+  wire signed [7:0] a_in;
   input swap_in;
   wire swap_in;
   output signed [17:0] psum_out;
   reg signed [17:0] psum_out = 18'h00000;
   input clk;
   wire clk;
-  wire [18:0] \$1 ;
-  reg [7:0] \$2 ;
+  wire [7:0] \$1 ;
+  wire [18:0] \$2 ;
   reg [7:0] \$3 ;
   reg [7:0] \$4 ;
-  reg \$5 ;
-  reg [15:0] \$6 ;
-  reg [17:0] \$7 ;
-  wire signed [7:0] a_in;
+  reg [7:0] \$5 ;
+  reg \$6 ;
+  reg [15:0] \$7 ;
+  reg [17:0] \$8 ;
+  wire signed [7:0] a;
   reg signed [7:0] a_out = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] b;
   wire signed [15:0] p;
   reg signed [15:0] product = 16'h0000;
   reg swap_out = 1'h0;
-  reg signed [7:0] w_active = 8'h00;
+  reg signed [7:0] w_cur = 8'h00;
   reg signed [7:0] w_shadow = 8'h00;
+  (* init = 8'h00 *)
   wire signed [7:0] w_use;
-  always @(posedge clk)
-    w_active <= \$2 ;
+  assign \$2  = $signed(psum_in) + $signed(product);
   always @(posedge clk)
     w_shadow <= \$3 ;
   always @(posedge clk)
-    a_out <= \$4 ;
+    w_cur <= \$4 ;
   always @(posedge clk)
-    swap_out <= \$5 ;
+    a_out <= \$5 ;
   always @(posedge clk)
-    product <= \$6 ;
+    swap_out <= \$6 ;
   always @(posedge clk)
-    psum_out <= \$7 ;
-  assign w_use = swap_in ? w_shadow : w_active;
-  assign \$1  = $signed(psum_in) + $signed(product);
+    product <= \$7 ;
+  always @(posedge clk)
+    psum_out <= \$8 ;
+  assign \$1  = w_we ? w_in : w_shadow;
   \mxu.pe_r1_c2.mul  mul (
-    .a(a),
-    .b(w_use),
+    .a(a_in),
+    .b(w_cur),
     .clk(clk),
     .p_reg(p),
     .rst(rst)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    \$2  = w_active;
-    if (swap_in) begin
-      \$2  = w_shadow;
-    end
-    if (rst) begin
-      \$2  = 8'h00;
-    end
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$3  = w_shadow;
@@ -1761,45 +2115,56 @@ module \mxu.pe_r1_c2 (rst, w_we, w_in, psum_in, a, swap_in, psum_out, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    \$4  = a;
+    \$4  = w_cur;
+    if (swap_next) begin
+      \$4  = \$1 ;
+    end
     if (rst) begin
       \$4  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    \$5  = swap_in;
+    \$5  = a_in;
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    \$6  = p;
+    \$6  = swap_in;
     if (rst) begin
-      \$6  = 16'h0000;
+      \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    \$7  = \$1 [17:0];
+    \$7  = p;
     if (rst) begin
-      \$7  = 18'h00000;
+      \$7  = 16'h0000;
     end
   end
-  assign a_in = a;
-  assign b = w_use;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
+    \$8  = \$2 [17:0];
+    if (rst) begin
+      \$8  = 18'h00000;
+    end
+  end
+  assign w_use = w_cur;
+  assign a = a_in;
+  assign b = w_cur;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mxu.pe_r1_c2.mul (rst, b, a, p_reg, clk);
+module \mxu.pe_r1_c2.mul (rst, a, b, p_reg, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$13  = 0;
   input rst;
   wire rst;
-  input signed [7:0] b;
-  wire signed [7:0] b;
   input signed [7:0] a;
   wire signed [7:0] a;
+  input signed [7:0] b;
+  wire signed [7:0] b;
   output signed [15:0] p_reg;
   reg signed [15:0] p_reg = 16'h0000;
   input clk;

@@ -43,8 +43,11 @@ GEN_OUT  ?= build/verilog
 FPGA_REPORTS ?= fpga/reports
 ECP5_ROWS    ?= 8
 ECP5_COLS    ?= 8
-ICE40_ROWS   ?= 2
+# The largest UP5K tile at >= 30 MHz: 7x2 with LUT multipliers (14 MACs, 38.6 MHz; 8x2 and 5x3 do not
+# fit). With its 8 DSPs only 8 MACs fit, and nextpnr-ice40 does not time paths through the DSPs.
+ICE40_ROWS   ?= 7
 ICE40_COLS   ?= 2
+ICE40_ARGS   ?= --no-dsp --acc-depth 64
 
 # ---- make bench ----------------------------------------------------------------------------------------
 BENCH_DIR  ?= bench/results
@@ -97,7 +100,7 @@ gen: $(STAMP) ## Generate the MXU's Verilog (GEN_ROWS×GEN_COLS) into GEN_OUT
 fpga: $(STAMP) ## Synthesize + place-and-route the tile for ECP5-85F and iCE40 UP5K; JSON reports in FPGA_REPORTS
 	@mkdir -p $(FPGA_REPORTS)
 	$(RUN) $(CONVEYOR) fpga --target ecp5-85f --rows $(ECP5_ROWS) --cols $(ECP5_COLS) --json $(FPGA_REPORTS)/ecp5-85f.json
-	$(RUN) $(CONVEYOR) fpga --target ice40-up5k --rows $(ICE40_ROWS) --cols $(ICE40_COLS) --json $(FPGA_REPORTS)/ice40-up5k.json
+	$(RUN) $(CONVEYOR) fpga --target ice40-up5k --rows $(ICE40_ROWS) --cols $(ICE40_COLS) $(ICE40_ARGS) --json $(FPGA_REPORTS)/ice40-up5k.json
 
 bench: $(STAMP) ## MXU benchmark (python -m bench.mxu), results in bench/results/mxu.json
 	@mkdir -p $(BENCH_DIR)

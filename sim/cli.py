@@ -90,6 +90,9 @@ def build_parser():
     _add_array_args(fpga, rows=8, cols=8)
     fpga.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     fpga.add_argument("--bitstream", action="store_true", help="also build a bitstream in a board wrapper")
+    fpga.add_argument("--no-dsp", action="store_true",
+                      help="multipliers in LUTs, not DSP blocks (the UP5K has 8 DSPs; nextpnr-ice40 does not "
+                           "time paths through them, so LUT multipliers give the honest Fmax there)")
     fpga.add_argument("--seed", type=_int_in(1), default=1, help="nextpnr placement seed (default 1)")
     fpga.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
     return parser
@@ -233,11 +236,13 @@ def cmd_fpga(args):
         # The MXU registers every input on entry and drives every output from a register: it is the tile.
         return MXU(rows, cols, acc_depth)
     acc_depth = args.acc_depth or 256
-    work = Path(args.build_dir) / "fpga" / f"{args.target}_mxu{args.rows}x{args.cols}_a{acc_depth}"
+    work = (Path(args.build_dir) / "fpga"
+            / f"{args.target}_mxu{args.rows}x{args.cols}_a{acc_depth}{'_nodsp' if args.no_dsp else ''}")
     MXUParams(args.rows, args.cols, acc_depth)
     report = synthesize(mxu_tile(args.rows, args.cols, acc_depth), target=args.target, work_dir=work,
-                        name="mxu_tile", seed=args.seed)
-    report.update({"rows": args.rows, "cols": args.cols, "acc_depth": acc_depth, "macs": args.rows * args.cols})
+                        name="mxu_tile", seed=args.seed, use_dsp=not args.no_dsp)
+    report.update({"rows": args.rows, "cols": args.cols, "acc_depth": acc_depth, "macs": args.rows * args.cols,
+                   "multipliers": "LUT" if args.no_dsp else "DSP"})
     report["lut_per_mac"] = round(report["lut"] / report["macs"], 2)
     if args.bitstream:
         report["bitstream"] = str(build_bitstream(mxu_tile(args.rows, args.cols, acc_depth), target=args.target,

@@ -19,6 +19,7 @@ from fpga.flow import (TARGETS, BoardWrapper, FlowError, SerialPortWrapper, stan
                        synthesize)
 from rtl.dsp import LATENCY, Multiplier, is_ecp5
 from spec.mxu import MULTIPLY_STAGES
+from tests.reset_harness import ResetHarness
 
 
 def _limits(width):
@@ -36,27 +37,12 @@ def _operands(a_width, b_width, n, seed):
     return pairs
 
 
-class _Harness(wiring.Component):
-    """A Multiplier (elaborated as for simulation) in a sync domain whose reset the test drives."""
-
-    def __init__(self, dut):
-        self.dut = dut
-        super().__init__({"rst": In(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.domains.sync = cd = ClockDomain("sync")
-        m.d.comb += cd.rst.eq(self.rst)
-        m.submodules.dut = self.dut
-        return m
-
-
 def _simulate(dut, stimulus, resets=()):
     """Present ``stimulus[i]`` during cycle i (reset asserted during the cycles in ``resets``).
 
     Returns the value of ``p`` seen during each cycle.
     """
-    harness = _Harness(dut)
+    harness = ResetHarness(dut)
     seen = []
 
     async def testbench(ctx):

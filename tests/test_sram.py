@@ -16,6 +16,7 @@ from amaranth.sim import Simulator
 from fpga.flow import stand_in_platform
 from rtl.sram import EBR_CONFIGS, READ_LATENCY, RegisteredRAM, ecp5_tiling
 from spec.mxu import ACC_READ_STAGES
+from tests.reset_harness import ResetHarness
 
 
 # --- A Python model of the contract --------------------------------------------------------------------
@@ -38,24 +39,9 @@ def _expected(depth, ops, resets=()):
     return generic[:len(ops)], ecp5[:len(ops)]
 
 
-class _Harness(wiring.Component):
-    """The RAM in a ``sync`` domain whose reset the test drives."""
-
-    def __init__(self, dut):
-        self.dut = dut
-        super().__init__({"rst": In(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.domains.sync = cd = ClockDomain("sync")
-        m.d.comb += cd.rst.eq(self.rst)
-        m.submodules.dut = self.dut
-        return m
-
-
 def _simulate(dut, ops, resets=()):
     """Present ``ops[t]`` during cycle ``t`` (reset during ``resets``); return ``rd_data`` in each cycle."""
-    harness = _Harness(dut)
+    harness = ResetHarness(dut)
     wr_data, rd_data = Value.cast(dut.wr_data), Value.cast(dut.rd_data)
     seen = []
 

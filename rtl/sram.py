@@ -13,6 +13,8 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Signal, Valu
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from spec.mxu import bits_for
+
 from .dsp import is_ecp5
 
 __all__ = ["READ_LATENCY", "RegisteredRAM", "EBRTiling", "ecp5_tiling", "EBR_CONFIGS"]
@@ -26,10 +28,6 @@ EBR_CONFIGS = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384
 
 #: Lowest address pin of each port in each data width (the pins below are byte enables or unused).
 _ADDR_LSB = {36: 5, 18: 4, 9: 3, 4: 2, 2: 1, 1: 0}
-
-
-def _bits_for(n):
-    return max(1, (n - 1).bit_length())
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ class RegisteredRAM(wiring.Component):
             raise ValueError(f"depth must be an integer of at least 2, not {depth!r}")
         self._shape = shape
         self._depth = depth
-        addr_bits = _bits_for(depth)
+        addr_bits = bits_for(depth)
         super().__init__({
             "wr_addr": In(addr_bits),
             "wr_data": In(shape),
@@ -176,7 +174,7 @@ class RegisteredRAM(wiring.Component):
         m = Module()
         t = self.ecp5_tiling
         width = t.width
-        low_bits = _bits_for(t.words)          # address bits inside one block
+        low_bits = bits_for(t.words)          # address bits inside one block
         addr_bits = len(self.rd_addr)
         block_bits = min(addr_bits, low_bits)  # address bits that reach the blocks
         wr_data = Signal(width, name="wr_bits")

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 __all__ = [
     "DATA_BITS", "PRODUCT_BITS", "ACC_BITS", "MIN_DIM", "MAX_DIM", "MIN_ACC_DEPTH", "MAX_ACC_DEPTH",
     "INPUT_STAGES", "MULTIPLY_STAGES", "PRODUCT_STAGES", "PSUM_STAGES", "ACCUMULATE_STAGES", "ACC_READ_STAGES",
-    "MXUParams", "check_dim", "check_acc_depth",
+    "MXUParams", "check_dim", "check_acc_depth", "bits_for",
 ]
 
 DATA_BITS = 8          #: int8 activations and weights
@@ -75,7 +75,7 @@ def check_acc_depth(value):
     return _check_int("acc_depth", value, MIN_ACC_DEPTH, MAX_ACC_DEPTH)
 
 
-def _bits_for(n):
+def bits_for(n):
     """Bits needed to address ``n`` items (at least one)."""
     return max(1, (n - 1).bit_length())
 
@@ -101,12 +101,12 @@ class MXUParams:
     @property
     def row_bits(self):
         """Width of the ``w_row`` weight-row index."""
-        return _bits_for(self.rows)
+        return bits_for(self.rows)
 
     @property
     def addr_bits(self):
         """Width of accumulator addresses (``a_addr``, ``y_addr``)."""
-        return _bits_for(self.acc_depth)
+        return bits_for(self.acc_depth)
 
     @property
     def psum_bits(self):

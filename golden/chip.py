@@ -343,12 +343,8 @@ class ChipSim:
     def load(self, programs):
         """Load one word list per slice (``config.slices`` order), as ``sim.asm.assemble`` returns."""
         c = self.config
-        if not isinstance(programs, (list, tuple)) or len(programs) != len(c.slices):
-            raise ValueError(f"programs must be a list of {len(c.slices)} word lists (one per slice of config "
-                             f"{c.name}), not {programs!r}")
         out = []
-        for p, words in enumerate(programs):
-            words = list(words)
+        for p, words in enumerate(isa.check_programs(programs, c)):
             if len(words) > c.queue_depth:
                 raise ValueError(f"slice {c.slice_names[p]} has {len(words)} words, more than queue_depth = "
                                  f"{c.queue_depth} of config {c.name}")

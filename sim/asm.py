@@ -248,12 +248,8 @@ def assemble(text, config):
 
 def disassemble(programs, config):
     """Per-slice word lists → canonical program text (see the module docstring)."""
-    if not isinstance(programs, (list, tuple)) or len(programs) != len(config.slices):
-        raise ValueError(f"programs must be a list of {len(config.slices)} word lists (one per slice of config "
-                         f"{config.name}), not {programs!r}")
     sections = []
-    for index, words in enumerate(programs):
-        words = list(words)
+    for index, words in enumerate(isa.check_programs(programs, config)):
         if words == [HALT_WORD]:
             continue
         lines = [f".slice {config.slice_names[index]}"]

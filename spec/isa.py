@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 __all__ = [
+    "check_programs",
     "WORD_BITS", "DIRECTIONS", "STREAM_INDEX_BITS", "MAX_STREAMS", "SLICE_INDEX_BITS", "MAX_SLICES",
     "PC_BITS", "MAX_QUEUE_DEPTH", "MAX_BANKS", "MAX_MEM_DEPTH", "MAX_COUNT", "LUT_ENTRIES",
     "MEM_DECODE_STAGES", "MEM_SRAM_READ_STAGES", "MEM_READ_LATENCY", "MEM_WRITE_LATENCY", "MXU_INPUT_OFFSET",
@@ -722,3 +723,12 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def check_programs(programs, config):
+    """Check that ``programs`` holds one word list per slice of ``config``; return them as lists."""
+    if not isinstance(programs, (list, tuple)) or len(programs) != len(config.slices):
+        raise ValueError(f"programs must be a list of {len(config.slices)} word lists (one per slice of config "
+                         f"{config.name}), not {programs!r}")
+    return [list(words) for words in programs]
+

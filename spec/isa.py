@@ -473,23 +473,41 @@ def _range_fault(code, name, value, hi, config, extra=""):
     return Fault(code, name, f"{name} must be between 0 and {hi} for config {config.name}{extra}, not {value}")
 
 
+def _kind_reason(spec, kind):
+    return (f"{spec.name} runs on {' or '.join(k.upper() for k in spec.kinds)} slices, "
+            f"not on {kind.upper()} slices")
+
+
+def _vop_fault(vop, config):
+    return Fault(ErrorCode.ILLEGAL_OPCODE, "vop",
+                 f"vop must be one of {', '.join(config.vxu_ops) or '(none)'} for config {config.name}, "
+                 f"not {vop!r}")
+
+
 def fault(instr, config, kind):
     """The fault the chip raises on issuing ``instr`` on a slice of ``kind`` in ``config`` (a
     ``spec.config.ChipConfig``), or ``None``. Only static checks: ``UNIT_BUSY``, ``STREAM_CONFLICT`` and
     ``QUEUE_OVERRUN`` depend on the schedule and are the simulators' business."""
     if isinstance(instr, IllegalInstruction):
+        # The lowest code wins, also against what decode() found in the word alone: an opcode this slice
+        # kind cannot run (or a VXU operation the configuration lacks) is ILLEGAL_OPCODE even when the word
+        # has stray bits or an out-of-range field as well.
+        if instr.error == ErrorCode.BAD_FIELD:
+            spec = OPCODE_BY_CODE[(instr.word & OPCODE_FIELD.mask) >> OPCODE_FIELD.lsb]
+            if spec.kinds is not None and kind not in spec.kinds:
+                return Fault(ErrorCode.ILLEGAL_OPCODE, "op", _kind_reason(spec, kind))
+            if "vop" in spec.fields:
+                vx = _VXU_BY_CODE.get((instr.word & FIELDS["vop"].mask) >> FIELDS["vop"].lsb)
+                if vx is not None and vx.name not in config.vxu_ops:
+                    return _vop_fault(vx.name, config)
         return Fault(instr.error, None, instr.reason)
     if not isinstance(instr, Instruction):
         raise _type_error("instr", instr, "an Instruction or IllegalInstruction")
     spec = instr.spec
     if spec.kinds is not None and kind not in spec.kinds:
-        return Fault(ErrorCode.ILLEGAL_OPCODE, "op",
-                     f"{spec.name} runs on {' or '.join(k.upper() for k in spec.kinds)} slices, "
-                     f"not on {kind.upper()} slices")
+        return Fault(ErrorCode.ILLEGAL_OPCODE, "op", _kind_reason(spec, kind))
     if instr.op == "VOP" and instr.vop not in config.vxu_ops:
-        return Fault(ErrorCode.ILLEGAL_OPCODE, "vop",
-                     f"vop must be one of {', '.join(config.vxu_ops) or '(none)'} for config {config.name}, "
-                     f"not {instr.vop!r}")
+        return _vop_fault(instr.vop, config)
     if instr.bank is not None and instr.bank >= config.mem_banks:
         return _range_fault(ErrorCode.BAD_BANK, "bank", instr.bank, config.mem_banks - 1, config)
     if instr.addr is not None:

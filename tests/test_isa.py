@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from spec import isa
 from spec.config import PRESETS
-from spec.isa import FIELDS, OPCODES, VXU_OPS, ErrorCode, IllegalInstruction, Instruction, Stream, decode, encode
+from spec.isa import FIELDS, OPCODE_BY_CODE, OPCODES, VXU_OPS, ErrorCode, IllegalInstruction, Instruction, Stream, decode, encode
 
 TINY, SMALL, TSP = PRESETS["tiny"], PRESETS["small"], PRESETS["tsp"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +143,10 @@ def test_decode_never_crashes_and_encode_restores_the_word(word):
     assert encode(instr) == word
     if isinstance(instr, IllegalInstruction):
         assert instr.error in (ErrorCode.ILLEGAL_OPCODE, ErrorCode.BAD_FIELD) and instr.reason
-        assert isa.fault(instr, SMALL, "mem").code == instr.error
+        op = OPCODE_BY_CODE.get(word >> 58)
+        wrong_kind = op is not None and op.kinds is not None and "mem" not in op.kinds
+        expected = ErrorCode.ILLEGAL_OPCODE if wrong_kind else instr.error
+        assert isa.fault(instr, SMALL, "mem").code == expected
 
 
 @pytest.mark.parametrize("word, code, reason", [
@@ -194,6 +197,18 @@ def test_faults(instr, kind, code, msg):
     with pytest.raises(isa.InstructionError) as info:
         isa.check(instr, TINY, kind)
     assert info.value.code == code and str(info.value) == msg
+
+
+def test_lowest_code_wins_over_word_level_faults():
+    # A word with stray bits (BAD_FIELD) whose opcode the slice kind cannot run is ILLEGAL_OPCODE.
+    word = isa.encode(Instruction("SETQ", mult=1, shift=0, zp=0)) | 1 << 50
+    assert isa.fault(isa.decode(word), TINY, "vxu").code == ErrorCode.BAD_FIELD
+    assert isa.fault(isa.decode(word), TINY, "mem").code == ErrorCode.ILLEGAL_OPCODE
+    # ... and so is a VOP with stray bits naming an operation the configuration lacks
+    c = TINY.replace(vxu_ops=("add",))
+    word = isa.encode(Instruction("VOP", vop="relu", src="E0", count=1, dst="E1")) | 1 << 47
+    assert isa.fault(isa.decode(word), TINY, "vxu").code == ErrorCode.BAD_FIELD
+    assert isa.fault(isa.decode(word), c, "vxu").code == ErrorCode.ILLEGAL_OPCODE
 
 
 def test_vxu_operation_must_be_configured():

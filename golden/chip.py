@@ -36,7 +36,7 @@ Cycle ``t`` counts from 0, the cycle on which every queue issues its first instr
   the program into unloaded words is ``ILLEGAL_OPCODE`` at ``pc = len(program)``); a queue whose pc
   reaches ``queue_depth`` (the whole queue was loaded and none of it halted) faults ``QUEUE_OVERRUN`` with
   ``pc = queue_depth``. ``load`` refuses a program longer than ``queue_depth`` (``ValueError``).
-  TODO(spec): with ``queue_depth = MAX_QUEUE_DEPTH = 2**16`` that pc needs ``PC_BITS + 1`` bits.
+  The fault report's pc is ``PC_BITS + 1`` bits wide so that ``pc = queue_depth = MAX_QUEUE_DEPTH`` fits.
 * **Operations.** An instruction issued at ``t`` occupies its unit for ``timing(instr).busy`` cycles;
   item ``i`` is sampled from its input stream(s) at ``t + first_in + i`` and written on its output stream
   at ``t + first_out + i``. READ presents word ``addr + i``'s address at ``t + MEM_DECODE_STAGES + i`` and
@@ -50,7 +50,9 @@ Cycle ``t`` counts from 0, the cycle on which every queue issues its first instr
   sampling cycle; SETQ issued at ``t`` is in force for operands sampled from ``t + 1``; LOADLUT vector ``j``
   sets entries ``j·L …`` (low bytes, lanes past entry 255 ignored) when it is sampled. At cycle 0 every
   MEM word not written by ``write_mem``, every MXU weight and accumulator, the LUT and the SETQ registers
-  are 0 (TODO(spec): the reset values of the SETQ registers and the table are not in spec/isa.py).
+  are 0 (``spec.isa.REQUANT_RESET``, ``spec.isa.LUT_RESET``). The RTL starts every run (host START) from
+  this state except the MXU accumulators, which are SRAM and keep their words: a program must write an
+  accumulator (MATMUL without ``acc``) before it adds to it.
 * **Activity span** of an issued instruction, the cycles in which it does something: from its issue cycle
   ``t`` through ``t + span - 1`` with ``span = max(busy, first_in + items, first_out + items)``, where a
   MATMUL's result cycles count whether or not it emits (its accumulator write-back is a result in flight):
@@ -334,7 +336,7 @@ class ChipSim:
         self.mem = [np.zeros((c.mem_banks, c.mem_depth, c.lanes), np.int32) if k == "mem" else None
                     for k in c.slices]
         self.mxu = [MXUStepper(c.mxu) if k == "mxu" else None for k in c.slices]
-        self.vxu = [{"params": gvxu.RESET_REQUANT, "table": np.zeros(isa.LUT_ENTRIES, np.int8)}
+        self.vxu = [{"params": gvxu.RESET_REQUANT, "table": np.full(isa.LUT_ENTRIES, isa.LUT_RESET, np.int8)}
                     if k == "vxu" else None for k in c.slices]
         self.programs = [[isa.encode(isa.Instruction("HALT"))] for _ in range(P)]
         self._ran = False

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spec.isa import FIELDS, LUT_ENTRIES, VXU_OPS
+from spec.isa import FIELDS, LUT_ENTRIES, REQUANT_RESET, VXU_OPS
 
 __all__ = [
     "INT32_MIN", "INT32_MAX", "wrap_int32", "low_byte", "add", "mul", "vmax", "relu", "round_half_away_shift",
@@ -99,10 +99,8 @@ class RequantParams:
                 raise ValueError(f"{name} must be an integer between {lo} and {hi}, not {value!r}")
 
 
-#: The requantization registers after reset (before any SETQ): all zero, so ``requant`` gives 0.
-#: TODO(spec): spec/isa.py does not define the reset values of the SETQ registers; zero is what a plain
-#: register reset gives and is assumed here until the spec states it.
-RESET_REQUANT = RequantParams(0, 0, 0)
+#: The requantization registers at the start of a run (before any SETQ): ``spec.isa.REQUANT_RESET``.
+RESET_REQUANT = RequantParams(*REQUANT_RESET)
 
 
 def requant(a, mult, shift, zp):

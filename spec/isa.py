@@ -30,9 +30,9 @@ from enum import IntEnum
 __all__ = [
     "check_programs",
     "WORD_BITS", "DIRECTIONS", "STREAM_INDEX_BITS", "MAX_STREAMS", "SLICE_INDEX_BITS", "MAX_SLICES",
-    "PC_BITS", "MAX_QUEUE_DEPTH", "MAX_BANKS", "MAX_MEM_DEPTH", "MAX_COUNT", "LUT_ENTRIES",
+    "PC_BITS", "FAULT_PC_BITS", "MAX_QUEUE_DEPTH", "MAX_BANKS", "MAX_MEM_DEPTH", "MAX_COUNT", "LUT_ENTRIES",
     "MEM_DECODE_STAGES", "MEM_SRAM_READ_STAGES", "MEM_READ_LATENCY", "MEM_WRITE_LATENCY", "MXU_INPUT_OFFSET",
-    "VXU_INPUT_OFFSET", "VXU_PIPELINE", "ErrorCode", "ERROR_MEANINGS", "Stream", "Field", "FIELDS", "OpSpec",
+    "VXU_INPUT_OFFSET", "VXU_PIPELINE", "REQUANT_RESET", "LUT_RESET", "ErrorCode", "ERROR_MEANINGS", "Stream", "Field", "FIELDS", "OpSpec",
     "OPCODES", "OPCODE_BY_CODE", "VxuOp", "VXU_OPS", "Instruction", "IllegalInstruction", "InstructionError",
     "Fault", "OpTiming", "encode", "decode", "fault", "check", "timing", "lut_vectors", "mxu_result_latency",
     "used_fields", "syntax", "render_markdown", "ERROR_CODE_BITS", "OPCODE_FIELD", "DOC_COMMAND",
@@ -46,6 +46,7 @@ SLICE_INDEX_BITS = 8                     #: width of the slice index in the stic
 MAX_SLICES = 1 << SLICE_INDEX_BITS
 PC_BITS = 16                             #: width of a queue's program counter (and of the error report's pc)
 MAX_QUEUE_DEPTH = 1 << PC_BITS
+FAULT_PC_BITS = PC_BITS + 1              #: the error report's pc: QUEUE_OVERRUN reports pc = queue_depth
 MAX_BANKS = 16                           #: banks the 4-bit ``bank`` field can name
 MAX_MEM_DEPTH = 1 << 16                  #: words per bank the 16-bit ``addr`` field can name
 MAX_COUNT = 1 << 16                      #: ``count`` is stored minus one in 16 bits: 1 … 65536
@@ -64,6 +65,13 @@ MEM_WRITE_LATENCY = 1
 MXU_INPUT_OFFSET = 1
 VXU_INPUT_OFFSET = 1      #: VOP/LOADLUT issued at t sample their streams during ``t + 1 + i``
 VXU_PIPELINE = 4          #: VOP result of the operands sampled at u is written during ``u + VXU_PIPELINE``
+
+# ---- state at the start of a run -------------------------------------------------------------------------
+#: The SETQ registers (mult, shift, zp) at the start of every run, before any SETQ: all zero, so ``requant``
+#: gives ``clamp(0 + 0) = 0`` until a SETQ (which needs mult >= 1) sets them.
+REQUANT_RESET = (0, 0, 0)
+#: Every entry of the VXU's lookup table at the start of every run, before any LOADLUT.
+LUT_RESET = 0
 
 
 class ErrorCode(IntEnum):

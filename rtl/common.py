@@ -42,17 +42,18 @@ def field(word, name):
 
 
 def see_stream(see_e, see_w, bits):
-    """The vector a slice sees on stream ``bits`` (``field(word, "src")`` etc.): a multiplexer over the
-    ``S`` streams of each direction. Indices at or above ``S`` never reach here (the ICU faults them)."""
+    """The vector a slice sees on stream ``bits`` (``field(word, "src")`` etc.), as a ``vector_layout`` view:
+    a multiplexer over the ``S`` streams of each direction. Indices at or above ``S`` never reach here (the
+    ICU faults them)."""
     index = Value.cast(bits)[:isa.STREAM_INDEX_BITS]
     west = Value.cast(bits)[isa.STREAM_INDEX_BITS]
-    n = len(see_e)
-    if n == 1:
-        return Mux(west, see_w[0].as_value(), see_e[0].as_value())
-    return Mux(west, see_w[index].as_value(), see_e[index].as_value())
+    layout = see_e.shape().elem_shape
+    if len(see_e) == 1:
+        return layout(Mux(west, see_w[0].as_value(), see_e[0].as_value()))
+    return layout(Mux(west, see_w[index].as_value(), see_e[index].as_value()))
 
 
 def int8_lanes(vector, n):
     """The low byte of lanes ``0 … n-1`` of ``vector`` (a ``vector_layout`` view), as an
     ``ArrayLayout(signed(8), n)``-shaped ``Value``."""
-    return Cat(*(vector[i].as_value()[:8] for i in range(n)))
+    return Cat(*(Value.cast(vector[i])[:8] for i in range(n)))

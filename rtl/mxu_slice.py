@@ -1,0 +1,118 @@
+"""The MXU slice: the foundation's systolic array (``rtl.mxu.MXU``) fed from the streams.
+
+Contract (docs/chip.md, docs/isa.md "Timing"; the golden twin is ``golden.chip``):
+
+* ``LOADW src count`` issued at ``t``: during ``t + MXU_INPUT_OFFSET + i`` the low bytes of lanes
+  ``0 … mxu_cols - 1`` of the vector seen on ``src`` go to the MXU's weight port as shadow row ``i``.
+* ``MATMUL src count addr [swap] [acc] [emit] [-> dst]`` issued at ``t``: during ``t + MXU_INPUT_OFFSET + i``
+  the low bytes of lanes ``0 … mxu_rows - 1`` of ``src`` enter the array as an activation with accumulator
+  ``addr + i``, ``swap`` on item 0 only, ``acc``/``emit`` on all. A result the array emits (``latency``
+  cycles after its activation, ``spec.mxu``) is written on that MATMUL's ``dst``: lanes ``0 … mxu_cols - 1``
+  the int32 results, the other lanes 0. ``dst`` travels alongside the array in a delay line, so a result
+  still in flight keeps its own MATMUL's ``dst`` when the next MATMUL names another.
+* The two units run at once (LOADW of the next tile during the MATMULs of this one). Writes are gated by
+  ``run``; the array itself runs freely (its state starts over at reset, its accumulators are SRAM).
+"""
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from spec import isa
+from .common import field, int8_lanes, see_stream, stream_write_layout, streams_layout
+from .mxu import MXU
+
+if isa.MXU_INPUT_OFFSET != 1:  # pragma: no cover - the units register an instruction for one cycle
+    raise ImportError("rtl.mxu_slice presents item 0 the cycle after issue")
+
+__all__ = ["MXUSlice"]
+
+
+class MXUSlice(wiring.Component):
+    """The MXU slice of ``config`` (a ``spec.config.ChipConfig``). Ports: docs/chip.md, "RTL structure"."""
+
+    def __init__(self, config):
+        self._config = config.check_rtl()
+        super().__init__({
+            "run": In(1),
+            "issue": In(1),
+            "word": In(isa.WORD_BITS),
+            "see_e": In(streams_layout(config)),
+            "see_w": In(streams_layout(config)),
+            "put": Out(stream_write_layout(config)),
+            # for waveforms: the units' state
+            "loadw_left": Out(isa.FIELDS["count"].width + 1),
+            "matmul_left": Out(isa.FIELDS["count"].width + 1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self._config
+        p = c.mxu
+        m.submodules.array = mxu = MXU(p.rows, p.cols, p.acc_depth)
+        count_bits = isa.FIELDS["count"].width + 1
+        op = field(self.word, "op")
+        issue_loadw = self.run & self.issue & (op == isa.OPCODES["LOADW"].code)
+        issue_matmul = self.run & self.issue & (op == isa.OPCODES["MATMUL"].code)
+
+        # ---- LOADW unit ----
+        l_left = Signal(count_bits)
+        l_row = Signal(p.row_bits)
+        l_src = Signal(isa.FIELDS["src"].width)
+        l_on = Signal()
+        m.d.comb += [l_on.eq(self.run & (l_left != 0)), self.loadw_left.eq(l_left)]
+        with m.If(issue_loadw):
+            m.d.sync += [l_left.eq(field(self.word, "count") + 1), l_row.eq(0), l_src.eq(field(self.word, "src"))]
+        with m.Elif(l_on):
+            m.d.sync += [l_left.eq(l_left - 1), l_row.eq(l_row + 1)]
+        w_seen = see_stream(self.see_e, self.see_w, l_src)
+        m.d.comb += [
+            mxu.w_valid.eq(l_on),
+            mxu.w_row.eq(l_row),
+            mxu.w_data.eq(int8_lanes(w_seen, p.cols)),
+        ]
+
+        # ---- MATMUL unit ----
+        a_left = Signal(count_bits)
+        a_addr = Signal(p.addr_bits)
+        a_first = Signal()
+        a_swap, a_acc, a_emit = Signal(), Signal(), Signal()
+        a_src = Signal(isa.FIELDS["src"].width)
+        a_dst = Signal(isa.FIELDS["dst"].width)
+        a_on = Signal()
+        m.d.comb += [a_on.eq(self.run & (a_left != 0)), self.matmul_left.eq(a_left)]
+        with m.If(issue_matmul):
+            m.d.sync += [
+                a_left.eq(field(self.word, "count") + 1),
+                a_addr.eq(field(self.word, "addr")),
+                a_first.eq(1),
+                a_swap.eq(field(self.word, "swap")),
+                a_acc.eq(field(self.word, "acc")),
+                a_emit.eq(field(self.word, "emit")),
+                a_src.eq(field(self.word, "src")),
+                a_dst.eq(field(self.word, "dst")),
+            ]
+        with m.Elif(a_on):
+            m.d.sync += [a_left.eq(a_left - 1), a_addr.eq(a_addr + 1), a_first.eq(0)]
+        a_seen = see_stream(self.see_e, self.see_w, a_src)
+        m.d.comb += [
+            mxu.a_valid.eq(a_on),
+            mxu.a_data.eq(int8_lanes(a_seen, p.rows)),
+            mxu.a_swap.eq(a_swap & a_first),
+            mxu.a_acc.eq(a_acc),
+            mxu.a_emit.eq(a_emit),
+            mxu.a_addr.eq(a_addr),
+        ]
+
+        # ---- results: dst rides a delay line as long as the array's latency ----
+        dst = a_dst
+        for k in range(p.latency):
+            nxt = Signal.like(a_dst, name=f"dst_{k + 1}")
+            m.d.sync += nxt.eq(dst)
+            dst = nxt
+        m.d.comb += [
+            self.put.valid.eq(mxu.y_valid & self.run),
+            self.put.stream.eq(dst),
+        ]
+        for lane in range(p.cols):
+            m.d.comb += self.put.data[lane].eq(mxu.y_data[lane])
+        return m

@@ -1,0 +1,116 @@
+"""The MEM slice (rtl/mem.py) in Amaranth's simulator: random READ/WRITE schedules against the contract."""
+import numpy as np
+import pytest
+
+from rtl.mem import MemSlice
+from spec import isa
+from spec.config import PRESETS
+from spec.isa import Instruction, Stream, encode
+from tests.slice_bench import lanes_of, run_slice
+
+TINY = PRESETS["tiny"]
+
+
+def _random_schedule(rng, config, cycles):
+    """READs and WRITEs at random times, each unit issued only when free (as the ICU guarantees)."""
+    issues, ops = {}, []
+    free = {"read": 0, "write": 0}
+    t = 0
+    while t < cycles - 12:
+        unit = "read" if rng.random() < 0.5 else "write"
+        if free[unit] <= t and rng.random() < 0.6:
+            bank = int(rng.integers(config.mem_banks))
+            count = int(rng.integers(1, 6))
+            addr = int(rng.integers(0, config.mem_depth - count + 1))
+            stream = Stream("EW"[rng.integers(2)], int(rng.integers(config.streams)))
+            if unit == "read":
+                ins = Instruction("READ", bank=bank, addr=addr, count=count, dst=stream)
+            else:
+                ins = Instruction("WRITE", src=stream, bank=bank, addr=addr, count=count)
+            issues[t] = encode(ins)
+            ops.append((t, ins))
+            free[unit] = t + count
+        t += 1
+    return issues, ops
+
+
+def _expected(config, mem0, ops, streams, cycles):
+    """The contract: READ presents addr + i during t + 1 + i (seeing stores before that cycle) and puts
+    the word during t + MEM_READ_LATENCY + i; WRITE stores stream value seen at t + 1 + i at its end."""
+    mem = mem0.copy()
+    puts = {}
+    for u in range(cycles):
+        for t, ins in ops:
+            i = u - t - isa.MEM_DECODE_STAGES
+            if ins.op == "READ" and 0 <= i < ins.count:
+                puts[t + isa.MEM_READ_LATENCY + i] = (ins.dst.bits(), mem[ins.bank, ins.addr + i].copy())
+        for t, ins in ops:
+            i = u - t - isa.MEM_WRITE_LATENCY
+            if ins.op == "WRITE" and 0 <= i < ins.count:
+                d = 0 if ins.src.direction == "E" else 1
+                mem[ins.bank, ins.addr + i] = streams[u][d, ins.src.index]
+    return {t: p for t, p in puts.items() if t < cycles}, mem
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_reads_and_writes(seed):
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    c = TINY
+    cycles = 120
+    issues, ops = _random_schedule(rng, c, cycles)
+    streams = rng.integers(-2**31, 2**31, size=(cycles, 2, c.streams, c.lanes))
+    mem0 = rng.integers(-2**31, 2**31, size=(c.mem_banks, c.mem_depth, c.lanes))
+    dut = MemSlice(c)
+    final = np.zeros_like(mem0)
+
+    async def before(ctx):    # fill the banks through the host port
+        for b in range(c.mem_banks):
+            for a in range(c.mem_depth):
+                ctx.set(dut.host_we, 1)
+                ctx.set(dut.host_bank, b)
+                ctx.set(dut.host_addr, a)
+                ctx.set(dut.host_wdata, [int(x) for x in mem0[b, a]])
+                await ctx.tick()
+        ctx.set(dut.host_we, 0)
+
+    async def after(ctx):     # read everything back through the host port (2-cycle latency)
+        addrs = [(b, a) for b in range(c.mem_banks) for a in range(c.mem_depth)]
+        for k in range(len(addrs) + 2):
+            if k < len(addrs):
+                ctx.set(dut.host_bank, addrs[k][0])
+                ctx.set(dut.host_addr, addrs[k][1])
+            await ctx.delay(1e-9)
+            if k >= 2:
+                b, a = addrs[k - 2]
+                final[b, a] = lanes_of(ctx.get(dut.host_rdata), c.lanes)
+            await ctx.tick()
+
+    puts = run_slice(dut, c, issues, streams, cycles, before=before, after=after)
+    want_puts, want_mem = _expected(c, mem0, ops, streams, cycles)
+    assert sorted(puts) == sorted(want_puts), f"seed {seed}: stream writes at cycles {sorted(puts)}, " \
+                                              f"expected {sorted(want_puts)}"
+    for t in sorted(want_puts):
+        assert puts[t][0] == want_puts[t][0], f"seed {seed}, cycle {t}: stream {puts[t][0]}"
+        np.testing.assert_array_equal(puts[t][1], want_puts[t][1], err_msg=f"seed {seed}, cycle {t}")
+    bad = np.argwhere(final != want_mem)
+    assert not len(bad), f"seed {seed}: bank/word/lane {tuple(bad[0])}: {final[tuple(bad[0])]} != " \
+                         f"{want_mem[tuple(bad[0])]}"
+
+
+def test_run_low_freezes_the_units():
+    """A READ issued on the last run cycle does nothing once run falls (the chip stopped)."""
+    c = TINY
+    dut = MemSlice(c)
+    cycles = 3
+    streams = np.zeros((cycles, 2, c.streams, c.lanes), np.int64)
+    issues = {cycles - 1: encode(Instruction("WRITE", src="E0", bank=0, addr=0, count=4))}
+    seen = []
+
+    async def after(ctx):
+        for _ in range(6):
+            await ctx.delay(1e-9)
+            seen.append(ctx.get(dut.write_left))
+            await ctx.tick()
+    run_slice(dut, c, issues, streams, cycles, after=after)
+    assert set(seen) == {4}, seen   # registered, never counted down

@@ -97,17 +97,7 @@ def mxu_layout(signals, rows, cols):
 
 
 def write_gtkw(path, vcd_path, groups, signals):
-    """Write a GTKWave save file showing ``groups`` of ``vcd_path``."""
-    lines = [f'[dumpfile] "{Path(vcd_path).resolve()}"', "[timestart] 0",
-             "*-17.000000 0",  # zoom: about 60 cycles of the 10 ns harness clock across the window
-             "[size] 1600 900",
-             "[signals_width] 260", "[sst_expanded] 1"]
-    for title, names in groups:
-        lines += ["@800200", f"-{title}"]
-        for name in names:
-            width = signals[name]
-            lines.append("@28" if width == 1 else "@424")  # binary for bits, signed decimal for vectors
-            lines.append(name if width == 1 else f"{name}[{width - 1}:0]")
-        lines += ["@1000200", f"-{title}"]
-    Path(path).write_text("\n".join(lines) + "\n")
-    return Path(path)
+    """Write a GTKWave save file showing ``groups`` of ``vcd_path`` (``signals``: name -> width): binary for
+    bits, signed decimal for vectors, zoomed to about 60 cycles of the 10 ns harness clock."""
+    from sim.wave_plot import write_gtkw_groups
+    return write_gtkw_groups(path, vcd_path, groups, widths=signals, bus_format="@424", zoom=-17)

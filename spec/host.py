@@ -6,7 +6,8 @@ from enum import IntEnum
 
 from spec import isa
 
-__all__ = ["HostOp", "COMMAND_FIELDS", "STATUS_FIELDS", "data_bits", "command_bits", "pack_command", "unpack_status"]
+__all__ = ["HostOp", "COMMAND_FIELDS", "STATUS_FIELDS", "data_bits", "command_bits", "pack_command",
+           "unpack_command", "pack_status", "unpack_status"]
 
 
 class HostOp(IntEnum):
@@ -52,6 +53,33 @@ def pack_command(config, op, slice=0, bank=0, addr=0, data=0):
 def command_bits(config):
     """Width of a packed command."""
     return sum(b for _, b in COMMAND_FIELDS) + data_bits(config)
+
+
+def unpack_command(config, value):
+    """A packed command (``pack_command``'s int) as a dict of ``COMMAND_FIELDS`` and ``data`` (an int)."""
+    if not 0 <= value < 1 << command_bits(config):
+        raise ValueError(f"a command must fit in {command_bits(config)} bits")
+    out, pos = {}, 0
+    for name, bits in COMMAND_FIELDS:
+        out[name] = (value >> pos) & ((1 << bits) - 1)
+        pos += bits
+    out["data"] = value >> pos
+    return out
+
+
+def pack_status(**fields):
+    """The STATUS response as an int from ``STATUS_FIELDS`` values (missing ones are 0)."""
+    unknown = set(fields) - {name for name, _ in STATUS_FIELDS}
+    if unknown:
+        raise ValueError(f"unknown status fields {sorted(unknown)}")
+    word, pos = 0, 0
+    for name, bits in STATUS_FIELDS:
+        value = int(fields.get(name, 0))
+        if not 0 <= value < 1 << bits:
+            raise ValueError(f"{name} must be between 0 and {(1 << bits) - 1}, not {value}")
+        word |= value << pos
+        pos += bits
+    return word
 
 
 def unpack_status(value):

@@ -1,0 +1,240 @@
+"""Static scheduling: instructions placed at absolute issue cycles, one queue per slice.
+
+Contracts
+---------
+* ``ProgramBuilder(config)`` collects, per slice, instructions at absolute issue cycles. ``at(slice, cycle,
+  instr)`` (slice: index or name; instr: a ``spec.isa.Instruction`` or one line of assembly) requires
+  ``cycle`` to be at or after the slice's next free issue cycle (instructions of one slice are placed in
+  issue order) and the instruction's unit to be free at ``cycle`` (``spec.isa.timing`` busy times); the gap
+  since the previous instruction is filled with ``NOP n`` (``n <= spec.isa.MAX_COUNT``, split when longer).
+  Every refusal is a ``ValueError`` naming the slice, the cycle, the instruction and the conflict;
+  ``place(items)`` places ``(slice, cycle, instr)`` triples sorted by cycle.
+* ``claim_stream(stream, writer, reader, cycle, count)`` records that ``count`` values written by slice
+  ``writer`` during ``cycle …`` travel to slice ``reader``; a value is seen by slice ``writer ± d`` during
+  ``cycle + d``. Two claims that would hold one stream register at one position in one cycle are refused
+  (the later write would overwrite the earlier value in flight).
+* ``finish()`` appends ``HALT`` to every queue (at its next free issue cycle) and returns a ``Program``:
+  ``words`` (one list per slice, what ``golden.chip.ChipSim.load`` takes), ``text`` (canonical assembly,
+  ``sim.asm.disassemble``), ``schedule`` (per slice ``(cycle, Instruction)``, NOPs and HALT included) and
+  ``predicted_cycles = 1 + max(issue + span - 1)`` over every instruction (HALTs included, span from
+  ``spec.isa.timing``): exactly ``ChipSim``'s ``cycles``. A program longer than ``queue_depth`` is refused.
+* ``hops``/``direction``/``arrival``: stream travel between slices (a value written by slice ``p`` during
+  ``t`` is seen by slice ``q`` during ``t + |q - p|``, eastward when ``q > p``).
+"""
+from dataclasses import dataclass, field
+
+from spec import isa
+from spec.config import ChipConfig
+from spec.isa import Instruction, Stream
+
+__all__ = ["Program", "ProgramBuilder", "hops", "direction", "arrival"]
+
+
+def _slice(config, ref):
+    return config.slice_index(ref)
+
+
+def _way(config, p, q):
+    if p == q:
+        raise ValueError(f"src and dst must be different slices, not both {config.slice_names[p]}")
+    return "E" if q > p else "W"
+
+
+def direction(config, src, dst):
+    """The direction (``"E"`` or ``"W"``) a value takes from slice ``src`` to slice ``dst``."""
+    return _way(config, _slice(config, src), _slice(config, dst))
+
+
+def hops(config, src, dst, direction=None):
+    """Cycles from slice ``src`` writing a stream to slice ``dst`` seeing it (``|dst - src|``). ``direction``
+    (``"E"``/``"W"``), when given, must be the one that reaches ``dst``."""
+    p, q = _slice(config, src), _slice(config, dst)
+    d = _way(config, p, q)
+    if direction is not None and direction != d:
+        names = config.slice_names
+        raise ValueError(f"direction must be {d!r} to go from {names[p]} to {names[q]}, not {direction!r}")
+    return abs(q - p)
+
+
+def arrival(config, src, dst, cycle, direction=None):
+    """The cycle in which slice ``dst`` sees a value slice ``src`` writes during ``cycle``."""
+    return cycle + hops(config, src, dst, direction)
+
+
+def _instr_text(instr):
+    from sim.asm import format_instruction
+    return format_instruction(instr)
+
+
+@dataclass
+class Program:
+    """A finished static schedule (see the module docstring)."""
+    config: ChipConfig
+    words: list
+    schedule: list
+    predicted_cycles: int
+    text: str = field(repr=False, default="")
+
+    def instructions(self, op=None):
+        """Every placed ``(slice index, cycle, Instruction)`` (of opcode ``op`` when given), NOPs and HALTs
+        included."""
+        return [(p, t, ins) for p, sched in enumerate(self.schedule) for t, ins in sched
+                if op is None or ins.op == op]
+
+    def count_items(self, op):
+        """Total ``count`` of every instruction of opcode ``op`` (e.g. MATMUL activations)."""
+        return sum(ins.count for _, _, ins in self.instructions(op))
+
+
+class ProgramBuilder:
+    """Places instructions at absolute issue cycles (module docstring)."""
+
+    def __init__(self, config):
+        if not isinstance(config, ChipConfig):
+            raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
+        self.config = config
+        P = len(config.slices)
+        self._sched = [[] for _ in range(P)]      # (cycle, Instruction), NOPs included
+        self._next = [0] * P                       # next free issue cycle of each queue
+        self._busy = [dict() for _ in range(P)]    # unit -> (free cycle, instr, issue cycle)
+        self._last = -1                            # last cycle of any activity so far
+        self._streams = {}                         # (dir, index, position, cycle) -> label
+        self._done = False
+
+    # ---- queries -------------------------------------------------------------------------------------
+    def next_issue(self, slice):
+        """The first cycle at which slice ``slice`` may issue its next instruction."""
+        return self._next[_slice(self.config, slice)]
+
+    def unit_free(self, slice, unit):
+        """The first cycle at which ``unit`` of ``slice`` is free."""
+        return self._busy[_slice(self.config, slice)].get(unit, (0, None, None))[0]
+
+    @property
+    def end(self):
+        """One past the last cycle of activity of every instruction placed so far (0 when none): a phase
+        started here sees every earlier operation finished (MEM stores included)."""
+        return self._last + 1
+
+    def hops(self, src, dst, direction=None):
+        return hops(self.config, src, dst, direction)
+
+    def direction(self, src, dst):
+        return direction(self.config, src, dst)
+
+    def arrival(self, src, dst, cycle, direction=None):
+        return arrival(self.config, src, dst, cycle, direction)
+
+    # ---- placing -------------------------------------------------------------------------------------
+    def _where(self, p, cycle, instr):
+        return f"slice {self.config.slice_names[p]}, cycle {cycle}, {_instr_text(instr)}"
+
+    def at(self, slice, cycle, instr):
+        """Issue ``instr`` on ``slice`` at ``cycle`` (module docstring); returns ``instr``."""
+        if self._done:
+            raise ValueError("this ProgramBuilder has finished; make a new one")
+        c = self.config
+        p = _slice(c, slice)
+        if not isinstance(cycle, int) or isinstance(cycle, bool):
+            raise TypeError(f"cycle must be a non-negative integer, not {cycle!r}")
+        if cycle < 0:
+            raise ValueError(f"cycle must be a non-negative integer, not {cycle}")
+        if isinstance(instr, str):
+            from sim.asm import parse_instruction
+            try:
+                instr = parse_instruction(instr)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"slice {c.slice_names[p]}, cycle {cycle}: {instr.strip()!r}: {e}") from None
+        if not isinstance(instr, Instruction):
+            raise TypeError(f"instr must be a spec.isa.Instruction or a line of assembly, not {instr!r}")
+        if instr.op == "HALT":
+            raise ValueError(f"{self._where(p, cycle, instr)}: HALT is appended by finish(), not placed")
+        f = isa.fault(instr, c, c.slices[p])
+        if f is not None:
+            raise ValueError(f"{self._where(p, cycle, instr)}: {f.message} ({f.code.name})")
+        if cycle < self._next[p]:
+            prev_t, prev = next((t, ins) for t, ins in reversed(self._sched[p]))
+            raise ValueError(f"{self._where(p, cycle, instr)}: the queue is not free before cycle "
+                             f"{self._next[p]} (it issues {_instr_text(prev)} at cycle {prev_t}); "
+                             f"instructions of a slice must be placed in issue order")
+        tm = isa.timing(instr, c)
+        if tm.unit != "queue":
+            free, other, t_other = self._busy[p].get(tm.unit, (0, None, None))
+            if cycle < free:
+                raise ValueError(f"{self._where(p, cycle, instr)}: unit {tm.unit} is busy until cycle {free - 1} "
+                                 f"with {_instr_text(other)} issued at cycle {t_other}")
+        words = len(self._sched[p]) + self._nops(cycle - self._next[p]) + 1
+        if words + 1 > c.queue_depth:
+            raise ValueError(f"{self._where(p, cycle, instr)}: the program of slice {c.slice_names[p]} needs "
+                             f"{words + 1} words with its HALT, more than queue_depth = {c.queue_depth} of config "
+                             f"{c.name} (by {words + 1 - c.queue_depth})")
+        self._fill(p, cycle)
+        self._sched[p].append((cycle, instr))
+        if tm.unit == "queue":
+            self._next[p] = cycle + tm.busy
+        else:
+            self._next[p] = cycle + 1
+            self._busy[p][tm.unit] = (cycle + tm.busy, instr, cycle)
+        self._last = max(self._last, cycle + tm.span - 1)
+        return instr
+
+    def place(self, items):
+        """Place ``(slice, cycle, instr)`` triples in cycle order (stable for equal cycles)."""
+        for s, t, ins in sorted(items, key=lambda it: it[1]):
+            self.at(s, t, ins)
+
+    @staticmethod
+    def _nops(gap):
+        return -(-gap // isa.MAX_COUNT) if gap > 0 else 0
+
+    def _fill(self, p, cycle):
+        t = self._next[p]
+        while t < cycle:
+            n = min(cycle - t, isa.MAX_COUNT)
+            self._sched[p].append((t, Instruction("NOP", count=n)))
+            self._last = max(self._last, t + n - 1)
+            t += n
+        self._next[p] = max(self._next[p], cycle)
+
+    # ---- streams -------------------------------------------------------------------------------------
+    def claim_stream(self, stream, writer, reader, cycle, count=1, label=""):
+        """Record ``count`` values written on ``stream`` by ``writer`` during ``cycle …`` and read by
+        ``reader``; ``ValueError`` if one would overwrite (or be overwritten by) a value claimed earlier."""
+        c = self.config
+        s = Stream.parse(stream)
+        if s.index >= c.streams:
+            raise ValueError(f"stream must be E0..E{c.streams - 1} or W0..W{c.streams - 1} for config {c.name}, "
+                             f"not {s}")
+        p, q = _slice(c, writer), _slice(c, reader)
+        d = hops(c, p, q, s.direction)
+        step = 1 if s.direction == "E" else -1
+        what = label or f"{c.slice_names[p]} -> {c.slice_names[q]}"
+        for i in range(count):
+            for h in range(1, d + 1):
+                key = (s.direction, s.index, p + step * h, cycle + i + h)
+                other = self._streams.get(key)
+                if other is not None:
+                    raise ValueError(f"stream {s} at slice {c.slice_names[key[2]]}, cycle {key[3]}: {what} (item {i}, "
+                                     f"written during cycle {cycle + i}) collides with {other}")
+        for i in range(count):
+            for h in range(1, d + 1):
+                self._streams[(s.direction, s.index, p + step * h, cycle + i + h)] = what
+
+    # ---- finishing -----------------------------------------------------------------------------------
+    def finish(self):
+        """Append HALT to every queue and return the ``Program``."""
+        if self._done:
+            raise ValueError("this ProgramBuilder has finished; make a new one")
+        c = self.config
+        last = self._last
+        for p in range(len(c.slices)):
+            if len(self._sched[p]) + 1 > c.queue_depth:
+                raise ValueError(f"the program of slice {c.slice_names[p]} needs {len(self._sched[p]) + 1} words "
+                                 f"with its HALT, more than queue_depth = {c.queue_depth} of config {c.name}")
+            self._sched[p].append((self._next[p], Instruction("HALT")))
+            last = max(last, self._next[p])
+        self._done = True
+        words = [[isa.encode(ins) for _, ins in sched] for sched in self._sched]
+        from sim.asm import disassemble
+        return Program(config=c, words=words, schedule=[list(s) for s in self._sched], predicted_cycles=last + 1,
+                       text=disassemble(words, c))

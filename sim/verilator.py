@@ -39,7 +39,8 @@ from .toolchain import use_yosys
 from .trace import (MXUOutputs, MXUTrace, RunInfo, _remove_outputs, read_outputs_hex, read_status_hex,
                     write_trace_hex)
 
-__all__ = ["MXUSimulator", "SimulationError", "trace_depth", "generate_mxu_verilog", "HARNESS_SV", "TB_DIR"]
+__all__ = ["MXUSimulator", "SimulationError", "trace_depth", "generate_mxu_verilog", "build_harness",
+           "run_harness", "HARNESS_SV", "TB_DIR"]
 
 _REPO = Path(__file__).resolve().parent.parent
 HARNESS_SV = _REPO / "sim" / "hdl" / "mxu_harness.sv"
@@ -138,6 +139,68 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text[-lines:])
 
 
+def build_harness(bdir: Path, sources: dict, toplevel: str, *, parameters: dict, defines: dict,
+                  build_args: list, waves: bool, public_all: bool = False) -> float:
+    """Build (or reuse) a Verilator model of ``sources`` (file name -> text) with top ``toplevel`` in
+    ``bdir``; return the seconds spent (0 when reused).
+
+    The build is keyed by a hash of everything that goes into it (``stamp.txt``) and redone when any of it
+    changes; an ``fcntl`` lock makes concurrent processes build a directory once.
+    """
+    key = hashlib.sha256(json.dumps({
+        "sources": sources, "top": toplevel, "config": parameters, "args": build_args, "make": MAKE_ARGS,
+        "defines": defines, "waves": waves, "public_all": public_all, "timescale": TIMESCALE,
+        "verilator": _verilator_version(),
+    }, sort_keys=True).encode()).hexdigest()
+    stamp = bdir / "stamp.txt"
+    exe = bdir / toplevel
+    if stamp.is_file() and stamp.read_text() == key and exe.is_file():
+        return 0.0
+    with _locked(bdir.with_name(bdir.name + ".lock"), exclusive=True):
+        if stamp.is_file() and stamp.read_text() == key and exe.is_file():  # built meanwhile
+            return 0.0
+        t0 = time.perf_counter()
+        bdir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            stamp.unlink()
+        src = bdir / "src"
+        src.mkdir(exist_ok=True)
+        paths = []
+        for name, text in sources.items():
+            path = src / name
+            if not path.is_file() or path.read_text() != text:
+                path.write_text(text)
+            paths.append(path)
+        _use_verilator()
+        runner = _runner(public_all)
+        log = bdir / "build.log"
+        try:
+            runner.build(sources=paths, hdl_toplevel=toplevel, parameters=parameters, defines=defines,
+                         build_args=build_args, build_dir=bdir, always=False, waves=waves, timescale=TIMESCALE,
+                         log_file=log)
+        except (RuntimeError, SystemExit) as e:
+            raise SimulationError(f"Verilator build failed in {bdir} ({e}); log tail:\n{_tail(log)}") from None
+        stamp.write_text(key)
+        return time.perf_counter() - t0
+
+
+def run_harness(bdir: Path, rdir: Path, tb_module: str, toplevel: str, plusargs: list, *, waves: bool,
+                public_all: bool = False, timeout: float | None = None):
+    """Run the cocotb test ``tb_module`` on the model built in ``bdir``, in run directory ``rdir``
+    (``sim.log``, ``results.xml`` there). Returns ``(error or None, seconds)``."""
+    runner = _runner(public_all, ["timeout", f"{float(timeout)}"] if timeout is not None else None)
+    t0 = time.perf_counter()
+    err = None
+    with _locked(bdir.with_name(bdir.name + ".lock"), exclusive=False):
+        try:
+            runner.test(test_module=tb_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                        build_dir=bdir, test_dir=rdir, plusargs=plusargs, waves=waves,
+                        results_xml=str(rdir / "results.xml"), log_file=rdir / "sim.log")
+        except (RuntimeError, SystemExit) as e:
+            err = e
+    return err, time.perf_counter() - t0
+
+
 class MXUSimulator:
     """Verilator simulation of one MXU configuration, playing whole traces at once.
 
@@ -233,49 +296,12 @@ class MXUSimulator:
         """Build (or reuse) the simulator for traces up to ``depth`` cycles; return its build directory."""
         depth = trace_depth(depth)
         bdir = self.build_dir(depth)
-        config = self._config(depth)
-        verilog_text = self.dut_verilog()
-        harness_text = HARNESS_SV.read_text()
         defines = {"MXU_HARNESS_CLOCK": 1} if self.clock == "harness" else {}
-        key = hashlib.sha256(json.dumps({
-            "dut": verilog_text, "harness": harness_text, "config": config, "args": self._build_args(),
-            "make": MAKE_ARGS, "defines": defines, "waves": self.waves, "public_all": self.public_all,
-            "timescale": TIMESCALE,
-            "verilator": _verilator_version(),
-        }, sort_keys=True).encode()).hexdigest()
-        stamp = bdir / "stamp.txt"
-        exe = bdir / TOPLEVEL
-        if stamp.is_file() and stamp.read_text() == key and exe.is_file():
-            self.last_build_seconds = 0.0
-            return bdir
-        with _locked(bdir.with_name(bdir.name + ".lock"), exclusive=True):
-            if stamp.is_file() and stamp.read_text() == key and exe.is_file():  # built meanwhile
-                self.last_build_seconds = 0.0
-                return bdir
-            t0 = time.perf_counter()
-            bdir.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                stamp.unlink()
-            src = bdir / "src"
-            src.mkdir(exist_ok=True)
-            dut_v = src / "mxu.v"
-            if not dut_v.is_file() or dut_v.read_text() != verilog_text:
-                dut_v.write_text(verilog_text)
-            harness_v = src / "mxu_harness.sv"
-            if not harness_v.is_file() or harness_v.read_text() != harness_text:
-                harness_v.write_text(harness_text)
-            _use_verilator()
-            runner = _runner(self.public_all)
-            log = bdir / "build.log"
-            try:
-                runner.build(sources=[dut_v, harness_v], hdl_toplevel=TOPLEVEL, parameters=config,
-                             defines=defines, build_args=self._build_args(), build_dir=bdir, always=False,
-                             waves=self.waves, timescale=TIMESCALE, log_file=log)
-            except (RuntimeError, SystemExit) as e:
-                raise SimulationError(f"Verilator build failed in {bdir} ({e}); log tail:\n{_tail(log)}") from None
-            stamp.write_text(key)
-            self.last_build_seconds = time.perf_counter() - t0
-            return bdir
+        self.last_build_seconds = build_harness(
+            bdir, {"mxu.v": self.dut_verilog(), "mxu_harness.sv": HARNESS_SV.read_text()}, TOPLEVEL,
+            parameters=self._config(depth), defines=defines, build_args=self._build_args(), waves=self.waves,
+            public_all=self.public_all)
+        return bdir
 
     # ---- running ----------------------------------------------------------------------------------------
 
@@ -318,17 +344,8 @@ class MXUSimulator:
         log = rdir / "sim.log"
         results = rdir / "results.xml"
         # test() needs nothing from build(): the build was done (or reused) above.
-        runner = _runner(self.public_all, ["timeout", f"{float(timeout)}"] if timeout is not None else None)
-        t0 = time.perf_counter()
-        err = None
-        with _locked(bdir.with_name(bdir.name + ".lock"), exclusive=False):
-            try:
-                runner.test(test_module=TB_MODULE, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
-                            build_dir=bdir, test_dir=rdir,
-                            plusargs=plusargs, waves=self.waves, results_xml=str(results), log_file=log)
-            except (RuntimeError, SystemExit) as e:
-                err = e
-        sim_seconds = time.perf_counter() - t0
+        err, sim_seconds = run_harness(bdir, rdir, TB_MODULE, TOPLEVEL, plusargs, waves=self.waves,
+                                       public_all=self.public_all, timeout=timeout)
 
         def fail(msg):
             raise SimulationError(f"{msg} (run directory {rdir}); simulator log tail:\n{_tail(log)}")

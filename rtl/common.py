@@ -4,11 +4,11 @@
 * ``stream_write_layout(config)``: what a slice writes onto the streams in one cycle (``valid``, ``stream``
   in the ISA's 6-bit form, ``data``).
 * ``field(word, name)``: a field of an instruction word, positions from ``spec.isa.FIELDS``.
-* ``see_stream(see_e, see_w, bits)``: the vector on stream ``bits`` (6-bit ISA form) at a slice.
+* ``see_stream(m, see_e, see_w, bits, name)``: the vector on stream ``bits`` (6-bit ISA form) at a slice.
 * ``int8_lanes(vector, n)``: the low bytes of lanes ``0 … n-1`` as signed 8-bit values (how int8 units read
   a lane).
 """
-from amaranth.hdl import Cat, Mux, Value, signed, unsigned
+from amaranth.hdl import Cat, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
 from spec import isa
@@ -41,16 +41,19 @@ def field(word, name):
     return Value.cast(word)[f.lsb:f.lsb + f.width]
 
 
-def see_stream(see_e, see_w, bits):
-    """The vector a slice sees on stream ``bits`` (``field(word, "src")`` etc.), as a ``vector_layout`` view:
-    a multiplexer over the ``S`` streams of each direction. Indices at or above ``S`` never reach here (the
+def see_stream(m, see_e, see_w, bits, name):
+    """The vector a slice sees on stream ``bits`` (``field(word, "src")`` etc.): a ``vector_layout`` signal
+    called ``name``, driven in ``m`` by one multiplexer over the ``S`` streams of each direction (a named
+    signal, so that every use shares the one multiplexer). Indices at or above ``S`` never reach here (the
     ICU faults them)."""
     index = Value.cast(bits)[:isa.STREAM_INDEX_BITS]
     west = Value.cast(bits)[isa.STREAM_INDEX_BITS]
-    layout = see_e.shape().elem_shape
+    seen = Signal(see_e.shape().elem_shape, name=name)
     if len(see_e) == 1:
-        return layout(Mux(west, see_w[0].as_value(), see_e[0].as_value()))
-    return layout(Mux(west, see_w[index].as_value(), see_e[index].as_value()))
+        m.d.comb += seen.eq(Mux(west, see_w[0].as_value(), see_e[0].as_value()))
+    else:
+        m.d.comb += seen.eq(Mux(west, see_w[index].as_value(), see_e[index].as_value()))
+    return seen
 
 
 def int8_lanes(vector, n):

@@ -136,7 +136,7 @@ class MemSlice(wiring.Component):
             ]
         with m.Elif(w_on):
             m.d.sync += [w_left.eq(w_left - 1), w_addr.eq(w_addr + 1)]
-        seen = see_stream(self.see_e, self.see_w, w_src)
+        seen = see_stream(m, self.see_e, self.see_w, w_src, "write_seen")
         for b, ram in enumerate(rams):
             with m.If(self.run):
                 m.d.comb += [

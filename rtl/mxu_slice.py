@@ -64,7 +64,7 @@ class MXUSlice(wiring.Component):
             m.d.sync += [l_left.eq(field(self.word, "count") + 1), l_row.eq(0), l_src.eq(field(self.word, "src"))]
         with m.Elif(l_on):
             m.d.sync += [l_left.eq(l_left - 1), l_row.eq(l_row + 1)]
-        w_seen = see_stream(self.see_e, self.see_w, l_src)
+        w_seen = see_stream(m, self.see_e, self.see_w, l_src, "loadw_seen")
         m.d.comb += [
             mxu.w_valid.eq(l_on),
             mxu.w_row.eq(l_row),
@@ -93,7 +93,7 @@ class MXUSlice(wiring.Component):
             ]
         with m.Elif(a_on):
             m.d.sync += [a_left.eq(a_left - 1), a_addr.eq(a_addr + 1), a_first.eq(0)]
-        a_seen = see_stream(self.see_e, self.see_w, a_src)
+        a_seen = see_stream(m, self.see_e, self.see_w, a_src, "matmul_seen")
         m.d.comb += [
             mxu.a_valid.eq(a_on),
             mxu.a_data.eq(int8_lanes(a_seen, p.rows)),

@@ -1,0 +1,469 @@
+"""``rtl.vxu.VXUSlice`` in Amaranth's simulator against a cycle-level reference built from ``golden.vxu``.
+
+The reference (``reference`` below) follows ``golden/chip.py``'s ``_Vop``/``_LoadLut``/``_SetQ`` exactly: the
+timing comes from ``spec.isa.timing``, the arithmetic from ``golden.vxu.execute``, the SETQ registers and
+the table are those in force at the sampling cycle, a SETQ applies at the end of its issue cycle.
+``test_matches_golden_chip`` ties that reference to ``golden.chip.ChipSim`` itself on a whole-chip program.
+
+Cycle convention: stimulus entry ``k`` is on the inputs during cycle ``k``; ``put`` is read during cycle ``k``
+(it is combinational from registers). Cycle 0 is the first cycle after the reset. Cycles with ``run`` low
+do not exist for the unit: the reference skips them (no sampling, no table write, nothing put).
+"""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from amaranth.hdl import Fragment, Shape
+from amaranth.sim import Simulator
+
+from golden import vxu as gvxu
+from golden.chip import ChipSim
+from rtl.common import stream_write_layout, streams_layout
+from rtl.vxu import VXUSlice
+from sim.amaranth_sim import pack_lanes, unpack_lanes
+from spec import isa
+from spec.config import PRESETS
+from spec.isa import (LUT_ENTRIES, LUT_RESET, VXU_INPUT_OFFSET, VXU_PIPELINE, Instruction, Stream, decode,
+                      encode, lut_vectors, timing)
+from tests.reset_harness import ResetHarness
+
+TINY = PRESETS["tiny"]
+TINY5 = TINY.replace(name="tiny5", lanes=5, streams=3)
+SMALL = PRESETS["small"]
+LANES1 = TINY.replace(name="lanes1", lanes=1, streams=2, mxu_rows=1, mxu_cols=1)
+#: Subsets of the operations: only their hardware is generated (no binary op / no multiplier / no table).
+UNARY = TINY.replace(name="unary", vxu_ops=("relu", "requant", "argmax"))
+NO_MULT = TINY5.replace(name="nomult", vxu_ops=("add", "max", "lut"))
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+EXTREMES = [INT32_MIN, INT32_MAX, INT32_MIN + 1, 0, 1, -1, 127, -128, 128, -129, 255, 256, 1 << 30, -(1 << 30)]
+DRAIN = VXU_INPUT_OFFSET + VXU_PIPELINE + 2
+
+
+# ---- the two sides ----------------------------------------------------------------------------------
+def _see(see, k, stream):
+    return see[k, isa.DIRECTIONS.index(stream.direction), stream.index]
+
+
+def reference(config, issues, see, run=None):
+    """Expected ``put`` per cycle (``None`` or ``(stream bits, lanes)``) for ``issues`` (cycle → word) and
+    ``see`` (``T × 2 × S × L``), with golden/chip.py's semantics; cycles with ``run`` low are skipped."""
+    T, L = len(see), config.lanes
+    run = np.ones(T, int) if run is None else run
+    params = gvxu.RESET_REQUANT
+    table = np.full(LUT_ENTRIES, LUT_RESET, np.int8)
+    ops, results, free = [], {}, 0
+    out = [None] * T
+    n = -1                                  # the unit's own time: run-high cycles only
+    for k in range(T):
+        if not run[k]:
+            assert k not in issues, f"cycle {k}: an issue while run is low"
+            continue
+        n += 1
+        new_params = None
+        if k in issues:
+            ins = decode(issues[k])
+            assert isinstance(ins, Instruction) and ins.op in ("VOP", "SETQ", "LOADLUT"), ins
+            assert n >= free, f"cycle {k}: {ins} issued while the alu is busy (schedule bug)"
+            tm = timing(ins, config)
+            free = n + tm.busy
+            ops.append((n, ins, tm))
+            if ins.op == "SETQ":     # in force for operands sampled from the next cycle on
+                new_params = gvxu.RequantParams(ins.mult, ins.shift, ins.zp)
+        for t, ins, tm in ops:
+            i = None if tm.first_in is None else n - t - tm.first_in
+            if i is None or not 0 <= i < tm.items:
+                continue
+            a = _see(see, k, ins.src)
+            if ins.op == "VOP":
+                b = _see(see, k, ins.src2) if ins.src2 is not None else None
+                results[t + tm.first_out + i] = (ins.dst.bits(), gvxu.execute(ins.vop, a, b, params, table))
+            else:   # LOADLUT vector i
+                cnt = min(L, LUT_ENTRIES - i * L)
+                table[i * L:i * L + cnt] = gvxu.low_byte(a[:cnt])
+        if n in results:
+            s, v = results.pop(n)
+            out[k] = (s, tuple(int(x) for x in v))
+        if new_params is not None:
+            params = new_params
+    return out
+
+
+def run_rtl(config, issues, see, run=None, rst=None):
+    """``put`` per cycle of ``VXUSlice(config)`` driven by ``issues``/``see`` (and ``run``, ``rst``)."""
+    T, S, L = see.shape[0], config.streams, config.lanes
+    run = np.ones(T, int) if run is None else run
+    rst = np.zeros(T, int) if rst is None else rst
+    dut = VXUSlice(config)
+    top = ResetHarness(dut)
+    layout = stream_write_layout(config)
+    offs = {name: (layout[name].offset, layout[name].shape) for name in ("valid", "stream", "data")}
+    out = []
+
+    def unpack(raw):
+        (ov, _), (os_, ss), (od, _) = offs["valid"], offs["stream"], offs["data"]
+        if not (raw >> ov) & 1:
+            return None
+        stream = (raw >> os_) & ((1 << ss.width) - 1)
+        return stream, tuple(unpack_lanes(raw >> od, 32, L))
+
+    async def bench(ctx):
+        ctx.set(top.rst, 1)
+        await ctx.tick()
+        for k in range(T):
+            ctx.set(top.rst, int(rst[k]))
+            ctx.set(dut.run, int(run[k]))
+            ctx.set(dut.issue, int(k in issues))
+            ctx.set(dut.word, issues.get(k, 0))
+            ctx.set(dut.see_e.as_value(), pack_lanes(see[k, 0].reshape(-1), 32))
+            ctx.set(dut.see_w.as_value(), pack_lanes(see[k, 1].reshape(-1), 32))
+            out.append(unpack(ctx.get(dut.put.as_value())))
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+def _fmt(p):
+    return "nothing" if p is None else f"{Stream.from_bits(p[0])} {list(p[1])}"
+
+
+def assert_puts_equal(what, issues, want, got):
+    """The first cycle where RTL and reference differ, with the lane and the instructions issued."""
+    assert len(want) == len(got)
+    for k, (w, g) in enumerate(zip(want, got)):
+        if w == g:
+            continue
+        detail = ""
+        if w is not None and g is not None and w[0] == g[0]:
+            lane = next(i for i, (x, y) in enumerate(zip(w[1], g[1])) if x != y)
+            detail = f" lane {lane}: expected {w[1][lane]}, got {g[1][lane]};"
+        recent = [f"{t}: {decode(issues[t])}" for t in sorted(issues) if k - 300 <= t <= k]
+        raise AssertionError(f"{what}: first mismatch at cycle {k};{detail} expected {_fmt(w)}, got {_fmt(g)}\n"
+                             f"issued up to then (last few):\n  " + "\n  ".join(recent[-6:]))
+
+
+def check(config, issues, see, what, run=None):
+    want = reference(config, issues, see, run)
+    got = run_rtl(config, issues, see, run)
+    assert_puts_equal(what, issues, want, got)
+    return want
+
+
+# ---- stimulus ---------------------------------------------------------------------------------------
+def random_vectors(rng, shape):
+    """int32 vectors (last axis lanes), each drawn from one of: full range, extremes, small, ties-prone
+    tiny values, or a lane-by-lane mixture of those."""
+    full = rng.integers(INT32_MIN, INT32_MAX + 1, size=shape, dtype=np.int64)
+    ext = rng.choice(EXTREMES, size=shape)
+    small = rng.integers(-300, 301, size=shape)
+    tiny = rng.integers(-2, 3, size=shape)
+    per_lane = rng.integers(0, 4, size=shape)
+    per_vec = np.broadcast_to(rng.integers(0, 5, size=shape[:-1])[..., None], shape)
+    kind = np.where(per_vec == 4, per_lane, per_vec)
+    return np.select([kind == 0, kind == 1, kind == 2], [full, ext, small], tiny).astype(np.int64)
+
+
+def random_setq(rng):
+    r = int(rng.integers(0, 4))
+    if r == 0:   # ties: a × mult / 2**(31 + shift) = a / 2**d, so odd multiples of 2**(d-1) are x.5
+        d = int(rng.integers(1, 9))
+        shift = int(rng.integers(0, d))
+        mult = 1 << (31 + shift - d)
+    elif r == 1:
+        mult = int(rng.choice([1, INT32_MAX, 1 << 30, 3 << 28]))
+        shift = int(rng.choice([0, 31, int(rng.integers(0, 32))]))
+    else:
+        mult = int(rng.integers(1, INT32_MAX + 1))
+        shift = int(rng.integers(0, 32)) if r == 2 else int(rng.integers(0, 4))
+    zp = int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
+    return Instruction("SETQ", mult=mult, shift=shift, zp=zp)
+
+
+def random_stream(rng, config):
+    return Stream(str(rng.choice(isa.DIRECTIONS)), int(rng.integers(0, config.streams)))
+
+
+def random_vop(rng, config, op=None, count=None):
+    op = op or str(rng.choice(config.vxu_ops))
+    binary = isa.VXU_OPS[op].arity == 2
+    return Instruction("VOP", vop=op, src=random_stream(rng, config),
+                       src2=random_stream(rng, config) if binary else None,
+                       count=count or int(rng.integers(1, 5)), dst=random_stream(rng, config))
+
+
+def schedule(config, instrs, rng=None, gaps=False, start=0):
+    """Issue cycles for ``instrs`` back to back (each when the alu is free), with random gaps if asked."""
+    issues, t = {}, start
+    for ins in instrs:
+        issues[t] = encode(ins)
+        t += timing(ins, config).busy
+        if gaps and rng.random() < 0.3:
+            t += int(rng.integers(1, 4))
+    return issues, t
+
+
+def random_program(config, rng, n_instr, luts=1):
+    instrs = []
+    lut_at = set(rng.choice(np.arange(n_instr), size=luts, replace=False).tolist()) if luts else set()
+    for i in range(n_instr):
+        if i in lut_at:
+            instrs.append(Instruction("LOADLUT", src=random_stream(rng, config)))
+            if "lut" in config.vxu_ops:
+                instrs.append(random_vop(rng, config, "lut"))
+        elif rng.random() < 0.2 and "requant" in config.vxu_ops:
+            instrs.append(random_setq(rng))
+        else:
+            instrs.append(random_vop(rng, config))
+        if instrs[-1].op == "VOP" and instrs[-1].vop == "requant" and rng.random() < 0.5:
+            instrs.append(random_setq(rng))     # issued in the requant's last sampling cycle
+    return instrs
+
+
+# ---- tests ------------------------------------------------------------------------------------------
+def test_signature():
+    for config in (TINY, SMALL):
+        dut = VXUSlice(config)
+        Fragment.get(dut, None)
+        members = dut.signature.members
+        assert set(members) == {"run", "issue", "word", "see_e", "see_w", "put"}
+        assert members["see_e"].shape == streams_layout(config)
+        assert members["put"].shape == stream_write_layout(config)
+        assert Shape.cast(members["word"].shape).width == isa.WORD_BITS
+
+
+@pytest.mark.parametrize("config, seed, n_instr", [
+    (TINY, 0, 40), (TINY, 1, 40), (TINY, 2, 40), (TINY5, 3, 40), (TINY5, 4, 40), (SMALL, 5, 30),
+    (LANES1, 6, 30), (UNARY, 7, 30), (NO_MULT, 8, 30),
+], ids=lambda v: v.name if hasattr(v, "name") else str(v))
+def test_random_schedule(config, seed, n_instr):
+    """Random VOPs of every configured op back to back (with gaps), SETQs (also in a requant's last
+    sampling cycle, so its results in flight use the old parameters), LOADLUT + lut."""
+    rng = np.random.default_rng(seed)
+    issues, end = schedule(config, random_program(config, rng, n_instr, luts=1 if config.lanes > 1 else 0), rng,
+                           gaps=True)
+    T = end + DRAIN
+    see = random_vectors(rng, (T, 2, config.streams, config.lanes))
+    want = check(config, issues, see, f"{config.name} seed={seed}")
+    assert sum(p is not None for p in want) >= n_instr // 2
+
+
+def _place(see, k, stream, vec):
+    see[k, isa.DIRECTIONS.index(stream.direction), stream.index] = vec
+
+
+def _feed(config, issues, see, t, ins, vectors, vectors2=None):
+    """Put ``vectors`` on ``ins.src`` (and ``vectors2`` on ``src2``) in the sampling cycles of ``ins``
+    issued at ``t``."""
+    first = t + timing(ins, config).first_in
+    for i, v in enumerate(vectors):
+        _place(see, first + i, ins.src, v)
+        if vectors2 is not None:
+            _place(see, first + i, ins.src2, vectors2[i])
+
+
+def _chunks(values, L):
+    values = list(values)
+    values += [0] * (-len(values) % L)
+    return np.array(values, np.int64).reshape(-1, L)
+
+
+@pytest.mark.parametrize("config", [TINY, TINY5], ids=lambda c: c.name)
+def test_requant_extremes(config):
+    """Ties (both signs), saturation at both ends, mult = 2**31 - 1, shift 31, zp -128 / 127, int32 ends;
+    each SETQ issued in the previous requant's last sampling cycle."""
+    L = config.lanes
+    rng = np.random.default_rng(11)
+    cases = []
+    for mult, shift, zp in [(1 << 30, 0, 0), (1 << 30, 0, 127), (1 << 30, 0, -128), (1 << 28, 2, 5),
+                            (INT32_MAX, 0, 0), (INT32_MAX, 31, 0), (INT32_MAX, 31, 127), (1, 31, -128),
+                            (1, 0, 0), (3 << 27, 1, -7), (INT32_MAX, 0, 127), (INT32_MAX, 0, -128)]:
+        d = 31 + shift
+        # values a with a × mult / 2**d exactly x.5 (when mult allows), around zero and around saturation
+        ties = [a for a in range(-700, 701) if (a * mult) % (1 << d) == 1 << (d - 1)][:6]
+        ties += [-a for a in ties]
+        near = [((2 * q + 1) << (d - 1)) // mult for q in (127, 128, -129, -130, 250)]
+        values = ties + near + EXTREMES + [x for x in range(-3, 4)]
+        values = [v for v in values if INT32_MIN <= v <= INT32_MAX]
+        cases.append((Instruction("SETQ", mult=mult, shift=shift, zp=zp), _chunks(values, L)))
+    # the test data really holds exact ties of both signs and both saturations
+    got_ties = {np.sign(a) for ins, vs in cases for a in vs.reshape(-1)
+                if Fraction(int(a) * ins.mult, 1 << (31 + ins.shift)).denominator == 2}
+    assert got_ties == {-1, 1}
+    outs = {int(x) for ins, vs in cases for x in gvxu.requant(vs, ins.mult, ins.shift, ins.zp).reshape(-1)}
+    assert {-128, 127} <= outs
+
+    instrs, feeds = [], []
+    for setq, vectors in cases:
+        vop = Instruction("VOP", vop="requant", src=random_stream(rng, config), count=len(vectors),
+                          dst=random_stream(rng, config))
+        instrs += [setq, vop]
+        feeds.append((vop, vectors))
+    issues, end = schedule(config, instrs)
+    see = random_vectors(rng, (end + DRAIN, 2, config.streams, L))
+    vop_cycles = [t for t in sorted(issues) if decode(issues[t]).op == "VOP"]
+    for t, (vop, vectors) in zip(vop_cycles, feeds):
+        _feed(config, issues, see, t, vop, vectors)
+    check(config, issues, see, f"{config.name} requant extremes")
+
+
+@pytest.mark.parametrize("config", [TINY, TINY5], ids=lambda c: c.name)
+def test_lut_every_index(config):
+    """LOADLUT a random table (lanes with high bits set), look up every index 0 … 255 (with arbitrary upper
+    bits, negative values included); a second LOADLUT issued in the lut's last sampling cycle must not
+    change the results still in the pipeline; then look up everything in the new table."""
+    L = config.lanes
+    rng = np.random.default_rng(12)
+    n = lut_vectors(L)
+    tables = [rng.integers(INT32_MIN, INT32_MAX + 1, size=(n, L)) for _ in range(2)]
+    idx = np.arange(LUT_ENTRIES)
+    lookups = [_chunks(rng.permutation(idx) + 256 * rng.integers(-(1 << 23), 1 << 23, size=LUT_ENTRIES), L)
+               for _ in range(2)]
+    load = [Instruction("LOADLUT", src=random_stream(rng, config)) for _ in range(2)]
+    vops = [Instruction("VOP", vop="lut", src=random_stream(rng, config), count=len(lookups[i]),
+                        dst=random_stream(rng, config)) for i in range(2)]
+    instrs = [load[0], vops[0], load[1], vops[1]]
+    issues, end = schedule(config, instrs)
+    see = random_vectors(rng, (end + DRAIN, 2, config.streams, L))
+    ts = sorted(issues)
+    for t, ins, vecs in zip(ts, instrs, [tables[0], lookups[0], tables[1], lookups[1]]):
+        _feed(config, issues, see, t, ins, vecs)
+    want = check(config, issues, see, f"{config.name} lut")
+    # every index was looked up in each table
+    first = [t + VXU_INPUT_OFFSET + VXU_PIPELINE for t in (ts[1], ts[3])]
+    for j, f in enumerate(first):
+        got = np.array([want[f + i][1] for i in range(len(lookups[j]))]).reshape(-1)[:LUT_ENTRIES]
+        table = gvxu.lut_table(tables[j])
+        assert sorted(zip(lookups[j].reshape(-1)[:LUT_ENTRIES] & 0xFF, got)) == [(e, table[e]) for e in idx]
+
+
+def test_argmax_and_binary_extremes():
+    """argmax ties (all equal, repeated maxima, int32 ends) and the binary ops at the int32 ends."""
+    config = TINY5
+    L = config.lanes
+    rng = np.random.default_rng(13)
+    am = np.array([[0] * L, [INT32_MIN] * L, [INT32_MAX] * L, [1, 3, 3, 1, 3], [3, 1, 1, 3, 3], [-1, -1, -2, -1, -5],
+                   [INT32_MIN, INT32_MIN + 1, INT32_MIN, INT32_MIN + 1, 0], [-5, -4, -3, -2, -1],
+                   [INT32_MAX, INT32_MAX, INT32_MIN, 0, INT32_MAX], [0, 0, 0, 0, 1]])
+    pairs = np.array(EXTREMES[:10])
+    a = _chunks(np.repeat(pairs, len(pairs)), L)
+    b = _chunks(np.tile(pairs, len(pairs)), L)
+    instrs = [Instruction("VOP", vop="argmax", src="E0", count=len(am), dst="W2")]
+    feeds = [(am, None)]
+    for op in ("add", "mul", "max", "relu"):
+        instrs.append(random_vop(rng, config, op, count=len(a)))
+        feeds.append((a, b if isa.VXU_OPS[op].arity == 2 else None))
+    issues, end = schedule(config, instrs)
+    see = random_vectors(rng, (end + DRAIN, 2, config.streams, L))
+    for t, ins, (va, vb) in zip(sorted(issues), instrs, feeds):
+        _feed(config, issues, see, t, ins, va, vb)
+    want = check(config, issues, see, "argmax/binary extremes")
+    first = sorted(issues)[0] + VXU_INPUT_OFFSET + VXU_PIPELINE
+    assert [want[first + i][1][0] for i in range(len(am))] == [0, 0, 0, 1, 0, 0, 4, 4, 0, 4]
+
+
+def test_run_low_freezes():
+    """Cycles with run low do nothing: no put, no sampling, no table or SETQ change (LOADLUT and requant
+    in progress across them, garbage on the streams then); equal to the reference with those cycles
+    removed."""
+    config = TINY
+    rng = np.random.default_rng(14)
+    instrs = random_program(config, rng, 25, luts=1)
+    issues_n, end_n = schedule(config, instrs, rng, gaps=True)
+    # stretch the unit's timeline with run-low cycles
+    run = []
+    while sum(run) < end_n + DRAIN:
+        run.append(0 if rng.random() < 0.3 else 1)
+    run = np.array(run)
+    high = np.flatnonzero(run)
+    issues = {int(high[n]): w for n, w in issues_n.items()}
+    see = random_vectors(rng, (len(run), 2, config.streams, config.lanes))
+    want = check(config, issues, see, "run low", run=run)
+    assert all(want[k] is None for k in np.flatnonzero(run == 0))
+    assert sum(p is not None for p in want) > 10
+    assert sum(run == 0) > 20
+
+
+def test_reset_clears_state():
+    """A reset (with run low, as the chip's START does) mid-run clears SETQ, table and the pipeline."""
+    config = TINY
+    L = config.lanes
+    rng = np.random.default_rng(15)
+    load = Instruction("LOADLUT", src="W1")
+    before = [Instruction("SETQ", mult=INT32_MAX, shift=0, zp=100), load,
+              Instruction("VOP", vop="requant", src="E0", count=4, dst="E1")]
+    after = [Instruction("VOP", vop="requant", src="E0", count=3, dst="E2"),
+             Instruction("VOP", vop="lut", src="E0", count=3, dst="W3")]
+    issues1, end1 = schedule(config, before)
+    R = end1 + 2                     # the reset cycle: three requant results still in flight
+    issues2, end2 = schedule(config, after, start=R + 1)
+    T = end2 + DRAIN
+    see = random_vectors(rng, (T, 2, config.streams, L))
+    _feed(config, issues1, see, sorted(issues1)[1], load, np.ones((lut_vectors(L), L), np.int64) * 77)
+    run, rst = np.ones(T, int), np.zeros(T, int)
+    run[R], rst[R] = 0, 1
+    got = run_rtl(config, {**issues1, **issues2}, see, run, rst)
+    want1 = reference(config, issues1, see[:R])
+    want2 = reference(config, {t - R - 1: w for t, w in issues2.items()}, see[R + 1:])
+    want = want1 + [None] + want2
+    assert_puts_equal("reset", {**issues1, **issues2}, want, got)
+    assert sum(p is not None for p in want1) == 1 and [p[1] for p in want2 if p] == [(0,) * L] * 6
+
+
+def test_matches_golden_chip():
+    """The reference above equals golden.chip.ChipSim: a whole tiny chip whose MEM slices stream random
+    vectors past the VXU while it runs a random program; the VXU's writes in ChipSim's log are what the
+    RTL slice puts when driven with what the VXU slice sees in that run."""
+    config = TINY
+    P, S, L = len(config.slices), config.streams, config.lanes
+    p_vxu = config.slices.index("vxu")
+    rng = np.random.default_rng(16)
+    instrs = random_program(config, rng, 20, luts=1)
+    issues, end = schedule(config, instrs, rng, gaps=True)
+    T = end + DRAIN
+    programs = [[encode(Instruction("HALT"))] if kind == "mxu" else [] for kind in config.slices]
+    sim = ChipSim(config)
+    # each MEM slice reads random words onto a random stream in every cycle (in count-8 READs)
+    for p, kind in enumerate(config.slices):
+        if kind != "mem":
+            continue
+        direction = "E" if p < p_vxu else "W"
+        for start in range(0, T, 8):
+            bank = int(rng.integers(0, config.mem_banks))
+            sim.write_mem(p, bank, start % 56, random_vectors(rng, (8, L)))
+            programs[p].append(encode(Instruction("READ", bank=bank, addr=start % 56, count=8,
+                                                  dst=Stream(direction, int(rng.integers(0, S))))))
+            programs[p].append(encode(Instruction("NOP", count=7)))
+        programs[p].append(encode(Instruction("HALT")))
+    prog, t = [], 0
+    for k in sorted(issues):
+        if k > t:
+            prog.append(encode(Instruction("NOP", count=k - t)))
+        prog.append(issues[k])
+        t = k + 1
+    prog.append(encode(Instruction("HALT")))
+    programs[p_vxu] = prog
+    sim.load(programs)
+    res = sim.run(record=True)
+    assert res.ok, res.error
+    writes = {(c, p, s): v for c, p, s, v in res.stream_writes}
+    see = np.zeros((T, 2, S, L), np.int64)
+    for k in range(T):
+        for d, direction in enumerate(isa.DIRECTIONS):
+            step = -1 if direction == "E" else 1
+            for s in range(S):
+                q, c = p_vxu + step, k - 1
+                while 0 <= q < P and c >= 0 and (c, q, f"{direction}{s}") not in writes:
+                    q, c = q + step, c - 1
+                if 0 <= q < P and c >= 0:
+                    see[k, d, s] = writes[(c, q, f"{direction}{s}")]
+    golden_puts = [None] * T
+    for (c, p, s), v in writes.items():
+        if p == p_vxu and c < T:
+            golden_puts[c] = (Stream.parse(s).bits(), tuple(v))
+    assert sum(p is not None for p in golden_puts) > 10
+    assert_puts_equal("reference vs ChipSim", issues, golden_puts, reference(config, issues, see))
+    assert_puts_equal("RTL vs ChipSim", issues, golden_puts, run_rtl(config, issues, see))

@@ -51,12 +51,36 @@ def _one_of(choices):
 
 def _add_array_args(p, rows=16, cols=16):
     from spec.mxu import MAX_ACC_DEPTH, MAX_DIM, MIN_ACC_DEPTH, MIN_DIM
+    default = "16, with --unit mxu" if rows is None else rows
     p.add_argument("--rows", type=_int_in(MIN_DIM, MAX_DIM), default=rows,
-                   help=f"array rows, the K width ({MIN_DIM}..{MAX_DIM}; default {rows})")
+                   help=f"array rows, the K width ({MIN_DIM}..{MAX_DIM}; default {default})")
     p.add_argument("--cols", type=_int_in(MIN_DIM, MAX_DIM), default=cols,
-                   help=f"array columns, the N width ({MIN_DIM}..{MAX_DIM}; default {cols})")
+                   help=f"array columns, the N width ({MIN_DIM}..{MAX_DIM}; default "
+                        f"{'16, with --unit mxu' if cols is None else cols})")
     p.add_argument("--acc-depth", type=_int_in(MIN_ACC_DEPTH, MAX_ACC_DEPTH), default=None,
                    help="accumulator words (default 1024; for fpga, 256)")
+
+
+def _config(text):
+    """A preset name or a JSON file of ``ChipConfig.to_dict()``."""
+    from spec.config import PRESETS, ChipConfig
+    if text in PRESETS:
+        return PRESETS[text]
+    if text.endswith(".json"):
+        try:
+            return ChipConfig.from_dict(json.loads(Path(text).read_text()))
+        except OSError as e:
+            raise argparse.ArgumentTypeError(f"cannot read {text}: {e.strerror}") from None
+        except (ValueError, TypeError) as e:
+            raise argparse.ArgumentTypeError(f"{text}: {e}") from None
+    raise argparse.ArgumentTypeError(f"must be one of {', '.join(PRESETS)} or a .json file, not {text!r}")
+
+
+def _add_config_arg(p):
+    from spec.config import DEFAULT_PRESET, PRESETS
+    p.add_argument("--config", type=_config, default=PRESETS[DEFAULT_PRESET],
+                   help=f"chip configuration: a preset ({', '.join(n for n, c in PRESETS.items() if c.rtl)}; "
+                        f"default {DEFAULT_PRESET}) or a JSON file of ChipConfig fields")
 
 
 def build_parser():
@@ -70,20 +94,56 @@ def build_parser():
     gen_mxu = gen_sub.add_parser("mxu", help="the systolic matrix unit")
     _add_array_args(gen_mxu)
     gen_mxu.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    gen_chip = gen_sub.add_parser("chip", help="the whole chip of a configuration")
+    _add_config_arg(gen_chip)
+    gen_chip.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+
+    run = sub.add_parser("run", help="assemble a program, run it on the chip RTL and on the golden model, compare")
+    run.add_argument("program", metavar="PROGRAM.s", help="assembly text (docs/isa.md, 'Assembly')")
+    _add_config_arg(run)
+    run.add_argument("--data", metavar="FILE.npz",
+                     help="MEM contents before the run: keys <slice>.<bank> or <slice>.<bank>@<addr> (e.g. "
+                          "mem0.1@16), each an n x lanes integer array")
+    run.add_argument("--waves", action="store_true",
+                     help="write a VCD waveform, a GTKWave layout (.gtkw) grouped by slice and a PNG of the "
+                          "first cycles")
+    run.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    run.add_argument("--seed", type=_int_in(0), default=1,
+                     help="seed of the host edge's valid/ready pattern (default 1)")
+    run.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
     sim = sub.add_parser("sim", help="run a workload on the RTL and compare it with numpy")
     sim_sub = sim.add_subparsers(dest="workload", metavar="WORKLOAD", parser_class=_Parser)
     sim_sub.required = True
-    gemm = sim_sub.add_parser("gemm", help="int8 GEMM y = x @ w, x: M×K, w: K×N, on one MXU")
+    gemm = sim_sub.add_parser("gemm", help="int8 GEMM y = x @ w, x: M×K, w: K×N, on the whole chip (default) or "
+                                           "on the MXU tile alone (--unit mxu)")
     for dim in ("m", "k", "n"):
         gemm.add_argument(f"--{dim}", type=_int_in(1), required=True, help=f"{dim.upper()} (at least 1)")
-    _add_array_args(gemm)
+    gemm.add_argument("--unit", type=_one_of(("chip", "mxu")), default="chip",
+                      help="chip (default: operands from SRAM over the streams, the array of --config) or mxu "
+                           "(the tile alone, fed by a trace; --rows/--cols/--acc-depth)")
+    _add_config_arg(gemm)
+    _add_array_args(gemm, rows=None, cols=None)
     gemm.add_argument("--seed", type=_int_in(0), default=0, help="random seed of x and w (default 0)")
     gemm.add_argument("--simulator", type=_one_of(("verilator", "amaranth")), default="verilator",
                       help="verilator (default; cycle-accurate, fast) or amaranth (per-cycle Python; small runs)")
     gemm.add_argument("--waves", action="store_true", help="write a VCD waveform and print its path")
     gemm.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     gemm.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
+
+    demo = sub.add_parser("demo", help="the chip demo of make sim: a two-layer int8 MLP step from assembly")
+    demo_sub = demo.add_subparsers(dest="demo", metavar="DEMO", parser_class=_Parser)
+    demo_sub.required = True
+    mlp = demo_sub.add_parser("mlp", help="Y = relu(requant(X @ W1 + b1)) @ W2, written as mlp.s + mlp.npz and run "
+                                          "like conveyor run")
+    _add_config_arg(mlp)
+    for dim, default, what in (("m", 256, "rows of X"), ("k", 64, "input features"),
+                               ("hidden", 64, "hidden features"), ("n", 16, "outputs")):
+        mlp.add_argument(f"--{dim}", type=_int_in(1), default=default, help=f"{what} (default {default})")
+    mlp.add_argument("--seed", type=_int_in(0), default=1, help="random seed of the operands (default 1)")
+    mlp.add_argument("--waves", action="store_true", help="as for conveyor run")
+    mlp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    mlp.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
     fpga = sub.add_parser("fpga", help="synthesize the MXU tile with yosys and nextpnr and report Fmax and area")
     fpga.add_argument("--target", required=True, type=_one_of(TARGETS), help="FPGA: " + " or ".join(TARGETS))
@@ -107,12 +167,24 @@ def _write_json(path, report):
 def cmd_gen(args):
     from amaranth.back import rtlil, verilog
 
-    from rtl.mxu import MXU
     from sim.toolchain import use_yosys
-    from spec.mxu import MXUParams
     use_yosys()
-    params = MXUParams(args.rows, args.cols, args.acc_depth or 1024)
     out = Path(args.output)
+    if args.unit == "chip":
+        from rtl.chip import Chip
+        config = args.config.check_rtl()
+        out.mkdir(parents=True, exist_ok=True)
+        name = f"chip_{config.name}"
+        v = out / f"{name}.v"
+        v.write_text(verilog.convert(Chip(config), name=name, emit_src=False))
+        cfg = out / f"{name}.json"
+        cfg.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        print(f"wrote {v} and {cfg} (module {name}: {len(config.slices)} slices "
+              f"{' '.join(config.slice_names)}, {config.lanes} lanes, {config.streams}+{config.streams} streams)")
+        return 0
+    from rtl.mxu import MXU
+    from spec.mxu import MXUParams
+    params = MXUParams(args.rows, args.cols, args.acc_depth or 1024)
     out.mkdir(parents=True, exist_ok=True)
     name = f"mxu_{params.rows}x{params.cols}"
     v = out / f"{name}.v"
@@ -122,6 +194,51 @@ def cmd_gen(args):
     print(f"wrote {v} and {il} (module {name}: {params.rows}×{params.cols} MXU, "
           f"{params.acc_depth} accumulator words, latency {params.latency} cycles)")
     return 0
+
+
+def cmd_run(args):
+    from sim.asm import AsmError, assemble
+    from sim.chip_run import load_data
+    config = args.config.check_rtl()
+    try:
+        text = Path(args.program).read_text()
+    except OSError as e:
+        raise UsageError(f"cannot read program {args.program}: {e.strerror}") from None
+    try:
+        programs = assemble(text, config)
+    except AsmError as e:
+        raise UsageError(f"{args.program}: {e}") from None
+    inputs = load_data(args.data, config) if args.data else []
+    report = _run_kernel_program(config, programs, inputs, name=f"run_{Path(args.program).stem}", waves=args.waves,
+                                 build_dir=args.build_dir, seed=args.seed)["report"]
+    _print_run(report)
+    if args.json:
+        _write_json(args.json, report)
+    if not report["match"]:
+        return 1
+    err = report["error"]
+    if err is not None:   # the program faulted (and the golden model agrees): one plain line, exit 1
+        print(f"conveyor: program fault: {err['code']} on slice {err['slice']} at pc {err['pc']} "
+              f"(cycle {report['cycles'] - 1})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_run(r):
+    verdict = "equal" if r["match"] else f"DIFFER: {r['mismatch']}"
+    print(f"config {r['config']}: RTL and golden model {verdict}")
+    print(f"  cycles   {r['cycles']} (golden {r['golden_cycles']})")
+    err = r["error"]
+    where = "none" if err is None else f"{err['code']} on slice {err['slice']} at pc {err['pc']}"
+    print(f"  error    {where}")
+    if r.get("loop_seconds"):
+        print(f"  speed    {r['harness_cycles'] / r['loop_seconds']:,.0f} cycles per wall second "
+              f"({r['harness_cycles']} harness cycles, loading and reading back included)")
+    if r.get("vcd"):
+        print(f"  waveform {r['vcd']}")
+        for key, what in (("gtkw", "GTKWave layout, signals grouped by slice"), ("png", "the first cycles")):
+            if r.get(key):
+                print(f"  {key:8} {r[key]} ({what})")
 
 
 def run_gemm(m, k, n, *, rows, cols, acc_depth=1024, seed=0, simulator="verilator", waves=False,
@@ -219,9 +336,126 @@ def _print_gemm(r):
 
 
 def cmd_sim(args):
-    r = run_gemm(args.m, args.k, args.n, rows=args.rows, cols=args.cols, acc_depth=args.acc_depth or 1024,
-                 seed=args.seed, simulator=args.simulator, waves=args.waves, build_dir=args.build_dir)
-    _print_gemm(r)
+    if args.unit == "chip":
+        for name in ("rows", "cols", "acc_depth"):
+            if getattr(args, name) is not None:
+                raise UsageError(f"argument --{name.replace('_', '-')}: applies to --unit mxu; the chip's array "
+                                 f"comes from --config")
+        if args.simulator != "verilator":
+            raise UsageError("argument --simulator: the whole chip runs on verilator only; amaranth needs --unit mxu")
+        r = run_chip_gemm(args.config, args.m, args.k, args.n, seed=args.seed, waves=args.waves,
+                          build_dir=args.build_dir)
+        _print_chip_gemm(r)
+    else:
+        r = run_gemm(args.m, args.k, args.n, rows=args.rows or 16, cols=args.cols or 16,
+                     acc_depth=args.acc_depth or 1024, seed=args.seed, simulator=args.simulator, waves=args.waves,
+                     build_dir=args.build_dir)
+        _print_gemm(r)
+    if args.json:
+        _write_json(args.json, r)
+    return 0 if r["match"] else 1
+
+
+def _kernel_report(kern, res, name, config):
+    """Compare an RTL run of kernel ``kern`` with golden and numpy; the common part of the chip reports."""
+    import numpy as np
+
+    from sim.demo import kernel_result
+    got = kernel_result(kern, res["mems"])
+    bad = np.argwhere(got != kern.expected)
+    first = None
+    if len(bad):
+        idx = tuple(int(v) for v in bad[0])
+        first = {"index": list(idx), "got": int(got[idx]), "want": int(kern.expected[idx]), "count": len(bad)}
+    report = res["report"]
+    report.update({
+        "workload": name,
+        "matches_golden": report["match"],
+        "matches_numpy": first is None,
+        "first_mismatch": first,
+        "predicted_cycles": kern.program.predicted_cycles,
+        "matmul_cycles": kern.matmul_items,
+        "utilization": round(kern.matmul_items / report["cycles"], 6) if report["cycles"] else 0.0,
+    })
+    report["match"] = report["matches_golden"] and first is None and report["cycles"] == kern.program.predicted_cycles
+    return report
+
+
+def run_chip_gemm(config, m, k, n, *, seed=0, waves=False, build_dir=DEFAULT_BUILD):
+    """A random GEMM on the whole chip: the report of ``conveyor sim gemm`` (``--unit chip``)."""
+    import numpy as np
+
+    from compiler.kernels import gemm
+    from sim.stimulus import operand
+    config = config.check_rtl()
+    rng = np.random.default_rng(seed)
+    kern = gemm(config, operand(rng, (m, k)), operand(rng, (k, n)))
+    res = _run_kernel_program(config, kern.program.words, kern.inputs, name=f"gemm_{m}x{k}x{n}_s{seed}",
+                              waves=waves, build_dir=build_dir)
+    report = _kernel_report(kern, res, "gemm", config)
+    report.update({"m": m, "k": k, "n": n, "seed": seed, "unit": "chip", "rows": config.mxu_rows,
+                   "cols": config.mxu_cols})
+    return report
+
+
+def _run_kernel_program(config, programs, inputs, *, name, waves, build_dir, seed=1):
+    from sim.chip_run import run_program
+    from sim.chip_verilator import ChipSimulator
+    simr = ChipSimulator(config, build_root=Path(build_dir) / "sim", waves=waves)
+    run_dir = Path(build_dir) / "waves" / f"{name}_{config.name}" if waves else None
+    t0 = time.perf_counter()
+    res = run_program(config, programs, inputs, simulator=simr, seed=seed, run_dir=run_dir)
+    report = res.to_json()
+    report["wall_seconds"] = round(time.perf_counter() - t0, 3)
+    report["build_seconds"] = round(simr.last_build_seconds, 3)
+    if res.loop_seconds:
+        report["cycles_per_second"] = round(res.harness_cycles / res.loop_seconds)
+    if waves and res.vcd_path:
+        from sim.chip_waves import chip_wave_views
+        report.update(chip_wave_views(config, res.vcd_path))
+    return {"report": report, "mems": res.mems}
+
+
+def _print_chip_report(r, title):
+    print(title)
+    ok = "equals" if r["matches_numpy"] else f"DIFFERS from numpy: {r['first_mismatch']}"
+    print(f"  result       {ok}" + (" bit for bit" if r["matches_numpy"] else ""))
+    print(f"  golden       RTL and golden model {'agree' if r['matches_golden'] else 'DIFFER: ' + str(r['mismatch'])}"
+          f" (cycles, error, every MEM word)")
+    print(f"  cycles       {r['cycles']} from START to done (golden {r['golden_cycles']}, compiler predicted "
+          f"{r['predicted_cycles']})")
+    print(f"  utilization  {r['utilization']:.4f} (MXU activations {r['matmul_cycles']} / cycles)")
+    if r.get("cycles_per_second"):
+        print(f"  speed        {r['cycles_per_second']:,} cycles per wall second in Verilator ({r['harness_cycles']} "
+              f"cycles with host loading and read-back; build {r['build_seconds']} s, excluded)")
+    for key, what in (("vcd", "waveform"), ("gtkw", "GTKWave layout, grouped by slice"),
+                      ("png", "the first cycles, drawn")):
+        if r.get(key):
+            print(f"  {key:12} {r[key]} ({what})")
+
+
+def _print_chip_gemm(r):
+    _print_chip_report(r, f"GEMM {r['m']}×{r['k']}×{r['n']} (int8 → int32) on chip {r['config']} "
+                          f"({r['rows']}×{r['cols']} MXU), seed {r['seed']}: operands from SRAM over the streams")
+
+
+def cmd_demo(args):
+    from sim.asm import assemble
+    from sim.chip_run import load_data
+    from sim.demo import write_mlp
+    config = args.config.check_rtl()
+    out = Path(args.build_dir) / "demo"
+    kern, program, data = write_mlp(config, out, m=args.m, k=args.k, hidden=args.hidden, n=args.n, seed=args.seed)
+    programs = assemble(program.read_text(), config)      # the demo runs the text, like conveyor run
+    inputs = load_data(data, config)
+    res = _run_kernel_program(config, programs, inputs, name="mlp", waves=args.waves, build_dir=args.build_dir)
+    r = _kernel_report(kern, res, "mlp", config)
+    r.update({"m": args.m, "k": args.k, "hidden": args.hidden, "n": args.n, "seed": args.seed,
+              "program": str(program), "data": str(data)})
+    _print_chip_report(r, f"two-layer int8 MLP step on chip {config.name}: Y = relu(requant(X @ W1 + b1)) @ W2, "
+                          f"X {args.m}×{args.k}, W1 {args.k}×{args.hidden}, W2 {args.hidden}×{args.n}, "
+                          f"seed {args.seed}\n  program      {program} ({sum(map(len, programs))} words), "
+                          f"data {data}")
     if args.json:
         _write_json(args.json, r)
     return 0 if r["match"] else 1
@@ -261,7 +495,7 @@ def main(argv=None):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return {"gen": cmd_gen, "sim": cmd_sim, "fpga": cmd_fpga}[args.command](args)
+        return {"gen": cmd_gen, "sim": cmd_sim, "run": cmd_run, "demo": cmd_demo, "fpga": cmd_fpga}[args.command](args)
     except UsageError as e:
         print(f"conveyor: error: {e}", file=sys.stderr)
         return 2

@@ -16,21 +16,9 @@ from sim.asm import assemble
 from spec import isa
 from spec.config import PRESETS
 from spec.isa import Instruction
+from tests.kernel_data import dense_operands, int8, rng_for
 
 TINY, SMALL = PRESETS["tiny"], PRESETS["small"]
-
-
-def rng_for(seed):
-    print(f"seed = {seed}")
-    return np.random.default_rng(seed)
-
-
-def int8(rng, shape):
-    a = rng.integers(-128, 128, shape).astype(np.int8)
-    a.flat[0], a.flat[-1] = -128, 127      # the extremes, always
-    if a.size > 2:
-        a.flat[1] = -128
-    return a
 
 
 def check(kernel):
@@ -173,13 +161,6 @@ def test_gemm_errors():
         kernels.gemm(TINY, np.zeros((4, 4), np.int64), int8(rng, (4, 4)))
     with pytest.raises(ValueError, match="the inner dimensions must agree"):
         kernels.gemm(TINY, int8(rng, (4, 5)), int8(rng, (4, 4)))
-
-
-def dense_operands(rng, m, k, n):
-    X, W = int8(rng, (m, k)), int8(rng, (k, n))
-    bias = rng.integers(-40_000, 40_000, n)
-    bias[0] = -2**31 if n > 2 else bias[0]   # wraps in the add, as the VXU does
-    return X, W, bias
 
 
 @pytest.mark.parametrize("seed,m,k,n", [(20, 16, 8, 12), (21, 7, 5, 3)])

@@ -18,25 +18,25 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --progress-bar off
 # are found by amaranth-boards and friends without activating the venv.
 RUN      := PATH="$(abspath $(VENV_BIN)):$$PATH"
 
-# ---- make sim: the main demo (a GEMM on the MXU) ------------------------------------------------------
-M    ?= 256
-K    ?= 64
-N    ?= 64
-ROWS ?= 16
-COLS ?= 16
-SEED ?= 1
+# ---- make sim: the main demo (a two-layer int8 MLP step on the whole chip) -------------------------------
+CONFIG ?= small
+M      ?= 256
+K      ?= 64
+HIDDEN ?= 64
+N      ?= 16
+SEED   ?= 1
 SIM_ARGS ?=
 
-# ---- make waves: a smaller GEMM with a waveform dump ----------------------------------------------------
-WAVES_M    ?= 64
-WAVES_K    ?= 32
-WAVES_N    ?= 32
-WAVES_ROWS ?= 8
-WAVES_COLS ?= 8
+# ---- make waves: the same demo, smaller, with a waveform dump, a GTKWave layout and a PNG ----------------
+WAVES_CONFIG ?= tiny
+WAVES_M      ?= 16
+WAVES_K      ?= 8
+WAVES_HIDDEN ?= 8
+WAVES_N      ?= 4
 
 # ---- make gen: Verilog of the MXU ------------------------------------------------------------------------
-GEN_ROWS ?= $(ROWS)
-GEN_COLS ?= $(COLS)
+GEN_ROWS ?= 16
+GEN_COLS ?= 16
 GEN_OUT  ?= build/verilog
 
 # ---- make fpga: synthesis + place-and-route reports ----------------------------------------------------
@@ -52,6 +52,7 @@ ICE40_ARGS   ?= --no-dsp --acc-depth 64
 # ---- make bench ----------------------------------------------------------------------------------------
 BENCH_DIR  ?= bench/results
 BENCH_ARGS ?=
+CHIP_BENCH_ARGS ?=
 
 # ---- make test -----------------------------------------------------------------------------------------
 # pytest-xdist workers: 2 on a machine with 2+ cores, none (-n 0) on a single core.
@@ -65,9 +66,9 @@ PYTEST_ARGS ?=
 help: ## List the targets (this text)
 	@echo "Conveyor: make targets (each one bootstraps $(VENV) from requirements.txt on first use)"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_.-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "Variables (override as NAME=value): M K N ROWS COLS SEED SIM_ARGS, WAVES_{M,K,N,ROWS,COLS},"
+	@echo "Variables (override as NAME=value): CONFIG M K HIDDEN N SEED SIM_ARGS, WAVES_{CONFIG,M,K,HIDDEN,N},"
 	@echo "  GEN_{ROWS,COLS,OUT}, ECP5_{ROWS,COLS}, ICE40_{ROWS,COLS}, FPGA_REPORTS, TEST_JOBS, TESTS,"
-	@echo "  PYTEST_ARGS, BENCH_ARGS, PYTHON, VENV"
+	@echo "  PYTEST_ARGS, BENCH_ARGS, CHIP_BENCH_ARGS, PYTHON, VENV"
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -80,11 +81,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## Create/refresh .venv from requirements.txt (done automatically by every target)
 
-sim: $(STAMP) ## Main demo: GEMM M×K×N on a ROWS×COLS MXU in Verilator, checked against numpy
-	$(RUN) $(CONVEYOR) sim gemm --m $(M) --k $(K) --n $(N) --rows $(ROWS) --cols $(COLS) --seed $(SEED) $(SIM_ARGS)
+sim: $(STAMP) ## Main demo: a two-layer int8 MLP step (GEMM, requantize, ReLU, GEMM) from assembly on chip CONFIG
+	$(RUN) $(CONVEYOR) demo mlp --config $(CONFIG) --m $(M) --k $(K) --hidden $(HIDDEN) --n $(N) --seed $(SEED) $(SIM_ARGS)
 
-waves: $(STAMP) ## Small GEMM with a waveform dump (VCD) for debugging
-	$(RUN) $(CONVEYOR) sim gemm --m $(WAVES_M) --k $(WAVES_K) --n $(WAVES_N) --rows $(WAVES_ROWS) --cols $(WAVES_COLS) --seed $(SEED) --waves $(SIM_ARGS)
+waves: $(STAMP) ## The demo on chip WAVES_CONFIG with a VCD, a .gtkw grouped by slice and a PNG of the first cycles
+	$(RUN) $(CONVEYOR) demo mlp --config $(WAVES_CONFIG) --m $(WAVES_M) --k $(WAVES_K) --hidden $(WAVES_HIDDEN) --n $(WAVES_N) --seed $(SEED) --waves $(SIM_ARGS)
 
 test: $(STAMP) ## Run the test suite (pytest, TEST_JOBS xdist workers; TESTS=… PYTEST_ARGS=… to select)
 	@$(RUN) $(VENV_PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS) $(TESTS); rc=$$?; \
@@ -94,7 +95,8 @@ test: $(STAMP) ## Run the test suite (pytest, TEST_JOBS xdist workers; TESTS=…
 	fi; \
 	exit $$rc
 
-gen: $(STAMP) ## Generate the MXU's Verilog (GEN_ROWS×GEN_COLS) into GEN_OUT
+gen: $(STAMP) ## Generate the Verilog of chip CONFIG and of a GEN_ROWS×GEN_COLS MXU into GEN_OUT
+	$(RUN) $(CONVEYOR) gen chip --config $(CONFIG) -o $(GEN_OUT)
 	$(RUN) $(CONVEYOR) gen mxu --rows $(GEN_ROWS) --cols $(GEN_COLS) -o $(GEN_OUT)
 
 fpga: $(STAMP) ## Synthesize + place-and-route the tile for ECP5-85F and iCE40 UP5K; JSON reports in FPGA_REPORTS
@@ -102,9 +104,10 @@ fpga: $(STAMP) ## Synthesize + place-and-route the tile for ECP5-85F and iCE40 U
 	$(RUN) $(CONVEYOR) fpga --target ecp5-85f --rows $(ECP5_ROWS) --cols $(ECP5_COLS) --json $(FPGA_REPORTS)/ecp5-85f.json
 	$(RUN) $(CONVEYOR) fpga --target ice40-up5k --rows $(ICE40_ROWS) --cols $(ICE40_COLS) $(ICE40_ARGS) --json $(FPGA_REPORTS)/ice40-up5k.json
 
-bench: $(STAMP) ## MXU benchmark (python -m bench.mxu), results in bench/results/mxu.json
+bench: $(STAMP) ## Benchmarks (python -m bench.mxu, bench.chip): bench/results/mxu.json and chip.json
 	@mkdir -p $(BENCH_DIR)
 	$(RUN) $(VENV_PY) -m bench.mxu $(BENCH_ARGS)
+	$(RUN) $(VENV_PY) -m bench.chip $(CHIP_BENCH_ARGS)
 
 clean: ## Remove build outputs (build/, sim_build/, reports, caches); keeps .venv
 	rm -rf build sim_build obj_dir $(FPGA_REPORTS) results.xml .pytest_cache

@@ -36,7 +36,7 @@ TOPLEVEL = "chip_harness"
 DUT_MODULE = "chip"
 HARNESS_COMMAND = 7       #: a command op the harness handles itself: wait ``addr`` cycles, pulse reset
 STATUS_MAGIC = 0x4348_4950_0000_0001
-MIN_DEPTH = 1024
+MIN_DEPTH = 1 << 16    #: commands and responses the harness holds (one build serves every program that fits)
 
 
 def generate_chip_verilog(config: ChipConfig) -> str:

@@ -142,6 +142,7 @@ def build_parser():
         mlp.add_argument(f"--{dim}", type=_int_in(1), default=default, help=f"{what} (default {default})")
     mlp.add_argument("--seed", type=_int_in(0), default=1, help="random seed of the operands (default 1)")
     mlp.add_argument("--waves", action="store_true", help="as for conveyor run")
+    mlp.add_argument("--out", metavar="DIR", help="where mlp.s and mlp.npz go (default BUILD_DIR/demo)")
     mlp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     mlp.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
@@ -418,8 +419,8 @@ def _run_kernel_program(config, programs, inputs, *, name, waves, build_dir, see
 
 def _print_chip_report(r, title):
     print(title)
-    ok = "equals" if r["matches_numpy"] else f"DIFFERS from numpy: {r['first_mismatch']}"
-    print(f"  result       {ok}" + (" bit for bit" if r["matches_numpy"] else ""))
+    ok = "equals numpy bit for bit" if r["matches_numpy"] else f"DIFFERS from numpy: {r['first_mismatch']}"
+    print(f"  result       {ok}")
     print(f"  golden       RTL and golden model {'agree' if r['matches_golden'] else 'DIFFER: ' + str(r['mismatch'])}"
           f" (cycles, error, every MEM word)")
     print(f"  cycles       {r['cycles']} from START to done (golden {r['golden_cycles']}, compiler predicted "
@@ -444,7 +445,7 @@ def cmd_demo(args):
     from sim.chip_run import load_data
     from sim.demo import write_mlp
     config = args.config.check_rtl()
-    out = Path(args.build_dir) / "demo"
+    out = Path(args.out) if args.out else Path(args.build_dir) / "demo"
     kern, program, data = write_mlp(config, out, m=args.m, k=args.k, hidden=args.hidden, n=args.n, seed=args.seed)
     programs = assemble(program.read_text(), config)      # the demo runs the text, like conveyor run
     inputs = load_data(data, config)

@@ -32,7 +32,8 @@ from .vxu import VXUSlice
 
 __all__ = ["Chip", "SLICE_COMPONENTS"]
 
-#: The component of each slice kind (``spec.config.SLICE_KINDS``): a new kind is one entry here.
+#: The component of each slice kind (``spec.config.SLICE_KINDS``): a new kind is one entry here (a component
+#: with the ports of ``rtl.common.slice_signature`` and a ``READS`` count of stream read ports).
 SLICE_COMPONENTS = {"mem": MemSlice, "mxu": MXUSlice, "vxu": VXUSlice}
 
 
@@ -68,7 +69,8 @@ class Chip(wiring.Component):
 
         start = host.start
         core = ResetInserter({"sync": start})
-        m.submodules.streams = streams = core(StreamInterconnect(c))
+        reads = [SLICE_COMPONENTS[kind].READS for kind in c.slices]
+        m.submodules.streams = streams = core(StreamInterconnect(c, reads))
         running = Signal()
         done = Signal()
         err = Signal()
@@ -94,8 +96,8 @@ class Chip(wiring.Component):
                 s.run.eq(running),
                 s.issue.eq(q.issue),
                 s.word.eq(q.word),
-                s.see_e.eq(streams.see_e[p]),
-                s.see_w.eq(streams.see_w[p]),
+                streams.sel(p).eq(s.sel),
+                s.seen.eq(streams.seen(p)),
                 streams.put[p].eq(s.put),
             ]
             if kind == "mem":

@@ -4,17 +4,19 @@
 * ``stream_write_layout(config)``: what a slice writes onto the streams in one cycle (``valid``, ``stream``
   in the ISA's 6-bit form, ``data``).
 * ``field(word, name)``: a field of an instruction word, positions from ``spec.isa.FIELDS``.
-* ``see_stream(m, see_e, see_w, bits, name)``: the vector on stream ``bits`` (6-bit ISA form) at a slice.
+* ``read_ports(config, n)``, ``slice_signature(config, reads, **extra)``: the ports every slice has; a slice
+  names the streams it reads (``sel``) and the interconnect answers with the vectors (``seen``).
 * ``int8_lanes(vector, n)``: the low bytes of lanes ``0 … n-1`` as signed 8-bit values (how int8 units read
   a lane).
 """
-from amaranth.hdl import Cat, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Value, signed, unsigned
 from amaranth.lib import data
+from amaranth.lib.wiring import In, Out
 
 from spec import isa
 
 __all__ = ["LANE_BITS", "STREAM_BITS", "vector_layout", "stream_write_layout", "streams_layout", "field",
-           "see_stream", "int8_lanes"]
+           "read_ports", "slice_signature", "int8_lanes"]
 
 LANE_BITS = 32
 STREAM_BITS = isa.STREAM_INDEX_BITS + 1
@@ -41,19 +43,24 @@ def field(word, name):
     return Value.cast(word)[f.lsb:f.lsb + f.width]
 
 
-def see_stream(m, see_e, see_w, bits, name):
-    """The vector a slice sees on stream ``bits`` (``field(word, "src")`` etc.): a ``vector_layout`` signal
-    called ``name``, driven in ``m`` by one multiplexer over the ``S`` streams of each direction (a named
-    signal, so that every use shares the one multiplexer). Indices at or above ``S`` never reach here (the
-    ICU faults them)."""
-    index = Value.cast(bits)[:isa.STREAM_INDEX_BITS]
-    west = Value.cast(bits)[isa.STREAM_INDEX_BITS]
-    seen = Signal(see_e.shape().elem_shape, name=name)
-    if len(see_e) == 1:
-        m.d.comb += seen.eq(Mux(west, see_w[0].as_value(), see_e[0].as_value()))
-    else:
-        m.d.comb += seen.eq(Mux(west, see_w[index].as_value(), see_e[index].as_value()))
-    return seen
+def read_ports(config, n):
+    """The signature members of a slice with ``n`` stream read ports: ``sel`` (Out: the 6-bit stream each
+    port reads this cycle) and ``seen`` (In: the vector on that stream at the slice, the same cycle)."""
+    return {"sel": Out(data.ArrayLayout(unsigned(STREAM_BITS), n)),
+            "seen": In(data.ArrayLayout(vector_layout(config), n))}
+
+
+def slice_signature(config, reads, **extra):
+    """The members every slice component has (docs/chip.md, "RTL structure") plus ``extra``: ``run``,
+    ``issue``, ``word``, ``reads`` stream read ports (``read_ports``) and ``put``."""
+    return {
+        "run": In(1),
+        "issue": In(1),
+        "word": In(isa.WORD_BITS),
+        **read_ports(config, reads),
+        "put": Out(stream_write_layout(config)),
+        **extra,
+    }
 
 
 def int8_lanes(vector, n):

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from spec import isa
 from spec.mxu import bits_for
-from .common import field, see_stream, stream_write_layout, streams_layout, vector_layout
+from .common import field, slice_signature, vector_layout
 from .sram import READ_LATENCY, RegisteredRAM
 
 if READ_LATENCY != isa.MEM_SRAM_READ_STAGES:  # pragma: no cover - the spec and the SRAM must agree
@@ -35,26 +35,23 @@ __all__ = ["MemSlice"]
 
 
 class MemSlice(wiring.Component):
-    """One MEM slice of ``config`` (a ``spec.config.ChipConfig``). Ports: docs/chip.md, "RTL structure"."""
+    """One MEM slice of ``config`` (a ``spec.config.ChipConfig``). Ports: docs/chip.md, "RTL structure";
+    read port 0 is the WRITE unit's source stream."""
+    READS = 1
 
     def __init__(self, config):
         self._config = config
-        super().__init__({
-            "run": In(1),
-            "issue": In(1),
-            "word": In(isa.WORD_BITS),
-            "see_e": In(streams_layout(config)),
-            "see_w": In(streams_layout(config)),
-            "put": Out(stream_write_layout(config)),
-            "host_we": In(1),
-            "host_bank": In(4),
-            "host_addr": In(16),
-            "host_wdata": In(vector_layout(config)),
-            "host_rdata": Out(vector_layout(config)),
+        super().__init__(slice_signature(
+            config, self.READS,
+            host_we=In(1),
+            host_bank=In(4),
+            host_addr=In(16),
+            host_wdata=In(vector_layout(config)),
+            host_rdata=Out(vector_layout(config)),
             # for waveforms: the units' state
-            "read_left": Out(isa.FIELDS["count"].width + 1),
-            "write_left": Out(isa.FIELDS["count"].width + 1),
-        })
+            read_left=Out(isa.FIELDS["count"].width + 1),
+            write_left=Out(isa.FIELDS["count"].width + 1),
+        ))
 
     def elaborate(self, platform):
         m = Module()
@@ -136,7 +133,8 @@ class MemSlice(wiring.Component):
             ]
         with m.Elif(w_on):
             m.d.sync += [w_left.eq(w_left - 1), w_addr.eq(w_addr + 1)]
-        seen = see_stream(m, self.see_e, self.see_w, w_src, "write_seen")
+        m.d.comb += self.sel[0].eq(w_src)
+        seen = self.seen[0]
         for b, ram in enumerate(rams):
             with m.If(self.run):
                 m.d.comb += [

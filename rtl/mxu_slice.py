@@ -15,10 +15,10 @@ Contract (docs/chip.md, docs/isa.md "Timing"; the golden twin is ``golden.chip``
 """
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from spec import isa
-from .common import field, int8_lanes, see_stream, stream_write_layout, streams_layout
+from .common import field, int8_lanes, slice_signature
 from .mxu import MXU
 
 if isa.MXU_INPUT_OFFSET != 1:  # pragma: no cover - the units register an instruction for one cycle
@@ -28,21 +28,18 @@ __all__ = ["MXUSlice"]
 
 
 class MXUSlice(wiring.Component):
-    """The MXU slice of ``config`` (a ``spec.config.ChipConfig``). Ports: docs/chip.md, "RTL structure"."""
+    """The MXU slice of ``config`` (a ``spec.config.ChipConfig``). Ports: docs/chip.md, "RTL structure";
+    read port 0 feeds the weights (LOADW), port 1 the activations (MATMUL)."""
+    READS = 2
 
     def __init__(self, config):
         self._config = config.check_rtl()
-        super().__init__({
-            "run": In(1),
-            "issue": In(1),
-            "word": In(isa.WORD_BITS),
-            "see_e": In(streams_layout(config)),
-            "see_w": In(streams_layout(config)),
-            "put": Out(stream_write_layout(config)),
+        super().__init__(slice_signature(
+            config, self.READS,
             # for waveforms: the units' state
-            "loadw_left": Out(isa.FIELDS["count"].width + 1),
-            "matmul_left": Out(isa.FIELDS["count"].width + 1),
-        })
+            loadw_left=Out(isa.FIELDS["count"].width + 1),
+            matmul_left=Out(isa.FIELDS["count"].width + 1),
+        ))
 
     def elaborate(self, platform):
         m = Module()
@@ -64,7 +61,8 @@ class MXUSlice(wiring.Component):
             m.d.sync += [l_left.eq(field(self.word, "count") + 1), l_row.eq(0), l_src.eq(field(self.word, "src"))]
         with m.Elif(l_on):
             m.d.sync += [l_left.eq(l_left - 1), l_row.eq(l_row + 1)]
-        w_seen = see_stream(m, self.see_e, self.see_w, l_src, "loadw_seen")
+        m.d.comb += self.sel[0].eq(l_src)
+        w_seen = self.seen[0]
         m.d.comb += [
             mxu.w_valid.eq(l_on),
             mxu.w_row.eq(l_row),
@@ -93,7 +91,8 @@ class MXUSlice(wiring.Component):
             ]
         with m.Elif(a_on):
             m.d.sync += [a_left.eq(a_left - 1), a_addr.eq(a_addr + 1), a_first.eq(0)]
-        a_seen = see_stream(m, self.see_e, self.see_w, a_src, "matmul_seen")
+        m.d.comb += self.sel[1].eq(a_src)
+        a_seen = self.seen[1]
         m.d.comb += [
             mxu.a_valid.eq(a_on),
             mxu.a_data.eq(int8_lanes(a_seen, p.rows)),

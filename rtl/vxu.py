@@ -6,7 +6,7 @@ of ``spec.isa.VXU_OPS`` (bit-exact twin: ``golden/vxu.py``, which this module ne
 
 Contract
 --------
-* Ports: ``run``, ``issue``, ``word``, ``see_e``, ``see_w`` (In), ``put`` (Out), the slice ports of
+* Ports: ``run``, ``issue``, ``word``, ``seen`` (In), ``sel``, ``put`` (Out), the slice ports of
   docs/chip.md. Everything is in the ``sync`` domain; every register holds while ``run`` is low (the whole
   slice is wrapped in an ``EnableInserter(run)``) and ``put.valid`` is low then. The domain's reset clears
   the SETQ registers (``REQUANT_RESET``), the table (``LUT_RESET``) and every valid bit.
@@ -39,12 +39,11 @@ Pipeline (``VXU_PIPELINE`` = 4 register stages; stage ``k`` is the register writ
 """
 from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from spec.isa import (LUT_ENTRIES, LUT_RESET, MAX_COUNT, OPCODES, REQUANT_RESET, VXU_INPUT_OFFSET, VXU_OPS,
-                      VXU_PIPELINE, WORD_BITS, FIELDS, lut_vectors)
+                      VXU_PIPELINE, FIELDS, lut_vectors)
 
-from .common import LANE_BITS, STREAM_BITS, field, see_stream, stream_write_layout, streams_layout
+from .common import LANE_BITS, STREAM_BITS, field, slice_signature
 
 __all__ = ["VXUSlice"]
 
@@ -76,18 +75,13 @@ def _argmax_level(cands):
 
 
 class VXUSlice(wiring.Component):
-    """A VXU slice of ``config`` (a ``spec.config.ChipConfig``); see the module docstring for the contract."""
+    """A VXU slice of ``config`` (a ``spec.config.ChipConfig``); see the module docstring for the contract.
+    Read port 0 is operand ``a`` (and LOADLUT's source), port 1 operand ``b``."""
+    READS = 2
 
     def __init__(self, config):
         self._config = config.check_rtl()
-        super().__init__({
-            "run": In(1),
-            "issue": In(1),
-            "word": In(WORD_BITS),
-            "see_e": In(streams_layout(config)),
-            "see_w": In(streams_layout(config)),
-            "put": Out(stream_write_layout(config)),
-        })
+        super().__init__(slice_signature(config, self.READS))
 
     def elaborate(self, platform):
         c = self._config
@@ -131,15 +125,12 @@ class VXUSlice(wiring.Component):
                 m.d.sync += [mult.eq(field(self.word, "mult")), shift.eq(field(self.word, "shift")),
                              zp.eq(field(self.word, "zp"))]
 
-        # ---- stage 0: the streams ------------------------------------------------------------------
-        # (named signals: an expression would be copied into every place that uses it)
-        a_vec = Signal(L * LANE_BITS)
-        m.d.comb += a_vec.eq(see_stream(m, self.see_e, self.see_w, src, "a_seen"))
-        a = [a_vec[k * LANE_BITS:(k + 1) * LANE_BITS].as_signed() for k in range(L)]
+        # ---- stage 0: the streams (the interconnect answers the read ports in the same cycle) ----------
+        m.d.comb += self.sel[0].eq(src)
+        a = [self.seen[0][k] for k in range(L)]
         if binary:
-            b_vec = Signal(L * LANE_BITS)
-            m.d.comb += b_vec.eq(see_stream(m, self.see_e, self.see_w, src2, "b_seen"))
-            b = [b_vec[k * LANE_BITS:(k + 1) * LANE_BITS].as_signed() for k in range(L)]
+            m.d.comb += self.sel[1].eq(src2)
+            b = [self.seen[1][k] for k in range(L)]
         sample = Signal()
         m.d.comb += sample.eq((left != 0) & ~is_lut)
 

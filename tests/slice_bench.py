@@ -1,13 +1,15 @@
 """A testbench for one slice component in Amaranth's simulator (docs/chip.md, "RTL structure").
 
 ``run_slice(dut, config, issues, streams, cycles)`` raises ``run`` for ``cycles`` cycles, issues
-``issues[t]`` (a 64-bit word) during cycle ``t``, presents ``streams[t]`` (``2 × S × L`` int array: what the
-slice sees eastward and westward) and returns the slice's stream writes per cycle: ``{t: (stream_bits,
-lanes)}``. ``before``/``after`` are async callables run with the context before the run (``run`` low:
+``issues[t]`` (a 64-bit word) during cycle ``t``, answers the slice's read ports from ``streams[t]``
+(``2 × S × L`` int array: what the slice sees eastward and westward; the interconnect's job in the chip)
+and returns the slice's stream writes per cycle: ``{t: (stream_bits, lanes)}``. ``before``/``after`` are async callables run with the context before the run (``run`` low:
 host-port setup) and after it.
 """
 import numpy as np
 from amaranth.sim import Simulator
+
+from spec import isa
 
 __all__ = ["run_slice", "lanes_of"]
 
@@ -29,9 +31,12 @@ def run_slice(dut, config, issues, streams, cycles, before=None, after=None, ext
             word = issues.get(t)
             ctx.set(dut.issue, int(word is not None))
             ctx.set(dut.word, 0 if word is None else word)
+            await ctx.delay(1e-9)
             v = streams[t]
-            ctx.set(dut.see_e, [[int(x) for x in v[0, s]] for s in range(S)])
-            ctx.set(dut.see_w, [[int(x) for x in v[1, s]] for s in range(S)])
+            for i in range(dut.READS):
+                sel = ctx.get(dut.sel[i])
+                d, s = sel >> isa.STREAM_INDEX_BITS, sel & (isa.MAX_STREAMS - 1)
+                ctx.set(dut.seen[i], [int(x) for x in v[d, s]] if s < S else [0] * L)
             await ctx.delay(1e-9)
             if ctx.get(dut.put.valid):
                 puts[t] = (int(ctx.get(dut.put.stream)), lanes_of(ctx.get(dut.put.data), L))

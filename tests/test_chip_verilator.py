@@ -203,3 +203,17 @@ def test_reset_mid_program_then_a_correct_program(chip):
         for (key, g, w) in zip(reads, got[1:], want[1:]):
             if key in out:
                 assert g == w, f"reset after {wait} cycles: word {key} differs"
+
+
+# ---- the default configuration ----------------------------------------------------------------------------
+def test_small_chip_gemm_1024x64x64_from_sram():
+    """The issue's target workload on the default chip: K = N = 4x the 16x16 array, operands from the MEM
+    banks over the streams, results back into MEM; RTL cycles equal golden and the compiler's prediction,
+    and the MXU takes an activation in at least 90 % of the cycles from START to done."""
+    small = PRESETS["small"]
+    rng = rng_for(70)
+    kern = kernels.gemm(small, int8(rng, (1024, 64)), int8(rng, (64, 64)))
+    r = run_kernel(ChipSimulator(small), kern)
+    utilization = kern.matmul_items / r.cycles
+    print(f"small 1024x64x64: {kern.matmul_items} MXU activations / {r.cycles} cycles = {utilization:.4f}")
+    assert utilization >= 0.90

@@ -20,7 +20,9 @@ def test_random_writes_move_one_hop_per_cycle(config, seed):
     # per cycle and slice: write (direction, index, data) or nothing
     writes = [[(int(rng.integers(2)), int(rng.integers(S)), rng.integers(-2**31, 2**31, L))
                if rng.random() < 0.5 else None for _ in range(P)] for _ in range(cycles)]
-    dut = StreamInterconnect(config)
+    # every slice gets a read port per stream, each reading one stream every cycle
+    streams = [(d << isa.STREAM_INDEX_BITS) | s for d in (0, 1) for s in range(S)]
+    dut = StreamInterconnect(config, [len(streams)] * P)
     seen = np.zeros((cycles, 2, S, P, L), np.int64)
 
     async def bench(ctx):
@@ -32,11 +34,14 @@ def test_random_writes_move_one_hop_per_cycle(config, seed):
                     d, s, v = w
                     ctx.set(dut.put[p].stream, (d << isa.STREAM_INDEX_BITS) | s)
                     ctx.set(dut.put[p].data, [int(x) for x in v])
+            for p in range(P):
+                for i, bits in enumerate(streams):
+                    ctx.set(dut.sel(p)[i], bits)
             await ctx.delay(1e-9)
             for p in range(P):
-                for s in range(S):
-                    seen[t, 0, s, p] = lanes_of(ctx.get(dut.see_e[p][s]), L)
-                    seen[t, 1, s, p] = lanes_of(ctx.get(dut.see_w[p][s]), L)
+                for i, bits in enumerate(streams):
+                    seen[t, bits >> isa.STREAM_INDEX_BITS, bits & (isa.MAX_STREAMS - 1), p] = \
+                        lanes_of(ctx.get(dut.seen(p)[i]), L)
             await ctx.tick()
 
     sim = Simulator(dut)

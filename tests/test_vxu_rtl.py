@@ -14,11 +14,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment, Shape
+from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from golden import vxu as gvxu
 from golden.chip import ChipSim
-from rtl.common import stream_write_layout, streams_layout
+from rtl.common import stream_write_layout, vector_layout
 from rtl.vxu import VXUSlice
 from sim.amaranth_sim import pack_lanes, unpack_lanes
 from spec import isa
@@ -115,8 +116,12 @@ def run_rtl(config, issues, see, run=None, rst=None):
             ctx.set(dut.run, int(run[k]))
             ctx.set(dut.issue, int(k in issues))
             ctx.set(dut.word, issues.get(k, 0))
-            ctx.set(dut.see_e.as_value(), pack_lanes(see[k, 0].reshape(-1), 32))
-            ctx.set(dut.see_w.as_value(), pack_lanes(see[k, 1].reshape(-1), 32))
+            await ctx.delay(1e-9)
+            for i in range(dut.READS):     # answer the read ports, as the interconnect does
+                sel = ctx.get(dut.sel[i])
+                d, s = sel >> isa.STREAM_INDEX_BITS, sel & (isa.MAX_STREAMS - 1)
+                ctx.set(dut.seen[i].as_value(), pack_lanes(see[k, d, s], 32) if s < see.shape[2] else 0)
+            await ctx.delay(1e-9)
             out.append(unpack(ctx.get(dut.put.as_value())))
             await ctx.tick()
 
@@ -229,8 +234,8 @@ def test_signature():
         dut = VXUSlice(config)
         Fragment.get(dut, None)
         members = dut.signature.members
-        assert set(members) == {"run", "issue", "word", "see_e", "see_w", "put"}
-        assert members["see_e"].shape == streams_layout(config)
+        assert set(members) == {"run", "issue", "word", "sel", "seen", "put"}
+        assert members["seen"].shape == data.ArrayLayout(vector_layout(config), VXUSlice.READS)
         assert members["put"].shape == stream_write_layout(config)
         assert Shape.cast(members["word"].shape).width == isa.WORD_BITS
 

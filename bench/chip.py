@@ -7,13 +7,12 @@ Utilization is MXU activations / cycles from START to done, measured on the RTL.
 excluded: the median of ``--repeats`` runs in one process (the machines here are shared and noisy).
 """
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from bench.results_io import write_results
 from sim.cli import DEFAULT_BUILD, REPO, run_chip_gemm
 from spec.config import PRESETS
 
@@ -60,13 +59,8 @@ def main(argv=None):
     print(f"  Verilator: {spd['cycles_per_second_median']:,} cycles/s (median of {args.repeats}, samples "
           f"{samples}; {spd['harness_cycles']} cycles per run)")
     result = {"benchmark": "chip", "config": config.to_dict(), "seed": args.seed, "gemm": table,
-              "verilator_speed": spd,
-              "machine": {"python": platform.python_version(), "machine": platform.machine()},
-              "seconds": round(time.perf_counter() - t0, 1)}
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+              "verilator_speed": spd}
+    write_results(args.output, result, t0)
     return 0
 
 

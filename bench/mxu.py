@@ -7,12 +7,12 @@ FPGA figures come from ``fpga/reports/*.json`` (written by ``make fpga``) when p
 """
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from bench.results_io import write_results
 from sim.cli import DEFAULT_BUILD, REPO, run_gemm
 
 __all__ = ["main"]
@@ -98,13 +98,8 @@ def main(argv=None):
         else:
             print(f"  {target}: no report (run `make fpga`)")
     result = {"benchmark": "mxu", "rows": args.rows, "cols": args.cols, "seed": args.seed,
-              "utilization": table, "verilator_speed": spd, "fpga": fpga,
-              "machine": {"python": platform.python_version(), "machine": platform.machine()},
-              "seconds": round(time.perf_counter() - t0, 1)}
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+              "utilization": table, "verilator_speed": spd, "fpga": fpga}
+    write_results(args.output, result, t0)
     return 0
 
 

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from spec import isa
 
 __all__ = ["LANE_BITS", "STREAM_BITS", "vector_layout", "stream_write_layout", "streams_layout", "field",
-           "read_ports", "slice_signature", "int8_lanes"]
+           "check_config_kind", "read_ports", "slice_signature", "int8_lanes"]
 
 LANE_BITS = 32
 STREAM_BITS = isa.STREAM_INDEX_BITS + 1
@@ -41,6 +41,19 @@ def field(word, name):
     """Field ``name`` of instruction ``word`` (a 64-bit ``Value``), unsigned, as ``spec.isa.FIELDS`` places it."""
     f = isa.OPCODE_FIELD if name == "op" else isa.FIELDS[name]
     return Value.cast(word)[f.lsb:f.lsb + f.width]
+
+
+def check_config_kind(config, kind):
+    """Check the arguments of a per-slice component: an RTL ``ChipConfig`` and one of its slice kinds
+    (``TypeError`` for a wrong type, ``ValueError`` for a wrong value, naming what is allowed)."""
+    from spec.config import SLICE_KINDS, ChipConfig
+    if not isinstance(config, ChipConfig):
+        raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
+    config.check_rtl()
+    if not isinstance(kind, str) or kind not in SLICE_KINDS:
+        kinds = ", ".join(repr(k) for k in SLICE_KINDS)
+        exc = ValueError if isinstance(kind, str) else TypeError
+        raise exc(f"kind must be one of {kinds}, not {kind!r}")
 
 
 def read_ports(config, n):

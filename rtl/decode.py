@@ -45,10 +45,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import isa
-from spec.config import SLICE_KINDS, ChipConfig
+from spec.config import SLICE_KINDS
 from spec.isa import FIELDS, OPCODE_FIELD, OPCODES, VXU_OPS, ErrorCode
 
-from .common import field
+from .common import check_config_kind, field
 
 __all__ = ["Decoder", "OpcodeRule", "VariantRule", "decode_plan"]
 
@@ -277,13 +277,7 @@ class Decoder(wiring.Component):
     and ``span``, enough for every legal instruction.
     """
     def __init__(self, config, kind):
-        if not isinstance(config, ChipConfig):
-            raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
-        config.check_rtl()
-        if not isinstance(kind, str) or kind not in SLICE_KINDS:
-            kinds = ", ".join(repr(k) for k in SLICE_KINDS)
-            exc = ValueError if isinstance(kind, str) else TypeError
-            raise exc(f"kind must be one of {kinds}, not {kind!r}")
+        check_config_kind(config, kind)
         self.config = config
         self.kind = kind
         self.units = SLICE_KINDS[kind].units

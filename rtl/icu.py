@@ -31,10 +31,11 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import isa
-from spec.config import SLICE_KINDS, ChipConfig
+from spec.config import SLICE_KINDS
 from spec.isa import ErrorCode
+from spec.mxu import bits_for
 
-from .common import field
+from .common import check_config_kind, field
 from .decode import Decoder
 
 __all__ = ["InstructionQueue"]
@@ -48,17 +49,11 @@ class InstructionQueue(wiring.Component):
     ``fault_code`` (``spec.isa.ERROR_CODE_BITS``) Out.
     """
     def __init__(self, config, kind):
-        if not isinstance(config, ChipConfig):
-            raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
-        config.check_rtl()
-        if not isinstance(kind, str) or kind not in SLICE_KINDS:
-            kinds = ", ".join(repr(k) for k in SLICE_KINDS)
-            exc = ValueError if isinstance(kind, str) else TypeError
-            raise exc(f"kind must be one of {kinds}, not {kind!r}")
+        check_config_kind(config, kind)
         self.config = config
         self.kind = kind
         self.depth = config.queue_depth
-        self.addr_bits = max(1, (self.depth - 1).bit_length())
+        self.addr_bits = bits_for(self.depth)
         super().__init__({
             "start": In(1),
             "run": In(1),

@@ -17,15 +17,14 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from spec.config import ChipConfig
 from spec.host import command_bits, data_bits
 from .toolchain import use_yosys
-from .verilator import (BUILD_ARGS, TB_DIR, TIMING_ARGS, SimulationError, _tail, build_harness, run_harness)
+from .verilator import (BUILD_ARGS, TIMING_ARGS, SimulationError, _tail, build_harness, run_directory,
+                        run_harness)
 
 __all__ = ["ChipSimulator", "PlayResult", "generate_chip_verilog", "HARNESS_SV", "HARNESS_COMMAND"]
 
@@ -145,15 +144,7 @@ class ChipSimulator:
         commands = [int(c) for c in commands]
         depth = _depth(max(len(commands), n_responses, 1))
         bdir = self.build(depth)
-        if run_dir is None:
-            runs = self.build_root / "runs"
-            runs.mkdir(parents=True, exist_ok=True)
-            rdir = Path(tempfile.mkdtemp(prefix=f"{bdir.name}_", dir=runs))
-            owned = True
-        else:
-            rdir = Path(run_dir).resolve()
-            rdir.mkdir(parents=True, exist_ok=True)
-            owned = False
+        rdir, owned = run_directory(self.build_root, bdir, run_dir)
         for name in ("resps.hex", "status.hex", "tb_timing.json", "results.xml", "dump.vcd"):
             with contextlib.suppress(FileNotFoundError):
                 (rdir / name).unlink()

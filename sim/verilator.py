@@ -40,7 +40,7 @@ from .trace import (MXUOutputs, MXUTrace, RunInfo, _remove_outputs, read_outputs
                     write_trace_hex)
 
 __all__ = ["MXUSimulator", "SimulationError", "trace_depth", "generate_mxu_verilog", "build_harness",
-           "run_harness", "HARNESS_SV", "TB_DIR"]
+           "run_harness", "run_directory", "HARNESS_SV", "TB_DIR"]
 
 _REPO = Path(__file__).resolve().parent.parent
 HARNESS_SV = _REPO / "sim" / "hdl" / "mxu_harness.sv"
@@ -201,6 +201,18 @@ def run_harness(bdir: Path, rdir: Path, tb_module: str, toplevel: str, plusargs:
     return err, time.perf_counter() - t0
 
 
+def run_directory(build_root: Path, bdir: Path, run_dir=None):
+    """``(directory, owned)`` for a run: ``run_dir`` (created if needed; not owned), or a fresh directory
+    under ``build_root/runs`` named after the build (owned: the caller may delete it after the run)."""
+    if run_dir is None:
+        runs = Path(build_root) / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{bdir.name}_", dir=runs)), True
+    rdir = Path(run_dir).resolve()
+    rdir.mkdir(parents=True, exist_ok=True)
+    return rdir, False
+
+
 class MXUSimulator:
     """Verilator simulation of one MXU configuration, playing whole traces at once.
 
@@ -325,16 +337,9 @@ class MXUSimulator:
         bdir = self.build(depth)
         build_seconds = self.last_build_seconds
 
-        if run_dir is None:
-            runs = self.build_root / "runs"
-            runs.mkdir(parents=True, exist_ok=True)
-            rdir = Path(tempfile.mkdtemp(prefix=f"{bdir.name}_", dir=runs))
-            owned = True
-        else:
-            rdir = Path(run_dir).resolve()
-            rdir.mkdir(parents=True, exist_ok=True)
+        rdir, owned = run_directory(self.build_root, bdir, run_dir)
+        if not owned:
             _remove_outputs(rdir)
-            owned = False
         write_trace_hex(trace, rdir)
         for name in ("tb_timing.json", "results.xml", "dump.vcd"):
             with contextlib.suppress(FileNotFoundError):

@@ -71,5 +71,6 @@ def chip_wave_views(config, vcd_path, cycles=PNG_CYCLES):
         first = sum(1 for (t, v), prev in zip(clk.changes[1:], clk.changes) if v == 1 and prev[1] == 0) - 1
     png = plot_png(vcd_path, narrow, vcd_path.with_suffix(".png"), clock=clock[0],
                    cycles=(max(0, first), max(0, first) + cycles),
-                   title=f"chip {config.name}: the first {cycles} cycles of the run, grouped by slice")
+                   title=f"chip {config.name}: the first {cycles} cycles of the run (cycle 0 of the run is harness "
+                         f"cycle {max(0, first)}), grouped by slice")
     return {"gtkw": str(gtkw), "png": str(png)}

@@ -10,7 +10,6 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from bench.results_io import write_results
 from sim.cli import DEFAULT_BUILD, REPO, run_gemm

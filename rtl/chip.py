@@ -20,7 +20,7 @@ from functools import reduce
 
 from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from spec import isa
 from .host import HostEdge

@@ -16,7 +16,7 @@ Contract (docs/chip.md, docs/isa.md "Timing"; the golden twin is ``golden.chip``
 
 Throughput: one read and one write per cycle. The SRAM read latency must be ``MEM_SRAM_READ_STAGES``.
 """
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -21,7 +21,7 @@ import numpy as np
 from golden.chip import ChipSim
 from spec import isa
 from spec.config import ChipConfig
-from spec.host import HostOp, data_bits, pack_command, unpack_status
+from spec.host import HostOp, pack_command, unpack_status
 
 __all__ = ["ChipRunResult", "host_commands", "run_program", "load_data", "decode_vector", "reset_command"]
 

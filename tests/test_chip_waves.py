@@ -1,5 +1,4 @@
 """Waveform debugging of the chip: a VCD, a GTKWave layout grouped by slice, and a PNG of the first cycles."""
-import numpy as np
 import pytest
 
 from compiler import kernels

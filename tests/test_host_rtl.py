@@ -8,9 +8,7 @@ a fake run after every ``start``: ``running`` for ``N`` cycles, then ``done`` wi
 error fields.
 """
 import random
-import time
 
-import numpy as np
 import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Fragment

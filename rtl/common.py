@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from spec import isa
 
-__all__ = ["LANE_BITS", "STREAM_BITS", "vector_layout", "stream_write_layout", "streams_layout", "field",
+__all__ = ["LANE_BITS", "STREAM_BITS", "vector_layout", "stream_write_layout", "field",
            "check_config_kind", "read_ports", "slice_signature", "int8_lanes"]
 
 LANE_BITS = 32
@@ -25,11 +25,6 @@ STREAM_BITS = isa.STREAM_INDEX_BITS + 1
 def vector_layout(config):
     """``L`` lanes of int32."""
     return data.ArrayLayout(signed(LANE_BITS), config.lanes)
-
-
-def streams_layout(config):
-    """The ``S`` vectors of one direction at one slice position."""
-    return data.ArrayLayout(vector_layout(config), config.streams)
 
 
 def stream_write_layout(config):

@@ -21,7 +21,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import isa
-from .common import STREAM_BITS, stream_write_layout, streams_layout, vector_layout
+from .common import STREAM_BITS, stream_write_layout, vector_layout
 
 __all__ = ["StreamInterconnect"]
 
@@ -58,11 +58,12 @@ class StreamInterconnect(wiring.Component):
         m = Module()
         c = self._config
         P, S = len(c.slices), c.streams
-        lay = streams_layout(c)
         west_bit = isa.STREAM_INDEX_BITS
-        # regs[0][p] is what slice p sees eastward (p = 1 … P-1), regs[1][p] westward (p = 0 … P-2)
-        regs = ({p: Signal(lay, name=f"e_at{p}") for p in range(1, P)},
-                {p: Signal(lay, name=f"w_at{p}") for p in range(P - 1)})
+        # regs[0][p][s] is what slice p sees on E s (p = 1 … P-1), regs[1][p][s] on W s (p = 0 … P-2): one
+        # signal per register (a whole vector, not a slice of a wider array, which simulates faster)
+        vec = vector_layout(c)
+        regs = ({p: [Signal(vec, name=f"e{s}_at{p}") for s in range(S)] for p in range(1, P)},
+                {p: [Signal(vec, name=f"w{s}_at{p}") for s in range(S)] for p in range(P - 1)})
         for p in range(P):
             put = self.put[p]
             index = put.stream[:west_bit]

@@ -47,7 +47,7 @@ def chip_layout(config, names):
         groups.append((f"{name} ({kind.upper()})", sigs))
     streams = []
     for p in range(len(config.slices)):
-        streams += _pick(names, f"{dut}streams.", (f"e_at{p}", f"w_at{p}"))
+        streams += _pick(names, f"{dut}streams.", [f"{d}{s}_at{p}" for d in "ew" for s in range(config.streams)])
     groups.append(("streams (E then W at each slice)", streams))
     return [(g, s) for g, s in groups if s]
 

@@ -101,7 +101,7 @@ FAULTS = {
     ErrorCode.BAD_STREAM: (".slice mem2\n    NOP 4\n    .word 0x{stream:016x}\n    HALT\n", "mem2", 1),
     ErrorCode.UNIT_BUSY: (".slice mem0\n    READ bank=0 addr=0 count=8 -> E0\n    READ bank=1 addr=0 count=1 -> E1\n"
                           "    HALT\n", "mem0", 1),
-    ErrorCode.QUEUE_OVERRUN: (".slice mem0\n" + "    NOP 1\n" * 8, "mem0", 8),
+    ErrorCode.QUEUE_OVERRUN: (".slice mem0\n" + "    NOP 1\n" * TINY.queue_depth, "mem0", TINY.queue_depth),
 }
 
 
@@ -120,8 +120,7 @@ def _fault_words():
 @pytest.mark.parametrize("code", list(FAULTS), ids=lambda c: c.name)
 def test_fault_stops_with_its_error(chip, code):
     text, slice_name, pc = FAULTS[code]
-    config = TINY.replace(queue_depth=8) if code == ErrorCode.QUEUE_OVERRUN else TINY
-    sim = chip if config == TINY else ChipSimulator(config)
+    config, sim = TINY, chip
     busy = "mem2" if slice_name == "mem1" else "mem1"     # a long READ elsewhere: work in flight at the fault
     text += f".slice {busy}\n    READ bank=0 addr=0 count=40 -> E2\n    HALT\n"
     programs = assemble(text.format(**_fault_words()), config)

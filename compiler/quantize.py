@@ -94,24 +94,16 @@ def round_half_away(x):
 
 def requantv(a, mult, shift, zp):
     """``clamp(zp + round_half_away(a · mult[c] / 2**(31 + shift)), -128, 127)`` per lane ``c`` of the last axis:
-    ``golden.vxu.requant`` with a per-lane multiplier vector (the chip's ``requantv``: ``mult`` from operand
-    b, ``shift``/``zp`` from SETQ). ``a`` int32 values; ``mult`` ints 1 … 2**31 - 1 broadcast over the last
-    axis; returns int32."""
-    a = np.asarray(a)
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"a must be an integer array, not {a.dtype}")
-    a = a.astype(np.int64)
-    if a.size and (a.min() < gvxu.INT32_MIN or a.max() > gvxu.INT32_MAX):
-        raise ValueError(f"a must hold int32 values, got {int(a.min())} … {int(a.max())}")
+    ``golden.vxu.requantv``, the chip's ``requantv`` (``mult`` from operand b, ``shift``/``zp`` from SETQ), with
+    ``mult`` restricted to the multipliers the compiler emits. ``a`` int32 values; ``mult`` ints 1 … 2**31 - 1
+    broadcast over the last axis; returns int32."""
     m = np.asarray(mult)
     if m.dtype.kind not in "iu":
         raise TypeError(f"mult must be an integer array, not {m.dtype}")
     m = m.astype(np.int64)
     if m.size and (m.min() < 1 or m.max() > MULT_MAX):
         raise ValueError(f"mult must hold values in 1 … {MULT_MAX}, not {int(m.min())} … {int(m.max())}")
-    gvxu.RequantParams(1, shift, zp)           # checks shift and zp against the SETQ fields
-    q = gvxu.round_half_away_shift(a * m, 31 + shift)      # |a · m| < 2**62: exact in int64
-    return np.clip(q + zp, -128, 127).astype(np.int32)
+    return gvxu.requantv(a, m, shift, zp)
 
 
 def requant_multipliers(real, where="requant"):

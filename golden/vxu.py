@@ -11,13 +11,20 @@ batch of vectors can be computed at once) holding int32 values, and returns ``np
   the single rounding rule of docs/chip.md. The product is exact in int64: ``|a| <= 2**31`` and
   ``mult < 2**31`` give ``|a * mult| < 2**62``, and adding the rounding half (``2**(30 + shift) <= 2**61``)
   stays below ``2**63``;
+* ``requantv(a, b, shift, zp)``: ``requant`` with a per-lane multiplier taken from the vector ``b``:
+  ``clamp(zp + round_half_away(a * m / 2**(31 + shift)), -128, 127)`` with ``m = b & 0x7FFFFFFF``, the lane's
+  low 31 bits as an unsigned number. A positive int32 lane (1 … 2**31 - 1, what the compiler feeds) is its
+  own multiplier; for any other lane bit 31 is ignored (``0`` and ``-2**31`` give ``m = 0``, so the result is
+  ``clamp(zp)``; ``-1`` gives ``2**31 - 1``; ``-2**30`` gives ``2**30``). ``m < 2**31`` keeps the product exact,
+  as for ``requant``;
 * ``lut(a, table)``: ``table[a & 0xFF]``, the lane's low 8 bits as an unsigned index 0 … 255, the entry an
   int8 value (sign-extended to int32);
 * ``argmax(a)``: lane 0 the index of the largest lane (the lowest index on ties), other lanes 0.
 
 ``lut_table(vectors)`` builds the 256-entry table a ``LOADLUT`` loads (entry ``j`` is the low byte, as a
 signed int8, of lane ``j mod L`` of vector ``j // L``; lanes past entry 255 ignored). ``execute(op, a, b,
-params, table)`` dispatches on an operation name of ``spec.isa.VXU_OPS``.
+params, table)`` dispatches on an operation name of ``spec.isa.VXU_OPS`` (``requant`` uses all three SETQ
+registers of ``params``, ``requantv`` only ``shift`` and ``zp``).
 """
 from dataclasses import dataclass
 
@@ -27,7 +34,8 @@ from spec.isa import FIELDS, LUT_ENTRIES, REQUANT_RESET, VXU_OPS
 
 __all__ = [
     "INT32_MIN", "INT32_MAX", "wrap_int32", "low_byte", "add", "mul", "vmax", "relu", "round_half_away_shift",
-    "requant", "lut", "lut_table", "argmax", "RequantParams", "RESET_REQUANT", "execute",
+    "requant", "requantv", "REQUANTV_MULT_MASK", "lut", "lut_table", "argmax", "RequantParams", "RESET_REQUANT",
+    "execute",
 ]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -111,6 +119,20 @@ def requant(a, mult, shift, zp):
     return np.clip(q + zp, -128, 127).astype(np.int32)
 
 
+#: ``requantv``'s multiplier is ``b & REQUANTV_MULT_MASK``: the low 31 bits of the lane, unsigned.
+REQUANTV_MULT_MASK = (1 << 31) - 1
+
+
+def requantv(a, b, shift, zp):
+    """``clamp(zp + round_half_away(a × m / 2**(31 + shift)), -128, 127)`` per lane with the per-lane multiplier
+    ``m = b & 0x7FFFFFFF`` (module docstring); ``a`` and ``b`` int32 values, broadcast against each other."""
+    RequantParams(0, shift, zp)                      # checks shift and zp
+    m = _as_int64(b, "b") & np.int64(REQUANTV_MULT_MASK)
+    p = _as_int64(a, "a") * m                        # exact: |p| <= 2**31 · (2**31 - 1) < 2**62
+    q = round_half_away_shift(p, 31 + shift)
+    return np.clip(q + zp, -128, 127).astype(np.int32)
+
+
 def lut_table(vectors):
     """The 256-entry int8 table a LOADLUT of ``vectors`` (``ceil(256 / L)`` vectors of ``L`` lanes) loads."""
     v = _as_int64(vectors, "vectors")
@@ -145,6 +167,8 @@ def execute(op, a, b=None, params=RESET_REQUANT, table=None):
     if VXU_OPS[op].arity == 2:
         if b is None:
             raise ValueError(f"VXU operation {op} needs two operands")
+        if op == "requantv":
+            return requantv(a, b, params.shift, params.zp)
         return {"add": add, "mul": mul, "max": vmax}[op](a, b)
     if op == "relu":
         return relu(a)

@@ -21,22 +21,32 @@ Contract
   ``j·L + k`` takes the low byte of lane ``k`` of ``see(src)`` (entries past 255 do not exist).
 * The SETQ parameters and the table in force at an item's sampling cycle are the ones its result uses,
   whatever a later SETQ/LOADLUT does while it is in the pipeline: ``shift`` and ``zp`` travel with the
-  operands (``mult`` is consumed at sampling, it is the requant multiplier's second operand), and the table
+  operands (``mult`` is consumed at sampling, it is the requant multiplier's second operand; ``requantv``
+  ignores it and takes ``b & 0x7FFFFFFF`` instead, also at sampling), and the table
   is read in the cycle after sampling, when it provably has not changed yet (the earliest LOADLUT after a
   VOP issues in the VOP's last sampling cycle ``u`` and writes its first entries at the end of ``u + 1``).
 
 Pipeline (``VXU_PIPELINE`` = 4 register stages; stage ``k`` is the register written at the end of
 ``u + k - 1``, stage 4 drives ``put`` during ``u + 4``):
 
-1. operands: ``x`` (``|a|`` for requant, else ``a``), ``y`` (``mult`` for requant, else ``b``), the sign of
-   ``a``, the captured ``shift``/``zp``;
+1. operands: ``x`` (``|a|`` for requant/requantv, else ``a``), ``y`` (``mult`` for requant, ``b &
+   0x7FFFFFFF`` (the lane's low 31 bits, zero-extended) for requantv, else ``b``), the sign of ``a``, the
+   captured ``shift``/``zp``;
 2. ``add``, ``max``, ``relu``, ``lut`` results; the 64-bit product ``x × y`` (one unsigned 32 × 32
-   multiplier per lane, shared by ``mul``, whose low 32 bits do not depend on signedness, and ``requant``,
-   whose ``|a| × mult < 2**62`` is exact); the first levels of the argmax comparator tree;
-3. ``mul``: the product's low 32 bits; ``requant``: ``r = min(|p| >> (30 + shift), 511)``; argmax levels;
-4. ``requant``: ``q = (r + 1) >> 1`` (= ``round_half_away(|p| / 2**(31 + shift))``, saturated at 256,
-   which cannot change the clamped result), ``clamp(zp ± q, -128, 127)``; argmax: lane 0 the index.
+   multiplier per lane, shared by ``mul``, whose low 32 bits do not depend on signedness, and
+   ``requant``/``requantv``, whose ``|a| × m < 2**62`` (``m < 2**31``) is exact); the first levels of the
+   argmax comparator tree;
+3. ``mul``: the product's low 32 bits; ``requant``/``requantv``: ``r = min(|p| >> (30 + shift), 511)``;
+   argmax levels;
+4. ``requant``/``requantv``: ``q = (r + 1) >> 1`` (= ``round_half_away(|p| / 2**(31 + shift))``, saturated
+   at 256, which cannot change the clamped result), ``clamp(zp ± q, -128, 127)``; argmax: lane 0 the index.
+
+``requant`` and ``requantv`` share everything after the multiplier's second operand (a select in stage 1);
+each is generated only when ``config.vxu_ops`` has it.
 """
+from functools import reduce
+from operator import or_
+
 from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
@@ -54,6 +64,8 @@ if VXU_PIPELINE != 4:  # pragma: no cover - the stages below are laid out for fo
 
 _BYTE = 8
 _INT8_MIN, _INT8_MAX = -(1 << (_BYTE - 1)), (1 << (_BYTE - 1)) - 1
+#: requantv's multiplier: the low 31 bits of the lane of b (golden/vxu.py ``REQUANTV_MULT_MASK``)
+_MULT_BITS = 31
 #: requant divides by ``2**(31 + shift)``; stage 3 keeps one bit more, for the rounding half
 _HALF_SHIFT = 31 - 1
 #: ``r`` of stage 3 saturates here: ``q = (r + 1) >> 1 >= 256`` already clamps whatever the zero point.
@@ -89,7 +101,8 @@ class VXUSlice(wiring.Component):
         ops = set(c.vxu_ops)
         code = {name: VXU_OPS[name].code for name in ops}
         binary = any(VXU_OPS[name].arity == 2 for name in ops)
-        has_mult = bool(ops & {"mul", "requant"})
+        rq_ops = [name for name in ("requant", "requantv") if name in ops]   # the shared requant datapath
+        has_mult = bool(ops & {"mul", "requant", "requantv"})
         n_lut = lut_vectors(L)
         vop_bits = FIELDS["vop"].width
         m = Module()
@@ -153,17 +166,24 @@ class VXUSlice(wiring.Component):
         def is_op(stage, name):   # stage: 0 = the sampling cycle, s = register stage s
             return (vop if stage == 0 else vops[stage - 1]) == code[name]
 
+        def is_rq(stage):         # requant or requantv (whichever are configured)
+            return reduce(or_, (is_op(stage, name) for name in rq_ops))
+
         # ---- stage 1: operands ---------------------------------------------------------------------
         x1 = [Signal(LANE_BITS, name=f"x1_{k}") for k in range(L)]
         y1 = [Signal(LANE_BITS, name=f"y1_{k}") for k in range(L)]
         for k in range(L):
+            y = b[k] if binary else 0
+            if "requantv" in ops:       # binary: b exists
+                y = Mux(is_op(0, "requantv"), b[k][:_MULT_BITS], y)
             if "requant" in ops:
-                req0 = is_op(0, "requant")
-                m.d.sync += [x1[k].eq(Mux(req0 & a[k][-1], -a[k], a[k])),
-                             y1[k].eq(Mux(req0, mult, b[k]) if binary else mult)]
+                y = Mux(is_op(0, "requant"), mult, y) if binary else mult
+            if rq_ops:
+                m.d.sync += x1[k].eq(Mux(is_rq(0) & a[k][-1], -a[k], a[k]))
             else:
-                m.d.sync += [x1[k].eq(a[k]), y1[k].eq(b[k] if binary else 0)]
-        if "requant" in ops:
+                m.d.sync += x1[k].eq(a[k])
+            m.d.sync += y1[k].eq(y)
+        if rq_ops:
             neg = [Signal(L, name=f"neg{s}") for s in range(1, 4)]
             shift_s = [Signal.like(shift, name=f"shift{s}") for s in range(1, 3)]
             zp_s = [Signal.like(zp, name=f"zp{s}") for s in range(1, 4)]
@@ -222,22 +242,22 @@ class VXUSlice(wiring.Component):
             if "mul" in ops:
                 with m.If(is_op(2, "mul")):
                     m.d.sync += r3[k].eq(p2[k][:LANE_BITS])
-            if "requant" in ops:
+            if rq_ops:
                 r = Signal(2 * LANE_BITS - _HALF_SHIFT, name=f"rq_r{k}")
                 m.d.comb += r.eq(p2[k][_HALF_SHIFT:] >> shift_s[1])   # |p| >> (30 + shift)
-                with m.If(is_op(2, "requant")):
+                with m.If(is_rq(2)):
                     m.d.sync += r3[k].eq(Mux(r > _R_SAT, _R_SAT, r))
 
         # ---- stage 4: the output register -----------------------------------------------------------
         out = [Signal(signed(LANE_BITS), name=f"out{k}") for k in range(L)]
         for k in range(L):
             m.d.sync += out[k].eq(r3[k])
-            if "requant" in ops:
+            if rq_ops:
                 q = Signal(_R_BITS, name=f"rq_q{k}")
                 v = Signal(signed(_R_BITS + 2), name=f"rq_v{k}")
                 m.d.comb += [q.eq((r3[k][:_R_BITS] + 1) >> 1),
                              v.eq(zp_s[2] + Mux(neg[2][k], -q, q))]
-                with m.If(is_op(3, "requant")):
+                with m.If(is_rq(3)):
                     m.d.sync += out[k].eq(Mux(v > _INT8_MAX, _INT8_MAX, Mux(v < _INT8_MIN, _INT8_MIN, v)))
             if "argmax" in ops:
                 with m.If(is_op(3, "argmax")):

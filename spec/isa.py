@@ -244,6 +244,10 @@ VXU_OPS = {v.name: v for v in [
                           "with the SETQ parameters in force when a is sampled"),
     VxuOp("lut", 5, 1, "table[a & 0xFF] per lane (the table of the last LOADLUT)"),
     VxuOp("argmax", 6, 1, "lane 0: the index of the largest lane of a (the lowest on ties); other lanes 0"),
+    VxuOp("requantv", 7, 2, "clamp(zp + round_half_away(a × m / 2**(31 + shift)), -128, 127) per lane, with the "
+                           "per-lane multiplier m = b & 0x7FFFFFFF (b's low 31 bits, unsigned: a positive int32 "
+                           "b is itself; bit 31 is ignored, so m = 0 gives zp) and shift, zp of the SETQ in "
+                           "force when a is sampled (its mult unused)"),
 ]}
 _VXU_BY_CODE = {v.code: v for v in VXU_OPS.values()}
 

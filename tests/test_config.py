@@ -33,10 +33,10 @@ TINY = PRESETS["tiny"]
     (dict(lanes=128, mxu_rows=65), ValueError, "mxu_rows must be an integer between 1 and 64, not 65"),
     (dict(mxu_acc_depth=1), ValueError, "mxu_acc_depth must be an integer between 2 and 65536, not 1"),
     (dict(vxu_ops=("add", "gelu")), ValueError,
-     "vxu_ops[1] must be one of 'add', 'mul', 'max', 'relu', 'requant', 'lut', 'argmax', not 'gelu'"),
+     "vxu_ops[1] must be one of 'add', 'mul', 'max', 'relu', 'requant', 'lut', 'argmax', 'requantv', not 'gelu'"),
     (dict(vxu_ops=("add", "relu", "add")), ValueError, "vxu_ops[2] must not repeat an operation, not 'add' again"),
     (dict(vxu_ops="add"), TypeError,
-     "vxu_ops must be a tuple of VXU operations ('add', 'mul', 'max', 'relu', 'requant', 'lut', 'argmax'), "
+     "vxu_ops must be a tuple of VXU operations ('add', 'mul', 'max', 'relu', 'requant', 'lut', 'argmax', 'requantv'), "
      "not 'add'"),
     (dict(queue_depth=0), ValueError, "queue_depth must be an integer between 1 and 65536, not 0"),
     (dict(chips=65), ValueError, "chips must be an integer between 1 and 64, not 65"),

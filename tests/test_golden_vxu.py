@@ -97,6 +97,87 @@ def test_requant_rejects_bad_parameters():
         vxu.requant([2**31], 1, 0, 0)
 
 
+def ref_requantv(x, b, shift, zp):
+    """The documented rule: the multiplier is the lane of b read as an unsigned 31-bit number."""
+    return ref_requant(x, b % 2**31, shift, zp)
+
+
+@pytest.mark.parametrize("x, b, shift, zp, expected", [
+    (1, 2**30, 0, 0, 1),               # 0.5 -> 1 (away from zero)
+    (-1, 2**30, 0, 0, -1),             # -0.5 -> -1
+    (3, 2**30, 0, 0, 2),               # 1.5 -> 2
+    (-3, 2**30, 0, 0, -2),             # -1.5 -> -2
+    (6, 2**30, 1, 0, 2),               # 1.5 -> 2
+    (-6, 2**30, 1, 0, -2),             # -1.5 -> -2
+    (-7, 2**30, 1, 0, -2),             # -1.75 -> -2
+    (5, 2**29, 0, 0, 1),               # 1.25 -> 1
+    (255, 2**30, 0, 0, 127),           # 127.5 -> 128 -> 127
+    (-257, 2**30, 0, 0, -128),         # -128.5 -> -129 -> -128
+    (2**31 - 1, 2**31 - 1, 0, 0, 127),   # saturates high
+    (-2**31, 2**31 - 1, 0, 0, -128),     # saturates low
+    (-2**31, 2**31 - 1, 31, 0, -1),      # largest magnitude product, largest divisor
+    (-2**31, 1, 31, 0, 0),               # tiny
+    (200, 2**30, 0, 30, 127),            # 100 + 30 clamps after adding zp
+    (-200, 2**30, 0, 30, -70),
+    # out-of-range multipliers: b & 0x7FFFFFFF
+    (3, -2**30, 0, 0, 2),                # -2**30 & 0x7FFFFFFF = 2**30: 1.5 -> 2
+    (-3, -2**30, 0, 5, 3),               # -1.5 -> -2, + 5
+    (2**31 - 1, 0, 0, -7, -7),           # m = 0: zp
+    (-2**31, -2**31, 0, 100, 100),       # -2**31 & 0x7FFFFFFF = 0: zp
+    (2**31 - 1, -1, 0, 0, 127),          # -1 -> 2**31 - 1
+    (-1, -1, 0, 0, -1),                  # -(2**31 - 1) / 2**31 -> -1
+    (-1, -2**31 + 2**30, 0, 0, -1),      # -2**30 -> m = 2**30: -0.5 -> -1
+])
+def test_requantv_ties_saturation_and_out_of_range_multipliers(x, b, shift, zp, expected):
+    assert ref_requantv(x, b, shift, zp) == expected
+    assert vxu.requantv([x], [b], shift, zp).tolist() == [expected]
+
+
+def test_requantv_per_lane_multipliers_against_fractions():
+    rng = np.random.default_rng(8)
+    L = 6
+    x = np.concatenate([rng.integers(-2**31, 2**31, (300, L)), np.array(I32[:L]).reshape(1, L),
+                        np.array(I32[L:]).reshape(1, L)])
+    for trial in range(30):
+        if trial % 3 == 0:    # any int32 lanes (out-of-range ones included)
+            b = rng.choice(np.array(I32 + [2**30, -2**30, 3 << 28]), size=(len(x), L))
+        elif trial % 3 == 1:  # one multiplier vector for all rows, in range
+            b = rng.integers(1, 2**31, L)
+        else:
+            b = rng.integers(-2**31, 2**31, (len(x), L))
+        shift = int(rng.integers(0, 32))
+        zp = int(rng.integers(-128, 128))
+        got = vxu.requantv(x, b, shift, zp)
+        bb = np.broadcast_to(b, x.shape)
+        assert got.dtype == np.int32 and got.shape == x.shape
+        assert got.tolist() == [[ref_requantv(int(v), int(m), shift, zp) for v, m in zip(row, mrow)]
+                                for row, mrow in zip(x, bb)]
+    # lanes with different multipliers really give different results; in-range lanes equal requant
+    mult = np.array([2**30, 2**29, 2**28, 1])
+    assert vxu.requantv(np.full(4, 100), mult, 0, 0).tolist() == [50, 25, 13, 0]        # 12.5 -> 13
+    assert vxu.requantv(np.full(4, -100), mult, 0, 0).tolist() == [-50, -25, -13, 0]    # -12.5 -> -13
+    for c in range(4):
+        assert vxu.requantv(x[:, c], int(mult[c]), 3, -4).tolist() == vxu.requant(x[:, c], int(mult[c]), 3, -4).tolist()
+    # exact ties of both signs, per lane: x * m = (2k + 1) * 2**(30 + shift)
+    for shift in (0, 4, 31):
+        ms = np.array([2**30, 2**29, 2**28, 2**27])
+        xs = np.array([[(2 * k + 1) << (shift + i) for i in range(4)] for k in range(-20, 20)])
+        xs = np.where(np.abs(xs) < 2**31, xs, 1)
+        assert vxu.requantv(xs, ms, shift, 0).tolist() == [[ref_requantv(int(v), int(m), shift, 0)
+                                                            for v, m in zip(row, ms)] for row in xs]
+
+
+def test_requantv_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="shift must be an integer between 0 and 31"):
+        vxu.requantv([1], [1], 32, 0)
+    with pytest.raises(ValueError, match="zp must be an integer between -128 and 127"):
+        vxu.requantv([1], [1], 0, 128)
+    with pytest.raises(ValueError, match="b must hold int32 values"):
+        vxu.requantv([1], [2**31], 0, 0)
+    with pytest.raises(ValueError, match="a must hold int32 values"):
+        vxu.requantv([-2**31 - 1], [1], 0, 0)
+
+
 def test_lut_indexes_by_the_low_byte():
     table = np.arange(LUT_ENTRIES).astype(np.int64)     # entry j = low byte of j as int8
     t = vxu.lut_table(table.reshape(-1, 4))
@@ -120,8 +201,16 @@ def test_execute_dispatches_every_operation():
     p = vxu.RequantParams(2**30, 0, 0)
     t = vxu.lut_table(np.arange(256).reshape(64, 4) * -1)
     expected = {"add": vxu.add(a, b), "mul": vxu.mul(a, b), "max": vxu.vmax(a, b), "relu": vxu.relu(a),
-                "requant": vxu.requant(a, p.mult, p.shift, p.zp), "lut": vxu.lut(a, t), "argmax": vxu.argmax(a)}
+                "requant": vxu.requant(a, p.mult, p.shift, p.zp), "lut": vxu.lut(a, t), "argmax": vxu.argmax(a),
+                "requantv": vxu.requantv(a, b, p.shift, p.zp)}
     assert set(expected) == set(VXU_OPS)
     for op, want in expected.items():
         assert vxu.execute(op, a, b, p, t).tolist() == want.tolist(), op
     assert vxu.execute("requant", a).tolist() == [0, 0, 0, 0]   # reset parameters: mult 0
+    # requantv ignores the SETQ mult: only shift and zp
+    q = vxu.RequantParams(1, 1, -3)
+    assert vxu.execute("requantv", a, [2**31 - 1, 2**30, 2**30, -2**30], q).tolist() == [
+        ref_requantv(-3, 2**31 - 1, 1, -3), ref_requantv(4, 2**30, 1, -3), -3 + 50, -3 - 50]
+    assert vxu.execute("requantv", a, b).tolist() == [0, 0, 0, 0]   # reset: shift 0, zp 0; 2 / 2**31 -> 0
+    with pytest.raises(ValueError, match="needs two operands"):
+        vxu.execute("requantv", a)

@@ -35,6 +35,11 @@ LANES1 = TINY.replace(name="lanes1", lanes=1, streams=2, mxu_rows=1, mxu_cols=1)
 #: Subsets of the operations: only their hardware is generated (no binary op / no multiplier / no table).
 UNARY = TINY.replace(name="unary", vxu_ops=("relu", "requant", "argmax"))
 NO_MULT = TINY5.replace(name="nomult", vxu_ops=("add", "max", "lut"))
+#: requantv without requant (nor mul): the multiplier's second operand is only ever the lane of b.
+VONLY = TINY5.replace(name="vonly", vxu_ops=("requantv", "relu"))
+#: every op but requantv: the chip as it was before requantv.
+NO_REQUANTV = TINY.replace(name="norequantv", vxu_ops=tuple(op for op in isa.VXU_OPS if op != "requantv"))
+REQUANT_OPS = ("requant", "requantv")
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 EXTREMES = [INT32_MIN, INT32_MAX, INT32_MIN + 1, 0, 1, -1, 127, -128, 128, -129, 255, 256, 1 << 30, -(1 << 30)]
@@ -219,11 +224,11 @@ def random_program(config, rng, n_instr, luts=1):
             instrs.append(Instruction("LOADLUT", src=random_stream(rng, config)))
             if "lut" in config.vxu_ops:
                 instrs.append(random_vop(rng, config, "lut"))
-        elif rng.random() < 0.2 and "requant" in config.vxu_ops:
+        elif rng.random() < 0.2 and set(REQUANT_OPS) & set(config.vxu_ops):
             instrs.append(random_setq(rng))
         else:
             instrs.append(random_vop(rng, config))
-        if instrs[-1].op == "VOP" and instrs[-1].vop == "requant" and rng.random() < 0.5:
+        if instrs[-1].op == "VOP" and instrs[-1].vop in REQUANT_OPS and rng.random() < 0.5:
             instrs.append(random_setq(rng))     # issued in the requant's last sampling cycle
     return instrs
 
@@ -242,11 +247,12 @@ def test_signature():
 
 @pytest.mark.parametrize("config, seed, n_instr", [
     (TINY, 0, 40), (TINY, 1, 40), (TINY, 2, 40), (TINY5, 3, 40), (TINY5, 4, 40), (SMALL, 5, 30),
-    (LANES1, 6, 30), (UNARY, 7, 30), (NO_MULT, 8, 30),
+    (LANES1, 6, 30), (UNARY, 7, 30), (NO_MULT, 8, 30), (VONLY, 9, 30), (NO_REQUANTV, 10, 40),
 ], ids=lambda v: v.name if hasattr(v, "name") else str(v))
 def test_random_schedule(config, seed, n_instr):
-    """Random VOPs of every configured op back to back (with gaps), SETQs (also in a requant's last
-    sampling cycle, so its results in flight use the old parameters), LOADLUT + lut."""
+    """Random VOPs of every configured op back to back (with gaps), SETQs (also in a requant's or
+    requantv's last sampling cycle, so its results in flight use the old parameters), LOADLUT + lut.
+    requantv's b lanes are random int32 vectors: out-of-range multipliers (0, negative) included."""
     rng = np.random.default_rng(seed)
     issues, end = schedule(config, random_program(config, rng, n_instr, luts=1 if config.lanes > 1 else 0), rng,
                            gaps=True)
@@ -315,6 +321,81 @@ def test_requant_extremes(config):
     check(config, issues, see, f"{config.name} requant extremes")
 
 
+def _requantv_cases(L):
+    """``(SETQ, a vectors, b vectors)`` for requantv: exact ties of both signs with a different multiplier
+    in every lane, saturation at both ends, shift 31, zp -128 / 127, the int32 ends, and multiplier lanes
+    out of 1 … 2**31 - 1 (read as ``b & 0x7FFFFFFF``); the SETQ mult is a decoy."""
+    ms = [1 << 30, 1 << 29, 3 << 27, INT32_MAX, 1, -(1 << 30), 0, INT32_MIN, -1, 5 << 26]
+    cases = []
+    for shift, zp, decoy in [(0, 0, 1), (0, 127, INT32_MAX), (0, -128, 1 << 30), (2, 5, 12345), (31, 0, 7),
+                             (31, 127, 1), (1, -7, INT32_MAX)]:
+        d = 31 + shift
+        a_rows, b_rows = [], []
+        for lane_mults in (ms[i:] + ms[:i] for i in range(len(ms))):
+            lane_mults = (lane_mults * L)[:L]
+            for q in (0, 1, -1, 2, -2, 127, -129, 200):            # a × m / 2**d = q + 1/2 (when m allows)
+                row = []
+                for mv in lane_mults:
+                    m_eff = mv & 0x7FFFFFFF
+                    if m_eff == 0:
+                        row.append(int(q) << 20)
+                        continue
+                    num = (2 * q + 1) << (d - 1)
+                    row.append(num // m_eff)                    # an exact tie when m divides num
+                row = [min(max(v, INT32_MIN), INT32_MAX) for v in row]
+                a_rows.append(row)
+                b_rows.append(lane_mults)
+        ext = _chunks(EXTREMES * 2, L)
+        a_rows += ext.tolist()
+        b_rows += _chunks((ms * 3)[:ext.size], L).tolist()
+        cases.append((Instruction("SETQ", mult=decoy, shift=shift, zp=zp), np.array(a_rows, np.int64),
+                      np.array(b_rows, np.int64)))
+    return cases
+
+
+@pytest.mark.parametrize("config", [TINY, TINY5, VONLY], ids=lambda c: c.name)
+def test_requantv_extremes(config):
+    """requantv with per-lane multipliers: ties, saturation, out-of-range b lanes, each SETQ issued in the
+    previous VOP's last sampling cycle (the results in flight keep the old shift and zp); a requant of the
+    same a right after each requantv (when configured) uses the SETQ mult instead."""
+    L = config.lanes
+    rng = np.random.default_rng(17)
+    cases = _requantv_cases(L)
+    got_ties = set()
+    for ins, va, vb in cases:
+        m = vb & 0x7FFFFFFF
+        for x, y in zip(va.reshape(-1), m.reshape(-1)):
+            if Fraction(int(x) * int(y), 1 << (31 + ins.shift)).denominator == 2:
+                got_ties.add(int(np.sign(x)))
+    assert got_ties == {-1, 1}
+    outs = {int(x) for ins, va, vb in cases for x in gvxu.requantv(va, vb, ins.shift, ins.zp).reshape(-1)}
+    assert {-128, 127} <= outs
+    assert any(((vb & 0x7FFFFFFF) != vb).any() for _, _, vb in cases)     # out-of-range lanes present
+
+    instrs, feeds = [], []
+    for setq, va, vb in cases:
+        vop = Instruction("VOP", vop="requantv", src=random_stream(rng, config), src2=random_stream(rng, config),
+                          count=len(va), dst=random_stream(rng, config))
+        if vop.src == vop.src2:
+            vop = Instruction("VOP", vop="requantv", src="E0", src2="W1", count=len(va), dst=vop.dst)
+        instrs += [setq, vop]
+        feeds.append((vop, va, vb))
+        if "requant" in config.vxu_ops:
+            rq = Instruction("VOP", vop="requant", src=vop.src, count=len(va), dst=vop.dst)
+            instrs.append(rq)
+            feeds.append((rq, va, None))
+    issues, end = schedule(config, instrs)
+    see = random_vectors(rng, (end + DRAIN, 2, config.streams, L))
+    vop_cycles = [t for t in sorted(issues) if decode(issues[t]).op == "VOP"]
+    for t, (vop, va, vb) in zip(vop_cycles, feeds):
+        _feed(config, issues, see, t, vop, va, vb)
+    want = check(config, issues, see, f"{config.name} requantv extremes")
+    # the reference really computed requantv with the per-lane multipliers (not the SETQ mult)
+    t0 = vop_cycles[0] + VXU_INPUT_OFFSET + VXU_PIPELINE
+    _, va, vb = feeds[0]
+    assert [list(want[t0 + i][1]) for i in range(len(va))] == gvxu.requantv(va, vb, 0, 0).tolist()
+
+
 @pytest.mark.parametrize("config", [TINY, TINY5], ids=lambda c: c.name)
 def test_lut_every_index(config):
     """LOADLUT a random table (lanes with high bits set), look up every index 0 … 255 (with arbitrary upper
@@ -358,7 +439,7 @@ def test_argmax_and_binary_extremes():
     b = _chunks(np.tile(pairs, len(pairs)), L)
     instrs = [Instruction("VOP", vop="argmax", src="E0", count=len(am), dst="W2")]
     feeds = [(am, None)]
-    for op in ("add", "mul", "max", "relu"):
+    for op in ("add", "mul", "max", "relu", "requantv"):     # requantv with the reset shift 0, zp 0
         instrs.append(random_vop(rng, config, op, count=len(a)))
         feeds.append((a, b if isa.VXU_OPS[op].arity == 2 else None))
     issues, end = schedule(config, instrs)

@@ -8,5 +8,12 @@
   table activation, argmax and a two-layer MLP, each with its MEM layout, inputs, outputs and numpy
   expectation; checked against ``golden.chip.ChipSim``.
 
+* ``compiler.api``: ``compile(model, example_inputs, config="small")`` → ``CompiledProgram`` (quantize, lower;
+  ``run`` on the golden chip or the RTL, ``save``/``load``, ``timeline``, ``sram_report``).
+
 The compiler reads ``spec`` (and ``golden`` for expectations and runs); it never imports ``rtl/``.
 """
+
+from .api import CompiledProgram, RunResult, compile  # noqa: E402  (after the docstring)
+
+__all__ = ["compile", "CompiledProgram", "RunResult"]

@@ -98,9 +98,30 @@ def build_parser():
     _add_config_arg(gen_chip)
     gen_chip.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
 
-    run = sub.add_parser("run", help="assemble a program, run it on the chip RTL and on the golden model, compare")
-    run.add_argument("program", metavar="PROGRAM.s", help="assembly text (docs/isa.md, 'Assembly')")
-    _add_config_arg(run)
+    comp = sub.add_parser("compile", help="compile a model (MODEL.py) into a program folder that conveyor run runs")
+    comp.add_argument("model", metavar="MODEL.py",
+                      help="a Python file defining model() (a compiler.ir.Graph or a torch.nn.Module) and "
+                           "example_inputs() (a dict of input name to float array; also the calibration data)")
+    _add_config_arg(comp)
+    comp.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (program.json, data.npz)")
+    comp.add_argument("--batch", type=_int_in(1), default=None,
+                      help="compiled batch (default: the first dimension of the example inputs)")
+    comp.add_argument("--timeline", metavar="FILE.png", help="also draw the schedule, one row per slice")
+    comp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+
+    run = sub.add_parser("run", help="run a compiled program folder (conveyor compile), or assemble a program, run "
+                                     "it on the chip RTL and on the golden model, compare")
+    run.add_argument("program", metavar="PROGRAM.s",
+                     help="assembly text (docs/isa.md, 'Assembly'), or a folder written by conveyor compile")
+    run.add_argument("--config", type=_config, default=None,
+                     help="chip configuration of an assembly program: a preset (default small) or a JSON file of "
+                          "ChipConfig fields (a compiled program carries its own)")
+    run.add_argument("--inputs", metavar="X.npz",
+                     help="compiled program: the float inputs, one key per graph input (needed)")
+    run.add_argument("--backend", type=_one_of(("verilator", "golden")), default=None,
+                     help="compiled program: verilator (default; the RTL, compared with the golden model) or "
+                          "golden (the golden model alone)")
+    run.add_argument("--outputs", metavar="Y.npz", help="compiled program: write the outputs, one key per output")
     run.add_argument("--data", metavar="FILE.npz",
                      help="MEM contents before the run: keys <slice>.<bank> or <slice>.<bank>@<addr> (e.g. "
                           "mem0.1@16), each an n x lanes integer array")
@@ -131,7 +152,8 @@ def build_parser():
     gemm.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     gemm.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
-    demo = sub.add_parser("demo", help="the chip demo of make sim: a two-layer int8 MLP step from assembly")
+    demo = sub.add_parser("demo", help="chip demos: a two-layer int8 MLP step from assembly (mlp, the demo of make "
+                                       "sim); the compiler end to end on the 8×8 digits (digits)")
     demo_sub = demo.add_subparsers(dest="demo", metavar="DEMO", parser_class=_Parser)
     demo_sub.required = True
     mlp = demo_sub.add_parser("mlp", help="Y = relu(requant(X @ W1 + b1)) @ W2, written as mlp.s + mlp.npz and run "
@@ -145,6 +167,18 @@ def build_parser():
     mlp.add_argument("--out", metavar="DIR", help="where mlp.s and mlp.npz go (default BUILD_DIR/demo)")
     mlp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     mlp.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
+
+    digits = demo_sub.add_parser("digits", help="the compiler end to end: an MLP trained with numpy on scikit-learn's "
+                                                "8×8 digits, quantized to int8, compiled, run on the chip over the "
+                                                "whole test split")
+    _add_config_arg(digits)
+    digits.add_argument("--batch", type=_int_in(1), default=64, help="samples per chip run (default 64)")
+    digits.add_argument("--backend", type=_one_of(("verilator", "golden")), default="verilator",
+                        help="verilator (default: the RTL, each run compared with the golden model) or golden "
+                             "(the golden model alone)")
+    digits.add_argument("--seed", type=_int_in(0), default=0, help="seed of the split and the training (default 0)")
+    digits.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    digits.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
     fpga = sub.add_parser("fpga", help="synthesize the MXU tile with yosys and nextpnr and report Fmax and area")
     fpga.add_argument("--target", required=True, type=_one_of(TARGETS), help="FPGA: " + " or ".join(TARGETS))
@@ -197,10 +231,158 @@ def cmd_gen(args):
     return 0
 
 
+def _load_model_file(path):
+    """``(model, example_inputs)`` of MODEL.py: its ``model()`` and ``example_inputs()``; ``UsageError`` (one
+    line) for a missing file, missing functions or an exception inside."""
+    import importlib.util
+    import traceback
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"cannot read model {path}: {'is a folder' if p.is_dir() else 'no such file'}")
+
+    def fail(what, e):
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == p.resolve()]
+        at = f" (line {frames[-1].lineno})" if frames else ""
+        msg = " ".join(str(e).split()) or "no message"
+        return UsageError(f"{path}: {what} raised {type(e).__name__}{at}: {msg}")
+
+    spec = importlib.util.spec_from_file_location(f"_conveyor_model_{abs(hash(str(p.resolve())))}", p)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load model {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as e:
+        raise fail("loading it", e) from None
+    missing = [f for f in ("model", "example_inputs") if not callable(getattr(module, f, None))]
+    if missing:
+        raise UsageError(f"{path} must define the functions model() and example_inputs() (missing "
+                         f"{' and '.join(f + '()' for f in missing)})")
+    out = []
+    for f in ("model", "example_inputs"):
+        try:
+            out.append(getattr(module, f)())
+        except (Exception, SystemExit) as e:
+            raise fail(f"{f}()", e) from None
+    model, examples = out
+    if not isinstance(examples, dict):
+        raise UsageError(f"{path}: example_inputs() must return a dict of input name to float array, not "
+                         f"{type(examples).__name__}")
+    return model, examples
+
+
+def cmd_compile(args):
+    import compiler
+    model, examples = _load_model_file(args.model)
+    try:
+        cp = compiler.compile(model, examples, config=args.config, batch=args.batch)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
+    out = cp.save(args.output)
+    rep = cp.sram_report()
+    tot = rep["total"]
+    cap = tot["used_bytes"] + tot["free_bytes"]
+    print(f"compiled {args.model} for config {cp.config.name}, batch {cp.batch}: {cp.predicted_cycles} predicted "
+          f"cycles")
+    print(f"  inputs   {', '.join(f'{n} {_shape_text(s)}' for n, (s, _) in cp.input_specs().items())}")
+    print(f"  outputs  {', '.join(cp.output_names)}")
+    print(f"  SRAM     {tot['used_bytes']} B used of {cap} B ({tot['used_words']} words; "
+          + ", ".join(f"{s} {v['used_words']}" for s, v in rep.items() if s != "total") + ")")
+    report = {"model": str(args.model), "config": cp.config.name, "batch": cp.batch,
+              "predicted_cycles": cp.predicted_cycles, "sram": rep, "output": str(out)}
+    if args.timeline:
+        report["timeline"] = str(cp.timeline(args.timeline, title=f"{Path(args.model).stem} on {cp.config.name}: "
+                                                                  f"{cp.predicted_cycles} cycles"))
+        print(f"  timeline {report['timeline']}")
+    print(f"wrote {out} (run it with: conveyor run {out} --inputs X.npz)")
+    if args.json:
+        _write_json(args.json, report)
+    return 0
+
+
+def _shape_text(shape):
+    return "(" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
+
+
+def cmd_run_compiled(args):
+    import numpy as np
+
+    from compiler.api import CompiledProgram
+    for name in ("config", "data"):
+        if getattr(args, name) is not None:
+            raise UsageError(f"argument --{name}: applies to an assembly program; a compiled program carries its "
+                             f"config and constants")
+    if args.waves:
+        raise UsageError("argument --waves: applies to an assembly program")
+    if not args.inputs:
+        raise UsageError(f"argument --inputs: needed to run the compiled program {args.program} (an .npz file, one "
+                         f"key per graph input)")
+    try:
+        cp = CompiledProgram.load(args.program)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    specs = cp.input_specs()
+    allowed = ", ".join(f"{n} {_shape_text(s)}" for n, (s, _) in specs.items())
+    try:
+        npz = np.load(args.inputs, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read inputs {args.inputs}: {' '.join(str(e).split())}") from None
+    inputs = {}
+    with npz:
+        if not hasattr(npz, "files"):
+            raise UsageError(f"inputs {args.inputs}: must be an .npz file with one key per input ({allowed})")
+        for key in npz.files:
+            if key not in specs:
+                raise UsageError(f"inputs {args.inputs}: key {key!r} is not an input of the compiled program "
+                                 f"(inputs: {allowed})")
+            try:
+                inputs[key] = npz[key]
+            except ValueError as e:          # an object array (allow_pickle=False)
+                raise UsageError(f"inputs {args.inputs}: key {key!r}: {' '.join(str(e).split())}; it must be a "
+                                 f"float array") from None
+    for key, (shape, _) in specs.items():
+        if key not in inputs:
+            raise UsageError(f"inputs {args.inputs}: key {key!r} is missing (inputs: {allowed})")
+        a = inputs[key]
+        if a.dtype.kind != "f":
+            raise UsageError(f"inputs {args.inputs}: key {key!r} must be a float array (float16, float32 or "
+                             f"float64), not {a.dtype}")
+    backend = args.backend or "verilator"
+    try:
+        res = cp.run(inputs, backend=backend, check=False, build_dir=args.build_dir, seed=args.seed)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"inputs {args.inputs}: {' '.join(str(e).split())}") from None
+    print(f"ran {args.program} on {backend} (config {cp.config.name}, batch {cp.batch}): {res.cycles} cycles "
+          f"(predicted {res.predicted_cycles})")
+    if backend == "verilator":
+        print(f"  RTL and golden model {'equal' if res.match else 'DIFFER: ' + str(res.mismatch)}")
+    for name, v in res.outputs.items():
+        print(f"  output {name}: {v.dtype} {tuple(v.shape)}")
+    report = {"cycles": res.cycles, "predicted_cycles": res.predicted_cycles, "backend": backend,
+              "outputs": {k: list(v.shape) for k, v in res.outputs.items()}, "config": cp.config.name}
+    if backend == "verilator":
+        report["match"] = res.match
+        report["mismatch"] = res.mismatch
+    if args.outputs:
+        Path(args.outputs).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(args.outputs, **res.outputs)
+        print(f"  wrote {args.outputs}")
+    if args.json:
+        _write_json(args.json, report)
+    return 0 if res.match is not False else 1
+
+
 def cmd_run(args):
     from sim.asm import AsmError, assemble
     from sim.chip_run import load_data
-    config = args.config.check_rtl()
+    from spec.config import DEFAULT_PRESET, PRESETS
+    if Path(args.program).is_dir() and (Path(args.program) / "program.json").is_file():
+        return cmd_run_compiled(args)
+    for name in ("inputs", "backend", "outputs"):
+        if getattr(args, name) is not None:
+            raise UsageError(f"argument --{name}: applies to a compiled program folder (conveyor compile), not "
+                             f"to assembly")
+    config = (args.config or PRESETS[DEFAULT_PRESET]).check_rtl()
     try:
         text = Path(args.program).read_text()
     except OSError as e:
@@ -440,7 +622,48 @@ def _print_chip_gemm(r):
                           f"({r['rows']}×{r['cols']} MXU), seed {r['seed']}: operands from SRAM over the streams")
 
 
+def _print_digits(r):
+    b1 = r["batch1"]
+    print(f"digits MLP 64→{r['hidden']}→10 (numpy, {r['epochs']} epochs on {r['train_samples']} samples), "
+          f"int8 on chip {r['config']} ({r['backend']}), batch {r['batch']}, seed {r['seed']}: {r['samples']} test samples in "
+          f"{r['batches']} runs")
+    print(f"  accuracy     float {r['float_accuracy']:.4f}, int8 {r['int8_accuracy']:.4f}, "
+          f"chip {r['chip_accuracy']:.4f}")
+    ok = ("equal QGraph.run_int8 for every sample" if r["mismatches"] == 0 and b1["mismatches"] == 0
+          else f"DIFFER from QGraph.run_int8 for {r['mismatches'] + b1['mismatches']} samples")
+    print(f"  predictions  {ok}")
+    if r["rtl_matches_golden"] is not None:
+        print(f"  golden       RTL and golden model "
+              f"{'agree' if r['rtl_matches_golden'] else 'DIFFER: ' + str(r['first_rtl_mismatch'])}"
+              f" on every run (cycles, error, every MEM word)")
+    cyc = r["cycles_per_batch"]
+    print(f"  cycles       {cyc} per batch from START to done (compiler predicted {r['predicted_cycles']}"
+          f"{'' if r['cycles_equal_predicted'] else ', NOT EQUAL'}), {r['cycles_per_inference']:.2f} per inference")
+    print(f"  utilization  {r['utilization']:.4f} (MXU activations {r['matmul_items']} / cycles)")
+    print(f"  throughput   {r['inferences_per_second']:,.0f} inferences/s at {r['clock_mhz']:g} MHz "
+          f"({r['effective_inferences_per_second']:,.0f}/s over the test split, last batch padded)")
+    print(f"  batch 1      {b1['cycles']} cycles per inference (predicted {b1['predicted_cycles']}), utilization "
+          f"{b1['utilization']:.4f}, {b1['inferences_per_second']:,.0f} inferences/s")
+    print(f"  compile      {r['compile_seconds']:.3f} s (quantize {r['quantize_seconds']:.3f} s + lower "
+          f"{r['lower_seconds']:.3f} s); program {r['program_words']} words, SRAM {r['sram_used_bytes']} B used, "
+          f"weights {r['weight_bytes']} B")
+    print(f"  wall         train {r['train_seconds']:.2f} s, runs {r['run_seconds']:.2f} s"
+          + (f" (build {r['build_seconds']:.1f} s)" if r["build_seconds"] else ""))
+
+
+def cmd_demo_digits(args):
+    from compiler.digits import run_demo
+    r = run_demo(args.config, batch=args.batch, backend=args.backend, seed=args.seed,
+                 build_dir=Path(args.build_dir) / "sim")
+    _print_digits(r)
+    if args.json:
+        _write_json(args.json, r)
+    return 0 if r["match"] else 1
+
+
 def cmd_demo(args):
+    if args.demo == "digits":
+        return cmd_demo_digits(args)
     from sim.asm import assemble
     from sim.chip_run import load_data
     from sim.demo import write_mlp
@@ -496,7 +719,7 @@ def main(argv=None):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return {"gen": cmd_gen, "sim": cmd_sim, "run": cmd_run, "demo": cmd_demo, "fpga": cmd_fpga}[args.command](args)
+        return {"gen": cmd_gen, "sim": cmd_sim, "run": cmd_run, "compile": cmd_compile, "demo": cmd_demo, "fpga": cmd_fpga}[args.command](args)
     except UsageError as e:
         print(f"conveyor: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,248 @@
+"""The compiler's end-to-end demo: an MLP trained with numpy on scikit-learn's 8×8 digits, quantized to int8,
+lowered to one chip program, and run on the chip (Verilator RTL or the golden model) over the whole test split.
+
+* ``load_split(seed=0)``: the 1797 digits of ``sklearn.datasets.load_digits`` (bundled with scikit-learn, no
+  download), features divided by 16 (so in [0, 1]), float32; a seeded permutation puts the first 80 %
+  (1437 samples) in the training set and the other 20 % (360) in the test set.
+* ``train_mlp(X, y, hidden=32, epochs=60, seed=0)``: 64 → ``hidden`` (ReLU) → 10, softmax cross-entropy,
+  Adam on minibatches of 32, He initialisation; deterministic given the seed (numpy only, about a second).
+* ``build_graph(weights)``: the ``compiler.ir.Graph`` ``x`` (None, 64) → fc1 → relu1 → fc2 → outputs
+  ``class`` (argmax) and ``logits``.
+* ``run_demo(config="small", batch=64, backend="verilator", seed=0)``: train, quantize (calibration: the
+  training set), lower at ``batch`` and at batch 1, run every test batch (the last one padded on the host
+  with copies of its last sample; the padding rows' results are dropped) and one single sample at batch 1 on
+  the backend, and compare every chip prediction with ``QGraph.run_int8``. Returns the report (a dict:
+  see ``run_demo``).
+"""
+import time
+
+import numpy as np
+
+from .ir import Graph
+from .lower import lower
+from .quantize import quantize
+
+__all__ = ["load_split", "train_mlp", "build_graph", "run_demo", "BACKENDS", "TRAIN_FRACTION"]
+
+BACKENDS = ("verilator", "golden")
+TRAIN_FRACTION = 0.8
+
+
+def load_split(seed=0):
+    """``(X_train, y_train, X_test, y_test)``: features in [0, 1] float32 (pixels / 16), labels int64; a
+    seeded permutation, 80 % train (1437) / 20 % test (360)."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    X = (d.data / 16.0).astype(np.float32)
+    y = d.target.astype(np.int64)
+    perm = np.random.default_rng(seed).permutation(len(X))
+    n_train = int(TRAIN_FRACTION * len(X))          # 1437 of 1797
+    tr, te = perm[:n_train], perm[n_train:]
+    return X[tr], y[tr], X[te], y[te]
+
+
+def train_mlp(X, y, hidden=32, epochs=60, seed=0, lr=3e-3, batch_size=32, weight_decay=0.0):
+    """Train 64 → hidden → 10 (ReLU, softmax cross-entropy) with Adam: ``{"W1" (64, hidden), "b1", "W2"
+    (hidden, 10), "b2"}`` float32 (``W`` is (in, out), as ``Graph.linear`` takes it)."""
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y, np.int64)
+    n, k = X.shape
+    classes = 10
+    p = {"W1": rng.normal(size=(k, hidden)) * np.sqrt(2.0 / k), "b1": np.zeros(hidden),
+         "W2": rng.normal(size=(hidden, classes)) * np.sqrt(2.0 / hidden), "b2": np.zeros(classes)}
+    m = {key: np.zeros_like(v) for key, v in p.items()}
+    v = {key: np.zeros_like(val) for key, val in p.items()}
+    b1, b2, eps, t = 0.9, 0.999, 1e-8, 0
+    onehot = np.eye(classes)[y]
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for s in range(0, n, batch_size):
+            idx = order[s:s + batch_size]
+            xb, yb = X[idx], onehot[idx]
+            z1 = xb @ p["W1"] + p["b1"]
+            h = np.maximum(z1, 0)
+            logits = h @ p["W2"] + p["b2"]
+            logits -= logits.max(axis=1, keepdims=True)
+            prob = np.exp(logits)
+            prob /= prob.sum(axis=1, keepdims=True)
+            dlog = (prob - yb) / len(idx)
+            g = {"W2": h.T @ dlog, "b2": dlog.sum(axis=0)}
+            dh = (dlog @ p["W2"].T) * (z1 > 0)
+            g["W1"] = xb.T @ dh
+            g["b1"] = dh.sum(axis=0)
+            t += 1
+            for key in p:
+                gk = g[key] + (weight_decay * p[key] if key.startswith("W") else 0.0)
+                m[key] = b1 * m[key] + (1 - b1) * gk
+                v[key] = b2 * v[key] + (1 - b2) * gk * gk
+                mh = m[key] / (1 - b1 ** t)
+                vh = v[key] / (1 - b2 ** t)
+                p[key] = p[key] - lr * mh / (np.sqrt(vh) + eps)
+    return {key: val.astype(np.float32) for key, val in p.items()}
+
+
+def build_graph(weights):
+    """``x`` (None, 64) → linear fc1 → relu1 → linear fc2 → outputs ``class`` (argmax, int32) and ``logits``."""
+    g = Graph()
+    x = g.input("x", (None, weights["W1"].shape[0]))
+    h = g.relu(g.linear(x, weights["W1"], weights["b1"], name="fc1"), name="relu1")
+    logits = g.linear(h, weights["W2"], weights["b2"], name="fc2")
+    g.output(g.argmax(logits, name="cls"), "class")
+    g.output(logits, "logits")
+    return g
+
+
+def _batches(X, batch):
+    """``(rows, padded batch)`` for every ``batch`` rows of ``X``; the last one padded with its last row."""
+    for s in range(0, len(X), batch):
+        xb = X[s:s + batch]
+        n = len(xb)
+        if n < batch:
+            xb = np.concatenate([xb, np.repeat(xb[-1:], batch - n, axis=0)])
+        yield n, xb
+
+
+class _Backend:
+    """Runs a ``CompiledModel`` on a batch: ``(outputs, cycles, rtl_equals_golden or None)``."""
+
+    def __init__(self, name, config, build_dir=None):
+        self.name, self.config = name, config
+        self.sim = None
+        if name == "verilator":
+            from sim.chip_verilator import ChipSimulator
+            root = build_dir if build_dir is not None else _default_build() / "sim"
+            self.sim = ChipSimulator(config, build_root=root)
+        self.build_seconds = 0.0
+        self.wall_seconds = 0.0
+        self.first_mismatch = None
+
+    def run(self, cm, xb):
+        t0 = time.perf_counter()
+        try:
+            if self.name == "golden":
+                out, cycles = cm.run_golden({"x": xb})
+                return out, cycles, None
+            from sim.chip_run import run_program
+            inputs = cm.constants + cm.pack_inputs(cm.quantize_inputs({"x": xb}))
+            res = run_program(self.config, cm.program.words, inputs, simulator=self.sim)
+            self.build_seconds += self.sim.last_build_seconds
+            if not res.match and self.first_mismatch is None:
+                self.first_mismatch = res.mismatch
+            if res.error is not None:
+                raise RuntimeError(f"the chip faulted: {res.error}")
+            return cm.unpack_outputs(res.mems), res.cycles, res.match
+        finally:
+            self.wall_seconds += time.perf_counter() - t0
+
+
+def _default_build():
+    import os
+    from pathlib import Path
+    return Path(os.environ.get("CONVEYOR_BUILD", Path(__file__).resolve().parent.parent / "build"))
+
+
+def _config(config):
+    from spec.config import PRESETS, ChipConfig
+    if isinstance(config, ChipConfig):
+        return config
+    if config in PRESETS:
+        return PRESETS[config]
+    raise ValueError(f"config must be a ChipConfig or one of {', '.join(PRESETS)}, not {config!r}")
+
+
+def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32, epochs=60, limit=None,
+             build_dir=None):
+    """Train, quantize, compile and run the digits MLP on the chip (module docstring). ``limit``: only the
+    first ``limit`` test samples (tests); ``build_dir``: the Verilator build root (default BUILD/sim).
+
+    The report: ``samples``, ``train_samples``, ``float_accuracy``, ``int8_accuracy``, ``chip_accuracy``,
+    ``mismatches`` (chip predictions ≠ ``run_int8``), ``rtl_matches_golden`` (verilator: every run; golden:
+    None), ``cycles_per_batch`` (the chip's, every batch equal to ``predicted_cycles``), ``cycles_per_inference``,
+    ``utilization``, ``inferences_per_second`` (at ``clock_mhz``, full batches), ``compile_seconds`` (quantize +
+    lower), ``batch1`` (the same for batch 1, one sample run), ``sram`` (bytes used), ``match`` (everything
+    agreed)."""
+    cfg = _config(config)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"batch must be an int >= 1, not {batch!r}")
+    if backend == "verilator":
+        cfg = cfg.check_rtl()
+    t_start = time.perf_counter()
+    Xtr, ytr, Xte, yte = load_split(seed)
+    if limit is not None:
+        Xte, yte = Xte[:limit], yte[:limit]
+    t0 = time.perf_counter()
+    weights = train_mlp(Xtr, ytr, hidden=hidden, epochs=epochs, seed=seed)
+    train_seconds = time.perf_counter() - t0
+    g = build_graph(weights)
+    float_pred = g.run_float({"x": Xte})["class"]
+
+    t0 = time.perf_counter()
+    qg = quantize(g, {"x": Xtr})
+    t1 = time.perf_counter()
+    cm = lower(qg, cfg, batch)
+    t2 = time.perf_counter()
+    cm1 = lower(qg, cfg, 1)
+    t3 = time.perf_counter()
+    int8_pred = qg.run_int8({"x": Xte})["class"]
+
+    be = _Backend(backend, cfg, build_dir)
+    chip_pred = []
+    cycles, rtl_ok = [], []
+    for n, xb in _batches(Xte, batch):
+        out, cyc, ok = be.run(cm, xb)
+        chip_pred.append(out["class"][:n])
+        cycles.append(int(cyc))
+        if ok is not None:
+            rtl_ok.append(bool(ok))
+    chip_pred = np.concatenate(chip_pred).astype(np.int64)
+    mismatches = int(np.sum(chip_pred != int8_pred))
+
+    # batch 1: one sample (the first of the test split)
+    out1, cyc1, ok1 = be.run(cm1, Xte[:1])
+    b1_mismatch = int(out1["class"][0] != int8_pred[0])
+    if ok1 is not None:
+        rtl_ok.append(bool(ok1))
+
+    clock = cfg.clock_mhz * 1e6
+    pred = cm.program.predicted_cycles
+    pred1 = cm1.program.predicted_cycles
+    sram = cm.sram_report()["total"]
+    report = {
+        "config": cfg.name, "backend": backend, "batch": int(batch), "seed": seed, "hidden": hidden,
+        "epochs": epochs, "clock_mhz": cfg.clock_mhz,
+        "train_samples": int(len(Xtr)), "samples": int(len(Xte)), "batches": len(cycles),
+        "float_accuracy": float(np.mean(float_pred == yte)),
+        "int8_accuracy": float(np.mean(int8_pred == yte)),
+        "chip_accuracy": float(np.mean(chip_pred == yte)),
+        "float_int8_disagreements": int(np.sum(float_pred != int8_pred)),
+        "mismatches": mismatches,
+        "rtl_matches_golden": (all(rtl_ok) if rtl_ok else None),
+        "first_rtl_mismatch": be.first_mismatch,
+        "predicted_cycles": pred,
+        "cycles_per_batch": cycles[0] if len(set(cycles)) == 1 else cycles,
+        "cycles_equal_predicted": all(c == pred for c in cycles) and cyc1 == pred1,
+        "cycles_per_inference": pred / batch,
+        "matmul_items": cm.matmul_items,
+        "utilization": cm.utilization,
+        "inferences_per_second": clock * batch / pred,
+        "total_cycles": int(sum(cycles)),
+        "effective_inferences_per_second": clock * len(Xte) / sum(cycles),
+        "program_words": int(sum(len(w) for w in cm.program.words)),
+        "sram_used_bytes": sram["used_bytes"], "sram_free_bytes": sram["free_bytes"],
+        "weight_bytes": qg.weight_bytes,
+        "batch1": {"predicted_cycles": pred1, "cycles": int(cyc1), "cycles_per_inference": pred1,
+                   "utilization": cm1.utilization, "inferences_per_second": clock / pred1,
+                   "mismatches": b1_mismatch, "rtl_matches_golden": ok1,
+                   "compile_seconds": t3 - t2 + (t1 - t0)},
+        "compile_seconds": (t1 - t0) + (t2 - t1),
+        "quantize_seconds": t1 - t0, "lower_seconds": t2 - t1,
+        "train_seconds": train_seconds,
+        "run_seconds": be.wall_seconds, "build_seconds": be.build_seconds,
+        "total_seconds": time.perf_counter() - t_start,
+    }
+    report["match"] = (mismatches == 0 and b1_mismatch == 0 and report["cycles_equal_predicted"]
+                       and report["rtl_matches_golden"] is not False)
+    return report

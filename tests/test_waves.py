@@ -32,7 +32,7 @@ def test_sanitize_renames_only_yosys_helper_wires(tmp_path):
 
 def test_waves_run_writes_a_layout_of_existing_signals(tmp_path):
     out = tmp_path / "r.json"
-    assert main(["sim", "gemm", "--m", "6", "--k", "4", "--n", "4", "--rows", "2", "--cols", "2",
+    assert main(["sim", "gemm", "--unit", "mxu", "--m", "6", "--k", "4", "--n", "4", "--rows", "2", "--cols", "2",
                  "--acc-depth", "16", "--waves", "--json", str(out), "--build-dir", str(tmp_path / "b")]) == 0
     r = json.loads(out.read_text())
     signals = vcd_signals(r["waves"])

@@ -18,8 +18,9 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --progress-bar off
 # are found by amaranth-boards and friends without activating the venv.
 RUN      := PATH="$(abspath $(VENV_BIN)):$$PATH"
 
-# ---- make sim: the main demo (a two-layer int8 MLP step on the whole chip) -------------------------------
+# ---- make sim: the main demos (the digits MLP from the compiler; an MLP step from assembly) --------------
 CONFIG ?= small
+DIGITS_BATCH ?= 64
 M      ?= 256
 K      ?= 64
 HIDDEN ?= 64
@@ -66,7 +67,7 @@ PYTEST_ARGS ?=
 help: ## List the targets (this text)
 	@echo "Conveyor: make targets (each one bootstraps $(VENV) from requirements.txt on first use)"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_.-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "Variables (override as NAME=value): CONFIG M K HIDDEN N SEED SIM_ARGS, WAVES_{CONFIG,M,K,HIDDEN,N},"
+	@echo "Variables (override as NAME=value): CONFIG DIGITS_BATCH M K HIDDEN N SEED SIM_ARGS, WAVES_{CONFIG,M,K,HIDDEN,N},"
 	@echo "  GEN_{ROWS,COLS,OUT}, ECP5_{ROWS,COLS}, ICE40_{ROWS,COLS}, FPGA_REPORTS, TEST_JOBS, TESTS,"
 	@echo "  PYTEST_ARGS, BENCH_ARGS, CHIP_BENCH_ARGS, PYTHON, VENV"
 
@@ -81,7 +82,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## Create/refresh .venv from requirements.txt (done automatically by every target)
 
-sim: $(STAMP) ## Main demo: a two-layer int8 MLP step (GEMM, requantize, ReLU, GEMM) from assembly on chip CONFIG
+sim: $(STAMP) ## Main demos on chip CONFIG: the digits MLP compiled end to end, then an MLP step from assembly
+	$(RUN) $(CONVEYOR) demo digits --config $(CONFIG) --batch $(DIGITS_BATCH) --seed $(SEED) $(SIM_ARGS)
 	$(RUN) $(CONVEYOR) demo mlp --config $(CONFIG) --m $(M) --k $(K) --hidden $(HIDDEN) --n $(N) --seed $(SEED) $(SIM_ARGS)
 
 waves: $(STAMP) ## The demo on chip WAVES_CONFIG with a VCD, a .gtkw grouped by slice and a PNG of the first cycles

@@ -11,9 +11,10 @@ The scheme (what the lowering stage must follow)
   exact), ``[0, 0]`` is widened to ``[0, 1]``; ``scale = (hi - lo) / 255``, ``zp = clamp(round_half_away(-128
   - lo / scale), -128, 127)``. A non-negative tensor (after a ReLU, a sigmoid) gets ``zp = -128`` and uses
   all 256 codes.
-* **Weights: per-output-channel symmetric int8** (``zp = 0``): ``s_w[c] = max|W[:, c]| / 127`` (a zero
-  column takes the smallest non-zero channel scale, an all-zero ``W`` 1/127), ``W_q = clamp(round_half_away(
-  W / s_w), -127, 127)`` (-128 never appears).
+* **Weights: per-output-channel symmetric int8** (``zp = 0``): ``s_w[c] = max(max|W[:, c]| / 127, s_top ·
+  CHANNEL_SCALE_FLOOR)`` with ``s_top`` the largest channel's scale and the floor ``2**-16`` (a zero or
+  nearly dead column cannot get a vanishing scale; an all-zero ``W`` takes 1/127), ``W_q =
+  clamp(round_half_away(W / s_w), -127, 127)`` (-128 never appears).
 * **Rounding**: ``round_half_away`` everywhere (ties away from zero); float steps (input quantization, the
   compile-time constants) in float64, exact on ties.
 * **Input quantization** (on the host, the only float step at run time): ``q = clamp(round_half_away(x /
@@ -125,13 +126,22 @@ def requant_multipliers(real, where="requant"):
     return mult, shift
 
 
+#: The smallest channel scale, relative to the largest channel's (module docstring, "Weights").
+CHANNEL_SCALE_FLOOR = 2.0 ** -16
+
+
 def quantize_weights(W):
     """Per-output-channel symmetric int8 of ``W`` (K, N): ``(W_q int8, s_w float64 (N,))`` (module docstring)."""
     W = np.asarray(W, np.float64)
     amax = np.abs(W).max(axis=0)
     scale = amax / 127.0
-    pos = scale[scale > 0]
-    scale = np.where(scale > 0, scale, pos.min() if pos.size else 1 / 127.0)
+    top = scale.max() if scale.size else 0.0
+    if top > 0:
+        # a (nearly) dead channel must not get a vanishing scale: its bias, divided by s_x · s_w[c], would
+        # not fit in int32 (seen with weight decay shrinking a dead unit's weights to 1e-42)
+        scale = np.maximum(scale, top * CHANNEL_SCALE_FLOOR)
+    else:
+        scale = np.full_like(scale, 1 / 127.0)
     Wq = np.clip(round_half_away(W / scale), -127, 127).astype(np.int8)
     return Wq, scale
 

@@ -93,7 +93,7 @@ def test_qparams_and_weights():
     W = np.array([[1.0, 0.0, -0.5], [-2.0, 0.0, 0.25]])
     Wq, s = quantize_weights(W)
     assert Wq.dtype == np.int8 and Wq.tolist() == [[64, 0, -127], [-127, 0, 64]]
-    assert s.tolist() == [2 / 127, 0.5 / 127, 0.5 / 127]                      # the zero column: the smallest
+    assert s.tolist() == [2 / 127, 2 / 127 * 2.0**-16, 0.5 / 127]      # the zero column: the floor
 
 
 # ---- the quantized MLP -----------------------------------------------------------------------------------
@@ -357,3 +357,22 @@ def test_random_chains_build_quantize_and_run_in_range(case):
         assert np.array_equal(v, again[name])
     f = g.run_float(X)
     assert set(f) == set(again)
+
+
+def test_a_nearly_dead_channel_keeps_a_usable_scale():
+    """A hidden unit whose weights decayed to ~1e-42 while its bias did not (seen with weight decay):
+    the channel scale is floored, the int32 bias fits, and the layer quantizes and runs."""
+    from compiler.quantize import CHANNEL_SCALE_FLOOR, quantize_weights
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=(8, 4))
+    W[:, 2] = 1e-42
+    Wq, s = quantize_weights(W)
+    assert s[2] == pytest.approx(s.max() * CHANNEL_SCALE_FLOOR)
+    assert np.all(Wq[:, 2] == 0)
+    from compiler.ir import Graph
+    g = Graph()
+    x = g.input("x", (None, 8))
+    g.output(g.linear(x, W, np.array([0.1, -0.2, 0.7, 0.0])), "y")
+    q = quantize(g, {"x": rng.normal(size=(50, 8)).astype(np.float32)})
+    y = q.run_int8({"x": rng.normal(size=(5, 8)).astype(np.float32)})["y"]
+    assert y.dtype == np.int8 and y.shape == (5, 4)

@@ -55,7 +55,7 @@ from golden import vxu as gvxu
 from spec import isa
 from spec.config import ChipConfig
 from .kernels import (MemAllocator, Region, _BiasAdd, _bias_reps, _Gemm, _gemm_phase, _loadlut, _pack_w,
-                      _sides, _tiles, _vxu_pass)
+                      _sides, _tiles, _unpack_y, _vxu_pass)
 from .quantize import QGraph
 from .schedule import Program, ProgramBuilder
 
@@ -145,15 +145,6 @@ def _pack_act(X, c, pad=PAD_CODE):
     return out
 
 
-def _unpack_act(words, M, N, c):
-    C = c.mxu_cols
-    y = np.zeros((M, N), np.int32)
-    for nt in range(_tiles(N, C)):
-        n0 = nt * C
-        y[:, n0:n0 + C] = words[nt * M:(nt + 1) * M, :min(C, N - n0)]
-    return y
-
-
 def _pack_channels(values, c, reps, pad):
     """``reps`` copies per N tile of ``values[nt·C …]`` (lanes past the channels: ``pad``)."""
     N = len(values)
@@ -224,7 +215,7 @@ class CompiledModel:
             if loc.kind == "indices":
                 out[name] = words[:, 0].astype(np.int32).reshape(loc.shape)
             else:
-                out[name] = _unpack_act(words, loc.rows, loc.features, self.config).astype(np.int8).reshape(
+                out[name] = _unpack_y(words, loc.rows, loc.features, self.config).astype(np.int8).reshape(
                     loc.shape)
         return out
 

@@ -7,7 +7,13 @@
 What is lowered
 ---------------
 * ``input``: quantized on the host (``CompiledModel.quantize_inputs``, exactly as ``QGraph.run_int8``); the
-  codes are what is loaded into MEM. Integer inputs (embedding ids) are not supported.
+  codes are what is loaded into MEM. Integer inputs (embedding ids) pass unchanged and are only lowered as
+  the ids of an ``embedding`` (possibly through host reshapes).
+* ``embedding`` of ids that are a graph input: **a gather on the host** (the ISA has no data-dependent
+  addressing): ``InputsLayout.pack`` looks up the rows of the quantized table (``QGraph``'s int8 codes,
+  ``T_q[ids]``) and loads them as an activation in the usual layout, as if the embedding's output (or a host
+  reshape of it, e.g. (B, T, D) → (B, T·D)) were a graph input; the table is not loaded into MEM. An
+  embedding whose ids are computed on the chip: ``NotImplementedError`` naming the node.
 * ``linear`` (+ fused bias add and ReLU): ``kernels``' GEMM (weight tiles double buffered, K accumulation)
   with the int32 bias added at the VXU as the last K tile's results stream out (``_BiasAdd``), then one
   ``VOP requantv`` pass: operand a the accumulators, operand b the per-channel multiplier vectors (one per N
@@ -21,7 +27,14 @@ What is lowered
   they are known to hold -128 already. Larger ``N`` or another axis: ``NotImplementedError`` naming the node.
 * ``reshape``: of a graph input, done on the host; of a tensor that keeps its last axis (rows only
   regrouped), or of argmax indices, a no-op on the layout; anything else ``NotImplementedError``.
-* ``matmul``, ``add``, ``embedding``: ``NotImplementedError`` naming the step.
+* ``add`` (``acc = q_a·m_a + q_b·m_b + c``, then one requant; a and b activations of the same shape, or b
+  a folded constant with ``c`` per channel): VXU passes with constant vectors from MEM (lanes past the
+  features: multiplier 0 and ``c = -2**31``, so the padding requantizes to -128): ``VOP mul`` of a by the
+  ``m_a`` vectors into the output region, ``VOP mul`` of b by the ``m_b`` vectors into a scratch region (b's
+  own region when nothing else reads it), ``VOP add`` of the two, ``VOP add`` of the ``c`` vectors, ``VOP
+  requant`` (SETQ with the one multiplier), a fused ReLU's clamp as for linear. Broadcasting adds (other
+  shapes), a constant ``c`` varying along the rows: ``NotImplementedError`` naming the node.
+* ``matmul`` of two activations: ``NotImplementedError`` naming the step.
 
 Layout (``R × C`` MXU, square: ``R == C``; ``L`` lanes): an activation (M rows × N features, the rows being
 every leading axis flattened) is ``Nt · M`` words, word ``nt·M + m`` holding ``x[m, nt·C : nt·C + C]`` as
@@ -72,13 +85,16 @@ _MULT_MAX = isa.FIELDS["mult"].hi
 @dataclass(eq=False)
 class _T:
     """A tensor of the lowering: ``kind`` ``"host"`` (a graph input not yet in MEM, ``source`` the input
-    name), ``"act"`` (int8 codes, activation layout, in ``region``) or ``"idx"`` (argmax indices, lane 0)."""
+    name; with ``gather`` the int8 table of an embedding of those ids, gathered on the host), ``"ids"``
+    (integer embedding ids, a graph input on the host), ``"act"`` (int8 codes, activation layout, in
+    ``region``) or ``"idx"`` (argmax indices, lane 0)."""
     name: str
     kind: str
     shape: tuple
     region: Region = None
     pad: int = None          # the value of the lanes past the features (None: unknown)
     source: str = None
+    gather: np.ndarray = None
 
     @property
     def rows(self):
@@ -106,9 +122,12 @@ class OutputLoc:
 class InputsLayout:
     """How quantized inputs are placed: per graph input, the regions (one per view: an input reshaped on
     the host before two different uses gets two) as ``(view shape, segments)``; ``pack(codes)`` →
-    ``[(slice name, bank, addr, words)]``."""
+    ``[(slice name, bank, addr, words)]``. ``gathers``: per input name, one entry per view: ``None``, or the
+    int8 ``(V, D)`` table of an embedding whose ids the input is (the view holds ``table[ids]``, gathered on
+    the host; the view's shape is then that of the gathered rows)."""
     config: ChipConfig
     views: dict = field(default_factory=dict)     # input name -> [(shape, Region)]
+    gathers: dict = field(default_factory=dict)   # input name -> [table or None] (aligned with views)
 
     @property
     def regions(self):
@@ -123,9 +142,22 @@ class InputsLayout:
             if name not in codes:
                 raise ValueError(f"codes must hold input {name!r}")
             q = np.asarray(codes[name])
-            if q.dtype.kind not in "iu" or (q.size and (q.min() < -128 or q.max() > 127)):
+            gathers = self.gathers.get(name) or [None] * len(vs)
+            if q.dtype.kind not in "iu":
+                raise ValueError(f"codes of input {name!r} must be integers, not {q.dtype}")
+            if any(g is None for g in gathers) and q.size and (q.min() < -128 or q.max() > 127):
                 raise ValueError(f"codes of input {name!r} must be int8 values")
-            for shape, region in vs:
+            for (shape, region), table in zip(vs, gathers):
+                if table is not None:       # embedding ids: gather the quantized table's rows on the host
+                    if q.size and (q.min() < 0 or q.max() >= len(table)):
+                        raise ValueError(f"ids of input {name!r} must be in 0 … {len(table) - 1}, not "
+                                         f"{int(q.min())} … {int(q.max())}")
+                    x = np.asarray(table)[q.reshape(-1)]
+                    if x.size != math.prod(shape):
+                        raise ValueError(f"ids of input {name!r} must have {math.prod(shape) // table.shape[1]} "
+                                         f"values, not shape {q.shape}")
+                    out += region.inputs(_pack_act(x.reshape(shape).reshape(-1, shape[-1]), self.config))
+                    continue
                 if q.size != math.prod(shape):
                     raise ValueError(f"codes of input {name!r} must have {math.prod(shape)} values "
                                      f"(shape {shape}), not shape {q.shape}")
@@ -187,7 +219,7 @@ class CompiledModel:
             if x.ndim and x.shape[0] != self.batch and self.qgraph.graph.node(st.name).shape[0] is None:
                 raise ValueError(f"input '{st.name}' must have batch {self.batch} (the compiled batch), "
                                  f"not {x.shape[0]}")
-            codes[st.name] = st.params["qp"].quantize(x)
+            codes[st.name] = st.params["qp"].quantize(x) if st.params["qp"] is not None else np.asarray(x)
         return codes
 
     def pack_inputs(self, codes):
@@ -400,8 +432,12 @@ class _Lowering:
             r = self._region("act", f"input '{t.source}'" + (f" as {t.shape}" if t.name != t.source else ""),
                              nt * M, desc=f"int8 {M} x {N} as {nt} tiles x {M} words")
             self.layout.views.setdefault(t.source, []).append((t.shape, r))
+            self.layout.gathers.setdefault(t.source, []).append(t.gather)
             t.kind, t.region, t.pad = "act", r, PAD_CODE
             return t
+        if t.kind == "ids":
+            raise NotImplementedError(f"{where}: its input {t.name!r} holds integer ids, which the lowering "
+                                      f"only takes as the ids of an embedding")
         raise NotImplementedError(f"{where}: its input {t.name!r} holds argmax indices, which the lowering "
                                   f"only returns as outputs")
 
@@ -439,12 +475,19 @@ class _Lowering:
                 self._argmax(st, self.T[st.inputs[0]])
             elif op == "reshape":
                 self._reshape(st, self.T[st.inputs[0]])
+            elif op == "embedding":
+                self._embedding(st, self.T[st.inputs[0]])
+            elif op == "add":
+                self._add(st)
             else:
-                raise NotImplementedError(f"{where}: the lowering handles linear, relu, tanh/sigmoid/gelu/exp, "
-                                          f"argmax and reshape steps, not {op}")
+                raise NotImplementedError(f"{op} '{st.fused[0]}': the lowering handles linear, add, relu, "
+                                          f"tanh/sigmoid/gelu/exp, embedding (of input ids), argmax and "
+                                          f"reshape steps, not {op}")
         outputs = {}
         for name, tname in self.q.outputs.items():
             t = self.T[tname]
+            if t.kind == "ids":
+                raise NotImplementedError(f"output {name!r}: integer ids ({tname!r}) are not lowered as outputs")
             if t.kind == "host":
                 self._act(t, f"output {name!r}")
             kind = "indices" if t.kind == "idx" else "codes"
@@ -459,24 +502,106 @@ class _Lowering:
 
     def _input(self, st):
         node = self.q.graph.node(st.name)
-        if st.params["qp"] is None:
-            raise NotImplementedError(f"input '{st.name}': integer inputs ({node.dtype}, embedding ids) are not "
-                                      f"lowered")
         if len(node.shape) == 0:
             raise NotImplementedError(f"input '{st.name}': scalar inputs are not lowered")
-        self.T[st.name] = _T(st.name, "host", self._shape(node.shape), source=st.name)
+        kind = "host" if st.params["qp"] is not None else "ids"      # integer inputs: embedding ids
+        self.T[st.name] = _T(st.name, kind, self._shape(node.shape), source=st.name)
 
     def _reshape(self, st, x):
         node = self.q.graph.node(st.name)
         shape = self._shape(node.shape)
-        if x.kind == "host":
-            self.T[st.name] = _T(st.name, "host", shape, source=x.source)
+        if x.kind in ("host", "ids"):
+            self.T[st.name] = _T(st.name, x.kind, shape, source=x.source, gather=x.gather)
         elif x.kind == "idx" or (len(shape) >= 1 and shape[-1] == x.features):
             self.T[st.name] = _T(st.name, x.kind, shape, x.region, x.pad)
         else:
             raise NotImplementedError(f"reshape '{st.name}': {x.shape} -> {shape} changes the last axis of a "
                                       f"tensor computed on the chip (the lowering reshapes inputs on the host, "
                                       f"and on the chip only regroups rows)")
+
+    def _embedding(self, st, ids):
+        """``table[ids]`` of graph-input ids: a host gather (module docstring), the result a host tensor."""
+        if ids.kind != "ids":
+            raise NotImplementedError(f"embedding '{st.name}': its ids {ids.name!r} are computed on the chip, "
+                                      f"and the chip has no data-dependent addressing (the lowering gathers "
+                                      f"embedding rows on the host, for ids that are a graph input)")
+        shape = self._shape(self.q.graph.node(st.name).shape)
+        self.T[st.name] = _T(st.name, "host", shape, source=ids.source, gather=st.params["table"])
+
+    def _channel_locs(self, r, reps, M, Nt):
+        """Word locations of ``r`` (``reps`` copies per N tile) for the words ``nt·M + m`` of an activation."""
+        return [r.locs[nt * reps + m % reps] for nt in range(Nt) for m in range(M)]
+
+    def _add(self, st):
+        """``acc = q_a·m_a + q_b·m_b + c`` (int32), one requant, a fused ReLU (module docstring)."""
+        c = self.c
+        node = st.fused[0]
+        where = f"add '{node}'"
+        p, rq = st.params, st.params["requant"]
+        for op in ("mul", "requant"):
+            if op not in c.vxu_ops:
+                raise NotImplementedError(f"{where}: the lowering needs the VXU operation {op!r}, which config "
+                                          f"{c.name} lacks")
+        a = self._act(self.T[st.inputs[0]], where)
+        bt = self._act(self.T[st.inputs[1]], where) if p["m_b"] is not None else None
+        if bt is not None and (bt.rows != a.rows or bt.features != a.features):
+            raise NotImplementedError(f"{where}: the lowering adds two activations of the same shape only, not "
+                                      f"{a.shape} and {bt.shape} (no broadcasting)")
+        M, N = a.rows, a.features
+        Nt = _tiles(N, c.mxu_cols)
+        assert len(a.region) == Nt * M
+        cv = np.asarray(p["c"], np.int64)
+        if cv.size != 1 and not (cv.ndim >= 1 and cv.shape[-1] == N and cv.size == N):
+            raise NotImplementedError(f"{where}: the lowering adds a constant per channel (shape ({N},)) only, "
+                                      f"not of shape {np.shape(p['c'])} (varying along the rows)")
+        cvec = np.broadcast_to(cv.reshape(-1), (N,))
+        reps = _bias_reps(c, M, Nt)
+        locs = lambda r: self._channel_locs(r, reps, M, Nt)      # noqa: E731
+        desc = f"int32 ({N},) as {Nt} tiles x {reps} copies"
+        mult = int(rq.mult.reshape(-1)[0])
+        assert np.all(rq.mult == mult), "add: one requant multiplier for every channel"
+        a_sl = set(a.region.slices)
+        b_sl = set(bt.region.slices) if bt is not None else set()
+
+        def body(out):
+            b = self.b
+            o_sl = set(out.slices)
+            ma = self._const(f"m_a of '{node}'", _pack_channels(np.full(N, p["m_a"], np.int64), c, reps, 0),
+                             exclude=a_sl | o_sl, granule=reps, desc=desc,
+                             avoid=", on MEM slices holding neither a nor the output")
+            _vxu_pass(b, b.end, "mul", a.region.locs, out.locs, b_locs=locs(ma))
+            if bt is not None:
+                if self._in_place_ok(bt) and bt.region is not out:
+                    tmp = bt.region
+                else:
+                    tmp = None
+                    for excl in (o_sl | b_sl, o_sl, ()):
+                        try:
+                            tmp = self._region("scratch", f"b * m_b of '{node}'", Nt * M, exclude=excl,
+                                               desc=f"int32 {M} x {N} as {Nt} tiles x {M} words")
+                            break
+                        except ValueError:
+                            if not excl:
+                                raise
+                mb = self._const(f"m_b of '{node}'", _pack_channels(np.full(N, p["m_b"], np.int64), c, reps, 0),
+                                 exclude=b_sl | set(tmp.slices), granule=reps, desc=desc,
+                                 avoid=", on MEM slices holding neither b nor its product")
+                _vxu_pass(b, b.end, "mul", bt.region.locs, tmp.locs, b_locs=locs(mb))
+                _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=tmp.locs)
+            cr = self._const(f"c of '{node}'", _pack_channels(cvec, c, reps, gvxu.INT32_MIN), exclude=o_sl,
+                             granule=reps, desc=desc, avoid=", on MEM slices not holding the sums")
+            _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=locs(cr))
+            _vxu_pass(b, b.end, "requant", out.locs, out.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
+            return out
+
+        inplace = a.region if self._in_place_ok(a) and (bt is None or bt.region is not a.region) else None
+        z = self._placed(f"'{st.name}'", Nt * M, f"int8 {M} x {N} as {Nt} tiles x {M} words", body,
+                         busy=a_sl | b_sl, inplace=inplace)
+        pad = int(gvxu.requant(np.array([gvxu.INT32_MIN]), mult, rq.shift, rq.zp)[0])
+        t = _T(st.name, "act", self._shape(self.q.graph.node(st.fused[-1]).shape), z, pad)
+        self.T[st.name] = t
+        if rq.clamp_needed:
+            self._max_zp(st, t, rq.zp)
 
     def _linear(self, st, x):
         c = self.c

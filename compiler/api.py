@@ -141,7 +141,8 @@ class CompiledProgram:
         rows = None
         arrays = {}
         for s in self._inputs:
-            what = (f"a float array of shape {_fmt_shape(s.shape)}"
+            ids = s.dtype != "float32"             # embedding ids, gathered on the host
+            what = (f"{'an integer' if ids else 'a float'} array of shape {_fmt_shape(s.shape)}"
                     + (f" with at most {self.batch} rows" if s.shape and s.shape[0] is None else ""))
             if s.name not in inputs:
                 raise ValueError(f"input {s.name!r} is missing: it must be {what}")
@@ -149,21 +150,19 @@ class CompiledProgram:
             if hasattr(a, "detach") and hasattr(a, "numpy"):      # a torch tensor
                 a = a.detach().cpu().numpy()
             a = np.asarray(a)
-            if a.dtype.kind not in "iuf":
+            if a.dtype.kind not in ("iu" if ids else "iuf"):
                 raise TypeError(f"input {s.name!r} must be {what}, not a {a.dtype} array")
-            if s.dtype != "float32":
-                raise NotImplementedError(f"input {s.name!r}: integer inputs are not lowered")
             if (a.ndim != len(s.shape) or any(d is not None and d != n for d, n in zip(s.shape, a.shape))
                     or (s.shape and s.shape[0] is None and not 1 <= a.shape[0] <= self.batch)):
                 raise ValueError(f"input {s.name!r} must be {what}, not shape {a.shape}")
-            a = a.astype(np.float32)
+            a = a.astype(np.int64 if ids else np.float32)
             if s.shape and s.shape[0] is None:
                 if rows is not None and a.shape[0] != rows:
                     raise ValueError(f"input {s.name!r} has {a.shape[0]} rows but another input has {rows}: "
                                      f"every batched input must have the same rows")
                 rows = a.shape[0]
                 if rows < self.batch:
-                    a = np.concatenate([a, np.zeros((self.batch - rows,) + a.shape[1:], np.float32)])
+                    a = np.concatenate([a, np.zeros((self.batch - rows,) + a.shape[1:], a.dtype)])
             arrays[s.name] = a
         return arrays, (self.batch if rows is None else rows)
 
@@ -171,7 +170,11 @@ class CompiledProgram:
         """``({input name: int8 codes}, rows)`` of float ``inputs`` (padded to the batch), exactly as
         ``QGraph.run_int8`` quantizes them."""
         arrays, rows = self._check_inputs(inputs)
-        return {s.name: s.qp.quantize(arrays[s.name]) for s in self._inputs if s.qp is not None}, rows
+        used = self._model.inputs_layout.views
+        codes = {s.name: s.qp.quantize(arrays[s.name]) for s in self._inputs if s.qp is not None}
+        codes.update({s.name: arrays[s.name] for s in self._inputs       # embedding ids pass unchanged
+                      if s.qp is None and s.dtype != "float32" and s.name in used})
+        return codes, rows
 
     def _cut(self, outputs, rows):
         if rows == self.batch:
@@ -226,8 +229,11 @@ class CompiledProgram:
                         "scale": None if s.qp is None else float(s.qp.scale),
                         "zero_point": None if s.qp is None else int(s.qp.zp),
                         "views": [{"shape": [int(x) for x in shape],
-                                   "locs": [[int(p), int(b), int(a)] for p, b, a in r.locs]}
-                                  for shape, r in views.get(s.name, [])]}
+                                   "locs": [[int(p), int(b), int(a)] for p, b, a in r.locs],
+                                   "gather": None if g is None else f"gather_{s.name}_{i}"}
+                                  for i, ((shape, r), g) in enumerate(zip(
+                                      views.get(s.name, []),
+                                      m.inputs_layout.gathers.get(s.name) or [None] * len(views.get(s.name, []))))]}
                        for s in self._inputs],
             "outputs": [{"name": name, "tensor": loc.tensor, "kind": loc.kind, "shape": [int(x) for x in loc.shape],
                          "rows": int(loc.rows), "features": int(loc.features),
@@ -245,6 +251,10 @@ class CompiledProgram:
             arrays[f"cycles_{p}"] = np.array([t for t, _ in sched], np.int64)
         for i, (_, _, _, words) in enumerate(m.constants):
             arrays[f"const_{i}"] = np.asarray(words)
+        for name, tables in m.inputs_layout.gathers.items():
+            for i, table in enumerate(tables):
+                if table is not None:
+                    arrays[f"gather_{name}_{i}"] = np.asarray(table)
         (d / "program.json").write_text(json.dumps(meta, indent=1) + "\n")
         np.savez(d / "data.npz", **arrays)
         return d
@@ -282,6 +292,8 @@ class CompiledProgram:
             words = [[int(w) for w in npz[f"words_{p}"]] for p in range(P)]
             cycles = [[int(t) for t in npz[f"cycles_{p}"]] for p in range(P)]
             constants = [(cm["slice"], int(cm["bank"]), int(cm["addr"]), npz[cm["key"]]) for cm in meta["constants"]]
+            gathers = {im["name"]: [None if v.get("gather") is None else npz[v["gather"]] for v in im["views"]]
+                       for im in meta["inputs"]}
         schedule = [[(t, isa.decode(w)) for t, w in zip(ts, ws)] for ts, ws in zip(cycles, words)]
         program = Program(config=config, words=words, schedule=schedule,
                           predicted_cycles=int(meta["predicted_cycles"]), text=meta.get("assembly", ""))
@@ -293,6 +305,8 @@ class CompiledProgram:
             for v in im["views"]:
                 r = Region(f"input '{im['name']}'", config, [tuple(int(x) for x in loc) for loc in v["locs"]])
                 layout.views.setdefault(im["name"], []).append((tuple(v["shape"]), r))
+            if any(g is not None for g in gathers[im["name"]]):
+                layout.gathers[im["name"]] = gathers[im["name"]]
         outputs, batched = {}, {}
         for om in meta["outputs"]:
             outputs[om["name"]] = OutputLoc(om["tensor"], om["kind"], tuple(om["shape"]), int(om["rows"]),

@@ -273,3 +273,26 @@ def test_compile_torch_module():
     r = cp.run({name: x})
     assert r.cycles == cp.predicted_cycles
     assert_same(r.outputs, cp.qgraph.run_int8({name: x}))
+
+
+def test_embedding_model_through_the_api_and_save_load(tmp_path):
+    """Embedding ids (an integer input) gathered on the host, then linear → relu → linear → argmax: golden
+    equals the int8 reference, also after save/load."""
+    rng = np.random.default_rng(3)
+    g = Graph()
+    ids = g.input("ids", (None, 2), dtype="int64")
+    e = g.embedding(ids, rng.normal(size=(7, 3)), name="emb")
+    h = g.reshape(e, (-1, 6), name="flat")
+    h = g.relu(g.linear(h, rng.normal(size=(6, 5)), rng.normal(size=5) * 0.1, name="fc1"), name="r1")
+    h = g.linear(h, rng.normal(size=(5, 4)), rng.normal(size=4) * 0.1, name="fc2")
+    g.output(g.argmax(h, name="cls"), "cls")
+    x = rng.integers(0, 7, (6, 2))
+    cp = compiler.compile(g, {"ids": x}, config="tiny", calibration={"ids": rng.integers(0, 7, (40, 2))})
+    want = cp.qgraph.run_int8({"ids": x})
+    r = cp.run({"ids": x[:4]})
+    assert r.cycles == cp.predicted_cycles
+    np.testing.assert_array_equal(r.outputs["cls"], want["cls"][:4])
+    loaded = compiler.CompiledProgram.load(cp.save(tmp_path / "emb"))
+    np.testing.assert_array_equal(loaded.run({"ids": x}).outputs["cls"], want["cls"])
+    with pytest.raises(TypeError, match="input 'ids' must be an integer array"):
+        cp.run({"ids": x.astype(np.float32)})

@@ -39,7 +39,7 @@ from golden.mxu import matmul
 from spec import isa
 from spec.config import ChipConfig
 from spec.isa import Instruction, Stream
-from .schedule import Program, ProgramBuilder
+from .schedule import Program, ProgramBuilder, ProgramFigures
 
 __all__ = ["Region", "MemAllocator", "Kernel", "KernelRun", "gemm", "gemm_bias_requant_relu", "lut_activation",
            "argmax", "mlp"]
@@ -159,7 +159,7 @@ class KernelRun:
 
 
 @dataclass
-class Kernel:
+class Kernel(ProgramFigures):
     """A compiled kernel (module docstring)."""
     name: str
     config: ChipConfig
@@ -174,15 +174,6 @@ class Kernel:
     def mxu_busy_cycles(self):
         """Cycles the MXU array takes activations (MATMUL items)."""
         return self.matmul_items
-
-    @property
-    def cycles(self):
-        return self.program.predicted_cycles
-
-    @property
-    def utilization(self):
-        """MATMUL activations / the program's cycles (1.0: the array took an activation every cycle)."""
-        return self.matmul_items / self.program.predicted_cycles
 
     def run(self, max_cycles=None):
         """Play the kernel on a fresh ``golden.chip.ChipSim``; returns a ``KernelRun``."""

@@ -70,7 +70,7 @@ from spec.config import ChipConfig
 from .kernels import (MemAllocator, Region, _BiasAdd, _bias_reps, _Gemm, _gemm_phase, _loadlut, _pack_w,
                       _sides, _tiles, _unpack_y, _vxu_pass)
 from .quantize import QGraph
-from .schedule import Program, ProgramBuilder
+from .schedule import Program, ProgramBuilder, ProgramFigures
 
 __all__ = ["lower", "CompiledModel", "InputsLayout", "OutputLoc", "PAD_CODE", "MASK_VALUE"]
 
@@ -191,7 +191,7 @@ def _pack_channels(values, c, reps, pad):
 
 # ---- the compiled model --------------------------------------------------------------------------------
 @dataclass(eq=False)
-class CompiledModel:
+class CompiledModel(ProgramFigures):
     """A lowered ``QGraph`` (module docstring). ``program``: the ``compiler.schedule.Program``;
     ``inputs_layout``: ``InputsLayout``; ``constants``: ``[(slice name, bank, addr, words)]`` (weights,
     biases, multipliers, tables, constant vectors), loaded once; ``outputs``: ``{output name: OutputLoc}``;
@@ -252,15 +252,6 @@ class CompiledModel:
         return out
 
     # ---- reports -----------------------------------------------------------------------------------
-    @property
-    def cycles(self):
-        return self.program.predicted_cycles
-
-    @property
-    def utilization(self):
-        """MATMUL activations / predicted cycles."""
-        return self.matmul_items / self.program.predicted_cycles
-
     def sram_report(self):
         """Per MEM slice: words and bytes used and free (a word is ``L`` int32 lanes: ``4·L`` bytes), and the
         regions on it (``{region name: words}``); ``"total"`` sums the slices."""

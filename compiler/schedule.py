@@ -27,7 +27,7 @@ from spec import isa
 from spec.config import ChipConfig
 from spec.isa import Instruction, Stream
 
-__all__ = ["Program", "ProgramBuilder", "hops", "direction", "arrival"]
+__all__ = ["Program", "ProgramBuilder", "ProgramFigures", "hops", "direction", "arrival"]
 
 
 def _slice(config, ref):
@@ -84,6 +84,21 @@ class Program:
     def count_items(self, op):
         """Total ``count`` of every instruction of opcode ``op`` (e.g. MATMUL activations)."""
         return sum(ins.count for _, _, ins in self.instructions(op))
+
+
+class ProgramFigures:
+    """The figures of anything holding a ``program`` (a ``Program``) and its ``matmul_items`` (MXU
+    activations): a compiled kernel or model."""
+
+    @property
+    def cycles(self):
+        """The predicted cycle count (``program.predicted_cycles``)."""
+        return self.program.predicted_cycles
+
+    @property
+    def utilization(self):
+        """MATMUL activations / predicted cycles (1.0: the array took an activation every cycle)."""
+        return self.matmul_items / self.program.predicted_cycles
 
 
 class ProgramBuilder:

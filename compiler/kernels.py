@@ -41,8 +41,8 @@ from spec.config import ChipConfig
 from spec.isa import Instruction, Stream
 from .schedule import Program, ProgramBuilder, ProgramFigures
 
-__all__ = ["Region", "MemAllocator", "Kernel", "KernelRun", "gemm", "gemm_bias_requant_relu", "lut_activation",
-           "argmax", "mlp"]
+__all__ = ["check_int8", "Region", "MemAllocator", "Kernel", "KernelRun", "gemm", "gemm_bias_requant_relu",
+           "lut_activation", "argmax", "mlp"]
 
 # Stream indices by role (the direction comes from the positions of writer and reader).
 ACT, WGT, RES, BIAS = 0, 1, 2, 3     # GEMM: activations, weight rows, MXU results, bias vectors
@@ -199,7 +199,8 @@ def _check_config(config, *kinds):
     return config
 
 
-def _check_int8(name, a, ndim=2):
+def check_int8(name, a, ndim=2):
+    """``a`` as a non-empty ``ndim``-D int8 numpy array, or ``TypeError``/``ValueError`` naming ``name``."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, not {type(a).__name__}")
     if a.dtype != np.int8:
@@ -475,8 +476,8 @@ def _gemm_regions(c, alloc, M, K, N, x=None):
 
 
 def _check_gemm(X, W, xname="X", wname="W"):
-    _check_int8(xname, X)
-    _check_int8(wname, W)
+    check_int8(xname, X)
+    check_int8(wname, W)
     if X.shape[1] != W.shape[0]:
         raise ValueError(f"{xname} is {X.shape[0]} x {X.shape[1]} but {wname} is {W.shape[0]} x {W.shape[1]}: "
                          f"the inner dimensions must agree")
@@ -553,7 +554,7 @@ def mlp(config, X, W1, b1, q1, W2):
     result words are then the second layer's activation words)."""
     c = _check_config(config, "mxu", "vxu")
     _check_gemm(X, W1, "X", "W1")
-    _check_int8("W2", W2)
+    check_int8("W2", W2)
     (M, K), N1 = X.shape, W1.shape[1]
     if W2.shape[0] != N1:
         raise ValueError(f"W1 is {K} x {N1} but W2 is {W2.shape[0]} x {W2.shape[1]}: W2 must have {N1} rows")

@@ -37,6 +37,7 @@ import numpy as np
 from golden.chip import DEFAULT_MAX_CYCLES, ChipSim
 from spec.config import ChipConfig
 from spec.host import COMMAND_FIELDS, HostOp, pack_command, pack_status, unpack_command
+from spec.lanes import pack_lanes, unpack_lanes
 
 __all__ = ["HostCommand", "HostModel", "pack_vector", "unpack_vector"]
 
@@ -52,16 +53,12 @@ class HostCommand(NamedTuple):
 
 def pack_vector(vector):
     """``L`` int32 lanes as one unsigned int, lane 0 lowest (a MEM word on the host edge)."""
-    return sum((int(x) & 0xFFFFFFFF) << (32 * i) for i, x in enumerate(vector))
+    return pack_lanes(vector, 32)
 
 
 def unpack_vector(value, lanes):
     """The ``lanes`` int32 lanes of ``value`` (the inverse of ``pack_vector``)."""
-    out = np.empty(lanes, np.int32)
-    for i in range(lanes):
-        x = (value >> (32 * i)) & 0xFFFFFFFF
-        out[i] = x - (1 << 32) if x >> 31 else x
-    return out
+    return np.array(unpack_lanes(value, 32, lanes), dtype=np.int32)
 
 
 class HostModel:

@@ -8,26 +8,11 @@ import numpy as np
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
+from spec.lanes import pack_lanes, unpack_lanes
 from spec.mxu import ACC_BITS, DATA_BITS
 from rtl.mxu import MXU
 
 __all__ = ["pack_lanes", "unpack_lanes", "run_mxu_trace"]
-
-
-def pack_lanes(values, bits):
-    """Pack signed lane values (lane 0 in the least significant bits) into one unsigned integer."""
-    mask = (1 << bits) - 1
-    out = 0
-    for i, v in enumerate(values):
-        out |= (int(v) & mask) << (bits * i)
-    return out
-
-
-def unpack_lanes(word, bits, lanes):
-    """Inverse of :func:`pack_lanes`: signed lane values from an unsigned integer."""
-    mask = (1 << bits) - 1
-    half = 1 << (bits - 1)
-    return [(((word >> (bits * i)) & mask) ^ half) - half for i in range(lanes)]
 
 
 def run_mxu_trace(params, trace, *, drain=None, vcd=None):

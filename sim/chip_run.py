@@ -22,6 +22,7 @@ from golden.chip import ChipSim
 from spec import isa
 from spec.config import ChipConfig
 from spec.host import HostOp, pack_command, unpack_status
+from spec.lanes import unpack_lanes
 
 __all__ = ["ChipRunResult", "host_commands", "run_program", "load_data", "decode_vector", "reset_command"]
 
@@ -61,8 +62,7 @@ def _error_dict(config, code, slice_index, pc):
 
 def decode_vector(config, value):
     """A response (int) as ``L`` int32 lanes."""
-    lanes = [(value >> (32 * i)) & 0xFFFFFFFF for i in range(config.lanes)]
-    return np.array([v - (1 << 32) if v >> 31 else v for v in lanes], dtype=np.int64).astype(np.int32)
+    return np.array(unpack_lanes(value, 32, config.lanes), dtype=np.int32)
 
 
 def reset_command(config, wait_cycles):

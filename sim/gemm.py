@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compiler.kernels import check_int8
 from spec.mxu import MXUParams
 from .trace import MXUTrace
 
@@ -72,21 +73,12 @@ class GemmPlan:
         return y
 
 
-def _check_operand(name, arr, ndim=2):
-    if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, not {type(arr).__name__}")
-    if arr.dtype != np.int8:
-        raise TypeError(f"{name} must have dtype int8, not {arr.dtype}")
-    if arr.ndim != ndim or 0 in arr.shape:
-        raise ValueError(f"{name} must be a non-empty {ndim}-D array, not shape {arr.shape}")
-
-
 def schedule_gemm(x, w, params):
     """Schedule ``x @ w`` on an MXU with ``params``; returns a :class:`GemmPlan`."""
     if not isinstance(params, MXUParams):
         raise TypeError(f"params must be an MXUParams, not {params!r}")
-    _check_operand("x", x)
-    _check_operand("w", w)
+    check_int8("x", x)
+    check_int8("w", w)
     M, K = x.shape
     K2, N = w.shape
     if K != K2:

@@ -5,6 +5,7 @@ Read by the RTL (``rtl/host.py``), the harness drivers (``sim/``) and the golden
 from enum import IntEnum
 
 from spec import isa
+from spec.lanes import pack_lanes
 
 __all__ = ["HostOp", "COMMAND_FIELDS", "STATUS_FIELDS", "data_bits", "command_bits", "pack_command",
            "unpack_command", "pack_status", "unpack_status"]
@@ -35,10 +36,10 @@ def pack_command(config, op, slice=0, bank=0, addr=0, data=0):
     """A command as one integer: the fields of ``COMMAND_FIELDS`` then ``data`` (an int, or ``L`` lanes
     packed as 32-bit two's complement, lane 0 lowest)."""
     if not isinstance(data, int):
-        lanes = [int(x) & 0xFFFFFFFF for x in data]
+        lanes = list(data)
         if len(lanes) != config.lanes:
             raise ValueError(f"data must have {config.lanes} lanes, not {len(lanes)}")
-        data = sum(v << (32 * i) for i, v in enumerate(lanes))
+        data = pack_lanes(lanes, 32)
     word, pos = 0, 0
     for (name, bits), value in zip(COMMAND_FIELDS, (int(op), slice, bank, addr)):
         if not 0 <= value < 1 << bits:

@@ -21,7 +21,7 @@ from golden import vxu as gvxu
 from golden.chip import ChipSim
 from rtl.common import stream_write_layout, vector_layout
 from rtl.vxu import VXUSlice
-from sim.amaranth_sim import pack_lanes, unpack_lanes
+from spec.lanes import pack_lanes, unpack_lanes
 from spec import isa
 from spec.config import PRESETS
 from spec.isa import (LUT_ENTRIES, LUT_RESET, VXU_INPUT_OFFSET, VXU_PIPELINE, Instruction, Stream, decode,

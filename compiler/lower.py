@@ -34,16 +34,42 @@ What is lowered
   own region when nothing else reads it), ``VOP add`` of the two, ``VOP add`` of the ``c`` vectors, ``VOP
   requant`` (SETQ with the one multiplier), a fused ReLU's clamp as for linear. Broadcasting adds (other
   shapes), a constant ``c`` varying along the rows: ``NotImplementedError`` naming the node.
-* ``matmul`` of two activations: ``NotImplementedError`` naming the step.
+* ``matmul`` ``a @ b`` of two activations, ``a`` (M, K) and ``b`` (K, N): ``acc = matmul(q_a, q_b) - zp_b ·
+  rowsum(q_a) - zp_a · colsum(q_b) + K · zp_a · zp_b``, i.e. ``Σ_k (q_a - zp_a)(q_b - zp_b)`` modulo 2**32 (the
+  int32 value of ``QGraph.run_int8``, which wraps alike), every term on the MXU:
+
+  - ``b`` as MXU weights (``kernels``' weight layout, ``Nt · Kt · R`` words): one ``VOP mul`` pass of ``b``'s
+    words by 0/1 lane-mask vectors into a scratch region (lanes past N and rows past K become 0, whatever
+    ``b``'s padding holds). Skipped when K and N are multiples of the array's side (or ``b``'s padding is 0)
+    and ``a`` and ``b`` are on different MEM slices: ``b``'s words are then read as the weights in place;
+  - ``- zp_b · rowsum(q_a)``: extra K tiles of the GEMM, ``a``'s words once more against constant weight
+    tiles of ``u`` (rows < K, lanes < N), ``u`` the int8 parts of ``-zp_b`` (none for 0, one, or 64 + 64 for
+    ``zp_b = -128``);
+  - ``- zp_a · colsum(q_b) + K · zp_a · zp_b``: the GEMM's bias (added at the VXU as the results stream out,
+    as for linear), computed first by a small GEMM of ``reps`` constant activation rows ``v`` (the int8 parts
+    of ``-zp_a``; none when ``zp_a = 0``, then no bias) against the same weights (``b`` and the ``u`` tiles),
+    its results straight into MEM (``reps`` copies per N tile, the bias layout);
+  - one ``VOP requant`` pass (SETQ with the one multiplier ``quantize`` gives every channel; ``requantv``
+    with multiplier vectors as for linear on a config without ``requant``) and a fused ReLU's clamp as for
+    linear. The padding lanes accumulate 0 and requantize to ``zp`` (the tracked pad value).
+
+  Cost: ``Nt · Kt · (1 + n_b) · (M + n_a · reps)`` MATMUL items (``n_a``, ``n_b``: the number of int8 parts
+  of ``-zp_a``, ``-zp_b``: 0, 1, or 2 for a zero point of -128), i.e. one to three times a linear layer of
+  the same shape, plus the relayout pass (``Nt · Kt · R`` words) and the requant pass (``Nt · M`` words).
+  MEM: the scratch weights, ``Nt · reps`` bias words, at most 8 constant tiles of ``R`` words, the masks.
+  Its scratch regions and constants are placed by up to ``_MATMUL_PLANS`` plans (slice preferences rotated,
+  one mask vector per weight word) until one schedules. A non-square MXU: ``NotImplementedError`` naming the
+  node (batched, 3-D matmuls are refused by ``compiler.ir``).
 
 Layout (``R × C`` MXU, square: ``R == C``; ``L`` lanes): an activation (M rows × N features, the rows being
 every leading axis flattened) is ``Nt · M`` words, word ``nt·M + m`` holding ``x[m, nt·C : nt·C + C]`` as
 int8 codes in int32 lanes: the result layout of ``kernels.gemm``, which is also the activation layout of the
 next GEMM (what ``kernels.mlp`` does for two layers, here for any number). Lanes past the features hold a
 pad value the lowering tracks (host inputs are padded with -128; a linear's padding lanes get an int32 bias
-of ``-2**31`` and the multiplier ``2**31 - 1``, so they usually requantize to -128); the next GEMM ignores
-them (its weight rows past K are zero). Weights per tile as ``kernels.gemm``; biases and multipliers as
-``reps`` copies per N tile (so their READs are few). Argmax indices: ``M`` words, lane 0.
+of ``-2**31`` and the multiplier ``2**31 - 1``, so they usually requantize to -128; a matmul's, to its
+``zp``); the next GEMM ignores them (its weight rows past K are zero). Weights per tile as ``kernels.gemm``;
+biases and multipliers as ``reps`` copies per N tile (so their READs are few). Argmax indices: ``M`` words,
+lane 0.
 
 Placement (``MemAllocator``, never freed; no reuse between tensors): constants go to the slice with the most
 free words that none of the operands read at the same time holds (weights: not the GEMM's activations;
@@ -68,7 +94,7 @@ from golden import vxu as gvxu
 from spec import isa
 from spec.config import ChipConfig
 from .kernels import (MemAllocator, Region, _BiasAdd, _bias_reps, _Gemm, _gemm_phase, _loadlut, _pack_w,
-                      _sides, _tiles, _unpack_y, _vxu_pass)
+                      _sides, _tiles, _ToMem, _unpack_y, _vxu_pass)
 from .quantize import QGraph
 from .schedule import Program, ProgramBuilder, ProgramFigures
 
@@ -79,6 +105,8 @@ PAD_CODE = -128
 #: Added to the padding lanes before an argmax (far below every int8 code, no int32 wrap).
 MASK_VALUE = -(1 << 30)
 _MULT_MAX = isa.FIELDS["mult"].hi
+#: Placements of a matmul's scratch regions and constants tried (when one does not schedule).
+_MATMUL_PLANS = 4
 
 
 # ---- tensors during lowering ---------------------------------------------------------------------------
@@ -187,6 +215,15 @@ def _pack_channels(values, c, reps, pad):
         n0 = nt * C
         out[nt * reps:(nt + 1) * reps, :min(C, N - n0)] = values[n0:n0 + C]
     return out
+
+
+def _int8_parts(v):
+    """int8 values (at most two) summing to ``v`` (``|v| <= 255``); none for 0."""
+    if v == 0:
+        return []
+    if -128 <= v <= 127:
+        return [v]
+    return [v // 2, v - v // 2]
 
 
 # ---- the compiled model --------------------------------------------------------------------------------
@@ -470,9 +507,11 @@ class _Lowering:
                 self._embedding(st, self.T[st.inputs[0]])
             elif op == "add":
                 self._add(st)
+            elif op == "matmul":
+                self._matmul(st)
             else:
-                raise NotImplementedError(f"{op} '{st.fused[0]}': the lowering handles linear, add, relu, "
-                                          f"tanh/sigmoid/gelu/exp, embedding (of input ids), argmax and "
+                raise NotImplementedError(f"{op} '{st.fused[0]}': the lowering handles linear, matmul, add, "
+                                          f"relu, tanh/sigmoid/gelu/exp, embedding (of input ids), argmax and "
                                           f"reshape steps, not {op}")
         outputs = {}
         for name, tname in self.q.outputs.items():
@@ -589,6 +628,188 @@ class _Lowering:
         z = self._placed(f"'{st.name}'", Nt * M, f"int8 {M} x {N} as {Nt} tiles x {M} words", body,
                          busy=a_sl | b_sl, inplace=inplace)
         pad = int(gvxu.requant(np.array([gvxu.INT32_MIN]), mult, rq.shift, rq.zp)[0])
+        t = _T(st.name, "act", self._shape(self.q.graph.node(st.fused[-1]).shape), z, pad)
+        self.T[st.name] = t
+        if rq.clamp_needed:
+            self._max_zp(st, t, rq.zp)
+
+    def _pref_region(self, role, name, n, prefs, plan=0, data=None, granule=1, desc="", avoid=""):
+        """A region (a constant holding ``data`` when given) on MEM slices outside the first exclusion set of
+        ``prefs`` that holds it; the slices by most free words, rotated by ``plan`` (another placement to
+        try when one does not schedule)."""
+        mems = sorted(self.c.positions("mem"), key=lambda q: -self.alloc.free_words(q))
+        for i, ex in enumerate(prefs):
+            allowed = [q for q in mems if q not in set(ex)]
+            if allowed:
+                k = plan % len(allowed)
+                allowed = allowed[k:] + allowed[:k]
+            try:
+                r = self._region(role, name, n, granule=granule, desc=desc, avoid=avoid, order=allowed)
+            except ValueError:
+                if i == len(prefs) - 1:
+                    raise
+                continue
+            if data is not None:
+                self.constants += r.inputs(np.asarray(data))
+            return r
+
+    def _matmul(self, st):
+        """``a @ b`` of two activations (module docstring): ``b`` relaid out as MXU weights (a ``VOP mul`` by
+        lane masks), ``-zp_b · rowsum(q_a)`` folded into extra K tiles of the GEMM (constant weight tiles),
+        ``-zp_a · colsum(q_b) + K · zp_a · zp_b`` its bias, computed by a small GEMM of constant activation
+        rows against the same weights; then one ``requant`` pass (and a fused ReLU's clamp)."""
+        c = self.c
+        node = st.fused[0]
+        where = f"matmul '{node}'"
+        if c.mxu_rows != c.mxu_cols:
+            raise NotImplementedError(f"{where}: the lowering needs a square MXU (mxu_rows == mxu_cols), not "
+                                      f"{c.mxu_rows} x {c.mxu_cols}")
+        a = self._act(self.T[st.inputs[0]], where)
+        bt = self._act(self.T[st.inputs[1]], where)
+        if len(a.shape) != 2 or len(bt.shape) != 2 or bt.rows != a.features:
+            raise NotImplementedError(f"{where}: the lowering multiplies two 2-D activations (M, K) @ (K, N) "
+                                      f"only, not {a.shape} @ {bt.shape} (no batched matmul)")
+        R = C = c.mxu_cols
+        K, N = a.features, bt.features
+        # b's words are already the weight words when there is no padding to clear (then tried first)
+        direct = (K % R == 0 and (N % C == 0 or bt.pad == 0) and c.lanes == C
+                  and not set(a.region.slices) & set(bt.region.slices)
+                  and all(len({q < self.mxu for q, _, _ in bt.region.locs[i:i + R]}) == 1
+                          for i in range(0, len(bt.region), R)))
+        if not direct and "mul" not in c.vxu_ops:
+            raise NotImplementedError(f"{where}: the lowering needs the VXU operation 'mul' (to lay b out as "
+                                      f"MXU weights), which config {c.name} lacks")
+        tries = [(True, 0)] * direct + [(False, plan) for plan in range(_MATMUL_PLANS) if "mul" in c.vxu_ops]
+        first = None
+        snap = self._snapshot()
+        for d, plan in tries:
+            try:
+                return self._matmul_lowered(st, a, bt, d, plan)
+            except ValueError as e:
+                first = first or e
+                self._restore(snap)
+        raise first
+
+    def _matmul_lowered(self, st, a, bt, direct, plan):
+        """``_matmul`` with b read in place as the weights (``direct``) or relaid out first; ``plan``: which
+        of the placements of its constants and scratch regions (``_pref_region``)."""
+        c = self.c
+        node = st.fused[0]
+        p, rq = st.params, st.params["requant"]
+        (M, K), N = (a.rows, a.features), bt.features
+        R = C = c.mxu_cols
+        L = c.lanes
+        Kt, Nt = _tiles(K, R), _tiles(N, C)
+        kr, nr = K - (Kt - 1) * R, N - (Nt - 1) * C        # rows of the last K tile, lanes of the last N tile
+        row_parts = _int8_parts(-int(p["zp_b"]))            # extra K tiles: q_a @ (u · ones), sum(u) = -zp_b
+        col_parts = _int8_parts(-int(p["zp_a"]))            # bias GEMM: (v · ones) @ q_b, sum(v) = -zp_a
+        reps = _bias_reps(c, M, Nt)
+        mems = set(c.positions("mem"))
+        A, B = set(a.region.slices), set(bt.region.slices)
+        chdesc = f"int32 ({N},) as {Nt} tiles x {reps} copies"
+        if direct:
+            wb = bt.region
+        else:
+            wb = self._pref_region("scratch", f"b of '{node}' as weights", Nt * Kt * R, [A | B, A, ()], plan,
+                                   granule=R, desc=f"int8 {K} x {N} as {Nt} x {Kt} tiles x {R} rows")
+        W = set(wb.slices)
+        H = {}                              # (part, rows, lanes) -> a constant weight tile
+        for j, u in enumerate(row_parts):
+            for rows in sorted({R if kt < Kt - 1 else kr for kt in range(Kt)}):
+                for width in sorted({C if nt < Nt - 1 else nr for nt in range(Nt)}):
+                    t = np.zeros((R, L), np.int64)
+                    t[:rows, :width] = u
+                    H[j, rows, width] = self._pref_region(
+                        "const", f"rowsum weights {j} ({rows} x {width}) of '{node}'", R,
+                        [mems - W, A, ()] if plan % 2 == 0 else [A, ()], plan, t, granule=R,
+                        desc=f"{R} rows of {u}", avoid=", on MEM slices not holding its activations")
+                    W |= set(H[j, rows, width].slices)
+        bias = None                         # -zp_a · colsum(q_b) + K · zp_a · zp_b, when zp_a != 0
+        if col_parts:
+            bias = self._pref_region("scratch", f"bias of '{node}'", Nt * reps, [A | W, A, ()], plan, granule=reps,
+                                     desc=chdesc)
+        Bi = set(bias.slices) if bias is not None else set()
+        wmain = []
+        for nt in range(Nt):
+            wmain += wb.locs[nt * Kt * R:(nt + 1) * Kt * R]
+            for j in range(len(row_parts)):
+                for kt in range(Kt):
+                    wmain += H[j, R if kt < Kt - 1 else kr, C if nt < Nt - 1 else nr].locs
+        Kx = (1 + len(row_parts)) * Kt            # K tiles of the main GEMM
+        main = _Gemm(M, Kx * R, N, Region(f"a of '{node}'", c, a.region.locs * (1 + len(row_parts))),
+                     Region(f"weights of '{node}'", c, wmain))
+        if col_parts:                       # the bias: (v · ones) @ [q_b; u · ones] (reps rows)
+            hv = np.zeros((len(col_parts) * reps, L), np.int64)
+            for j, v in enumerate(col_parts):
+                hv[j * reps:(j + 1) * reps, :R] = v
+            hv = self._pref_region("const", f"colsum activations of '{node}'", len(hv), [W | Bi, W], plan, hv,
+                                   granule=reps, desc=f"{len(col_parts)} x {reps} constant rows",
+                                   avoid=", on MEM slices not holding its weights")
+            xl = [hv.locs[(kt // Kx) * reps + m] for kt in range(len(col_parts) * Kx) for m in range(reps)]
+            wl = [w for nt in range(Nt) for _ in col_parts for w in wmain[nt * Kx * R:(nt + 1) * Kx * R]]
+            colsum = _Gemm(reps, len(col_parts) * Kx * R, N, Region(f"colsum activations of '{node}'", c, xl),
+                           Region(f"colsum weights of '{node}'", c, wl))
+        if not direct:                      # relayout: b words times lane masks (0 past N, 0 rows past K)
+            width = {"full": C, "part": nr, "zero": 0}
+            kinds = []                      # the mask of each weight word
+            src = []                        # the b word it comes from
+            for nt in range(Nt):
+                for k in range(Kt * R):
+                    src.append(bt.region.locs[nt * K + min(k, K - 1)])
+                    part = nt == Nt - 1 and nr < C and bt.pad != 0
+                    kinds.append("zero" if k >= K else "part" if part else "full")
+            # a few copies of each mask (few READs), or (later plans, or when MEM is short) one mask per word:
+            # one READ run, whose issue cycles cannot collide with the WRITEs of the weights on the same slice
+            used = list(dict.fromkeys(kinds))
+            per_word = plan >= _MATMUL_PLANS // 2
+            for mreps in dict.fromkeys(([0] if per_word else []) + [min(R, len(wb)), 1]):
+                if mreps:
+                    md = np.zeros((len(used) * mreps, L), np.int64)
+                    for i, kd in enumerate(used):
+                        md[i * mreps:(i + 1) * mreps, :width[kd]] = 1
+                else:
+                    md = np.zeros((len(kinds), L), np.int64)
+                    for i, kd in enumerate(kinds):
+                        md[i, :width[kd]] = 1
+                try:
+                    masks = self._pref_region("const", f"lane masks of '{node}'", len(md), [B | W, B], plan, md,
+                                              granule=mreps or 1, desc=f"{len(md)} 0/1 vectors",
+                                              avoid=", on MEM slices not holding b")
+                    break
+                except ValueError:
+                    if mreps == 1:
+                        raise
+            if mreps:
+                msk = [masks.locs[used.index(kd) * mreps + w % mreps] for w, kd in enumerate(kinds)]
+            else:
+                msk = masks.locs
+        mult = int(rq.mult.reshape(-1)[0])
+        one_mult = "requant" in c.vxu_ops and bool(np.all(rq.mult == mult))    # quantize gives one multiplier
+
+        def body(z):
+            b = self.b
+            mm = 0
+            if not direct:
+                _vxu_pass(b, b.end, "mul", src, wb.locs, b_locs=msk)
+            if col_parts:
+                mm += _gemm_phase(b, b.end, colsum, _ToMem(b, bias, reps))
+            sink = _BiasAdd(b, z, bias, reps, M) if bias is not None else _ToMem(b, z, M)
+            mm += _gemm_phase(b, b.end, main, sink)
+            if one_mult:
+                _vxu_pass(b, b.end, "requant", z.locs, z.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
+            else:
+                mr = self._const(f"multipliers of '{node}'", _pack_channels(rq.mult.astype(np.int64), c, reps,
+                                                                            _MULT_MAX),
+                                 exclude=set(z.slices), granule=reps, desc=chdesc,
+                                 avoid=", on MEM slices not holding its accumulators")
+                _vxu_pass(b, b.end, "requantv", z.locs, z.locs, b_locs=self._channel_locs(mr, reps, M, Nt),
+                          setq=gvxu.RequantParams(1, rq.shift, rq.zp))
+            self.matmuls += mm
+            return z
+
+        z = self._placed(f"'{st.name}'", Nt * M, f"int8 {M} x {N} as {Nt} tiles x {M} words", body,
+                         busy=A | W | Bi)
+        pad = rq.zp                         # padding lanes: 0 + 0 accumulated, requantized to zp
         t = _T(st.name, "act", self._shape(self.q.graph.node(st.fused[-1]).shape), z, pad)
         self.T[st.name] = t
         if rq.clamp_needed:

@@ -40,7 +40,7 @@ def check(model, qgraph, inputs):
 
 
 # ---- embedding ------------------------------------------------------------------------------------------
-def embed_graph(rng, V, T, D, H, O):
+def embed_graph(rng, V, T, D, H, n_out):
     """ids (B, T) → embedding (B, T, D) → reshape (B, T·D) → linear → relu → linear → argmax."""
     g = Graph()
     ids = g.input("ids", (None, T), dtype="int64")
@@ -48,21 +48,21 @@ def embed_graph(rng, V, T, D, H, O):
     f = g.reshape(e, (-1, T * D), name="flat")
     h = g.relu(g.linear(f, rng.normal(size=(T * D, H)) / math.sqrt(T * D), rng.normal(size=H) * 0.1, name="fc1"),
                name="relu1")
-    y = g.linear(h, rng.normal(size=(H, O)) / math.sqrt(H), rng.normal(size=O) * 0.1, name="fc2")
+    y = g.linear(h, rng.normal(size=(H, n_out)) / math.sqrt(H), rng.normal(size=n_out) * 0.1, name="fc2")
     g.output(y, "logits")
     g.output(g.argmax(y, name="cls"), "cls")
     return g
 
 
-@pytest.mark.parametrize("config, V, T, D, H, O, batch, seed", [
+@pytest.mark.parametrize("config, V, T, D, H, n_out, batch, seed", [
     (TINY, 10, 3, 2, 8, 4, 5, 1),
     (TINY, 7, 2, 3, 5, 3, 3, 2),
     (SMALL, 50, 4, 8, 24, 10, 12, 3),
     (SMALL, 20, 3, 5, 16, 16, 7, 4),
 ])
-def test_embedding_flatten_mlp(config, V, T, D, H, O, batch, seed):
+def test_embedding_flatten_mlp(config, V, T, D, H, n_out, batch, seed):
     rng = rng_for(seed)
-    g = embed_graph(rng, V, T, D, H, O)
+    g = embed_graph(rng, V, T, D, H, n_out)
     q = quantize(g, {"ids": rng.integers(0, V, size=(200, T))})
     m = lower(q, config, batch)
     for _ in range(2):
@@ -182,11 +182,12 @@ def test_add_of_constant():
     check(m, q, {"x": rng.normal(size=(4, 5)).astype(np.float32)})
 
 
-def test_matmul_is_refused_naming_the_node():
+def test_broadcasting_add_of_two_activations_is_refused_naming_the_node():
+    """matmul is lowered now (tests/test_lower_matmul.py); an add broadcasting a (N,) activation is not."""
     g = Graph()
     a = g.input("a", (2, 3))
-    b = g.input("b", (3, 4))
-    g.output(g.matmul(a, b, name="mm"), "y")
-    q = quantize(g, {"a": np.ones((2, 3), np.float32), "b": np.ones((3, 4), np.float32)})
-    with pytest.raises(NotImplementedError, match="matmul 'mm'"):
+    b = g.input("b", (3,))
+    g.output(g.add(a, b, name="plus"), "y")
+    q = quantize(g, {"a": np.ones((2, 3), np.float32), "b": np.arange(3, dtype=np.float32)})
+    with pytest.raises(NotImplementedError, match="add 'plus': .*same shape only"):
         lower(q, TINY)

@@ -9,6 +9,14 @@ lists for programs and data and compares with the golden model.
 
 Builds live in ``build_root/chip_<config>_<hash>/`` and are reused across runs and processes (content hash,
 ``fcntl`` lock: ``sim.verilator.build_harness``).
+
+Coverage (``ChipSimulator(config, coverage=True)``, used by ``sim.coverage``): the chip's Verilog is generated
+with ``emit_src=True`` (every statement and signal carries ``(* src = "…/rtl/x.py:123" *)``), built with
+``sim.verilator.COVERAGE_ARGS`` (Verilator line and toggle coverage) in a build directory of its own
+(``…_cov``), and every run's ``coverage.dat`` is moved into ``coverage_dir`` (default
+``build_root/coverage_data``) under a unique name, for ``verilator_coverage`` to merge. With the
+environment variable ``CONVEYOR_COVERAGE_DIR`` set, ``coverage`` defaults to on and that directory is the
+``coverage_dir``. Default builds are unchanged.
 """
 from __future__ import annotations
 
@@ -23,8 +31,8 @@ from pathlib import Path
 from spec.config import ChipConfig
 from spec.host import command_bits, data_bits
 from .toolchain import use_yosys
-from .verilator import (BUILD_ARGS, TIMING_ARGS, SimulationError, _tail, build_harness, run_directory,
-                        run_harness)
+from .verilator import (BUILD_ARGS, COVERAGE_ARGS, TIMING_ARGS, SimulationError, _tail, build_harness,
+                        collect_coverage, coverage_markers, run_directory, run_harness)
 
 __all__ = ["ChipSimulator", "PlayResult", "generate_chip_verilog", "HARNESS_SV", "HARNESS_COMMAND"]
 
@@ -35,16 +43,23 @@ TOPLEVEL = "chip_harness"
 DUT_MODULE = "chip"
 HARNESS_COMMAND = 7       #: a command op the harness handles itself: wait ``addr`` cycles, pulse reset
 STATUS_MAGIC = 0x4348_4950_0000_0001
+#: When this environment variable names a directory, ``ChipSimulator``s made without ``coverage=`` are
+#: coverage builds writing there (``sim.coverage`` runs the chip tests this way).
+COVERAGE_ENV = "CONVEYOR_COVERAGE_DIR"
 MIN_DEPTH = 1 << 16    #: commands and responses the harness holds (one build serves every program that fits)
 
 
-def generate_chip_verilog(config: ChipConfig) -> str:
-    """Verilog of ``rtl.chip.Chip(config)`` as module ``chip`` (byte-identical across runs)."""
+def generate_chip_verilog(config: ChipConfig, emit_src: bool = False) -> str:
+    """Verilog of ``rtl.chip.Chip(config)`` as module ``chip`` (byte-identical across runs). ``emit_src``:
+    keep Amaranth's ``src`` attributes (the Python line of every statement and signal; coverage builds)."""
     from amaranth.back import verilog
     from rtl.chip import Chip
 
     use_yosys()
-    return verilog.convert(Chip(config), name=DUT_MODULE, emit_src=False)
+    if not emit_src:
+        return verilog.convert(Chip(config), name=DUT_MODULE, emit_src=False)
+    with coverage_markers():        # the Python lines of every process branch (sim.verilator.coverage_markers)
+        return verilog.convert(Chip(config), name=DUT_MODULE, emit_src=True)
 
 
 def _depth(n: int) -> int:
@@ -69,11 +84,12 @@ class ChipSimulator:
     """Verilator simulation of the chip of ``config``.
 
     ``waves``: build with tracing and keep ``dump.vcd`` in the run directory. ``clock``: ``"harness"`` (a
-    clock inside the model, fastest) or ``"gpi"`` (cocotb's C++ clock).
+    clock inside the model, fastest) or ``"gpi"`` (cocotb's C++ clock). ``coverage``: a coverage build
+    (module docstring); each run's ``coverage.dat`` goes to ``coverage_dir``.
     """
 
     def __init__(self, config: ChipConfig, *, build_root="build/sim", waves: bool = False,
-                 clock: str = "harness"):
+                 clock: str = "harness", coverage: bool | None = None, coverage_dir=None):
         if not isinstance(config, ChipConfig):
             raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
         config.check_rtl()
@@ -83,6 +99,11 @@ class ChipSimulator:
         self.build_root = Path(build_root).resolve()
         self.waves = bool(waves)
         self.clock = clock
+        env_dir = os.environ.get(COVERAGE_ENV)
+        self.coverage = bool(env_dir) if coverage is None else bool(coverage)
+        if coverage_dir is None:
+            coverage_dir = env_dir or self.build_root / "coverage_data"
+        self.coverage_dir = Path(coverage_dir).resolve()
         self._verilog = None
         self.last_build_seconds = 0.0
 
@@ -96,11 +117,16 @@ class ChipSimulator:
             for folder in ("rtl", "spec"):
                 for path in sorted((_REPO / folder).rglob("*.py")):
                     h.update(str(path.relative_to(_REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
-            cache = self.build_root / "verilog" / f"chip_{self.config.name}_{h.hexdigest()[:20]}.v"
+            src = ""
+            if self.coverage:        # the markers' code is part of what the coverage Verilog depends on
+                import inspect
+                h.update(inspect.getsource(coverage_markers).encode())
+                src = "_src"
+            cache = self.build_root / "verilog" / f"chip_{self.config.name}{src}_{h.hexdigest()[:20]}.v"
             if cache.is_file():
                 self._verilog = cache.read_text()
             else:
-                text = generate_chip_verilog(self.config)
+                text = generate_chip_verilog(self.config, emit_src=self.coverage)
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
                 tmp.write_text(text)
@@ -115,7 +141,7 @@ class ChipSimulator:
     def build_dir(self, depth: int = MIN_DEPTH) -> Path:
         cfg = json.dumps(self.config.to_dict(), sort_keys=True).encode()
         name = (f"chip_{self.config.name}_{hashlib.sha256(cfg).hexdigest()[:8]}_d{_depth(depth)}_{self.clock}"
-                + ("_waves" if self.waves else ""))
+                + ("_waves" if self.waves else "") + ("_cov" if self.coverage else ""))
         return self.build_root / name
 
     def build(self, depth: int = MIN_DEPTH) -> Path:
@@ -123,7 +149,8 @@ class ChipSimulator:
         depth = _depth(depth)
         bdir = self.build_dir(depth)
         defines = {"CHIP_HARNESS_CLOCK": 1} if self.clock == "harness" else {}
-        args = BUILD_ARGS + (TIMING_ARGS if self.clock == "harness" else [])
+        args = (BUILD_ARGS + (TIMING_ARGS if self.clock == "harness" else [])
+                + (COVERAGE_ARGS if self.coverage else []))
         self.last_build_seconds = build_harness(
             bdir, {"chip.v": self.verilog(), "chip_harness.sv": HARNESS_SV.read_text()}, TOPLEVEL,
             parameters=self._params(depth), defines=defines, build_args=args, waves=self.waves)
@@ -145,7 +172,7 @@ class ChipSimulator:
         depth = _depth(max(len(commands), n_responses, 1))
         bdir = self.build(depth)
         rdir, owned = run_directory(self.build_root, bdir, run_dir)
-        for name in ("resps.hex", "status.hex", "tb_timing.json", "results.xml", "dump.vcd"):
+        for name in ("resps.hex", "status.hex", "tb_timing.json", "results.xml", "dump.vcd", "coverage.dat"):
             with contextlib.suppress(FileNotFoundError):
                 (rdir / name).unlink()
         digits = (command_bits(self.config) + 3) // 4
@@ -155,6 +182,8 @@ class ChipSimulator:
                     f"+clock={self.clock}"]
         err, sim_seconds = run_harness(bdir, rdir, TB_MODULE, TOPLEVEL, plusargs, waves=self.waves,
                                        timeout=timeout)
+        if self.coverage:
+            collect_coverage(rdir, self.coverage_dir, f"chip_{self.config.name}")
 
         def fail(msg):
             raise SimulationError(f"{msg} (run directory {rdir}); simulator log tail:\n{_tail(rdir / 'sim.log')}")

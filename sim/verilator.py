@@ -40,7 +40,8 @@ from .trace import (MXUOutputs, MXUTrace, RunInfo, _remove_outputs, read_outputs
                     write_trace_hex)
 
 __all__ = ["MXUSimulator", "SimulationError", "trace_depth", "generate_mxu_verilog", "build_harness",
-           "run_harness", "run_directory", "HARNESS_SV", "TB_DIR"]
+           "run_harness", "run_directory", "collect_coverage", "coverage_markers", "HARNESS_SV", "TB_DIR",
+           "COVERAGE_ARGS"]
 
 _REPO = Path(__file__).resolve().parent.parent
 HARNESS_SV = _REPO / "sim" / "hdl" / "mxu_harness.sv"
@@ -58,6 +59,12 @@ BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fas
 #: Extra options when the harness generates the clock (``--timing`` needs C++20 coroutines).
 TIMING_ARGS = ["--timing", "-CFLAGS", "-std=c++20 -fcoroutines"]
 TIMESCALE = ("1ns", "1ps")
+#: Extra options of coverage builds (``coverage=True``): Verilator line (block/branch) and toggle coverage.
+#: The model writes ``coverage.dat`` into the run directory when the simulation ends (cocotb's Verilator
+#: main calls ``VerilatedCov::write``); ``collect_coverage`` moves it aside before the run directory goes.
+#: ``--coverage-max-width``: toggle coverage of vectors up to 4096 bits (Verilator's default, 256, would leave
+#: the lane vectors of the larger configurations unmeasured).
+COVERAGE_ARGS = ["--coverage-line", "--coverage-toggle", "--coverage-max-width", "4096"]
 #: Extra make variables. The PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I (it should be
 #: -include), which breaks every build whose C++ is split into several files (any MXU of more than a few PEs).
 #: OPT_FAST=-O2 (instead of Verilator's -Os for the per-cycle code) is part of the same 5 %.
@@ -73,15 +80,93 @@ def trace_depth(cycles: int) -> int:
     return max(MIN_TRACE_DEPTH, 1 << max(0, int(cycles) - 1).bit_length())
 
 
-def generate_mxu_verilog(params: MXUParams) -> str:
-    """Verilog of ``rtl.mxu.MXU(rows, cols, acc_depth)`` as module ``mxu`` (byte-identical across runs)."""
+@contextlib.contextmanager
+def coverage_markers():
+    """While active, Amaranth's RTLIL backend adds a *marker* to every process branch that assigns something:
+    a 1-bit wire ``\\cov$<n>`` (attribute ``src``: the Python lines of the ``.eq`` statements of that branch,
+    ``|``-separated) set to 0 at the top of the process and to 1 in the branch. Yosys writes the processes
+    as ``always @*`` blocks without any ``src`` of their statements; the markers survive as
+    ``\\cov$<n> = 1'h1;`` lines inside the very ``if``/``case`` branch, so a Verilator line-coverage point
+    of that branch can be traced to the Python statements it runs (``sim.coverage``). The markers drive
+    nothing; only coverage builds use them (``emit_src=True``)."""
+    import amaranth.back.rtlil as R
+
+    current = [None]
+    orig_case_assign, orig_proc_assign = R.Case.assign, R.Process.assign
+    orig_eal = R.ModuleEmitter.emit_assignment_list
+
+    def note(container):
+        if current[0] is not None:
+            container.__dict__.setdefault("_cov_srcs", set()).add(current[0])
+
+    def case_assign(self, lhs, rhs):
+        note(self)
+        orig_case_assign(self, lhs, rhs)
+
+    def proc_assign(self, lhs, rhs):
+        note(self)
+        orig_proc_assign(self, lhs, rhs)
+
+    def emit_assignment_list(self, cell_idx, cell):
+        values = {id(a.value): a for a in cell.assignments}
+        orig_sigspec = type(self).sigspec
+
+        def sigspec(*parts):
+            if len(parts) == 1 and id(parts[0]) in values:
+                loc = values[id(parts[0])].src_loc
+                current[0] = f"{loc[0]}:{loc[1]}" if loc else None
+            return orig_sigspec(self, *parts)
+
+        before = set(self.builder.contents)
+        self.sigspec = sigspec
+        try:
+            orig_eal(self, cell_idx, cell)
+        finally:
+            del self.sigspec
+            current[0] = None
+        procs = [k for k, v in self.builder.contents.items() if k not in before and isinstance(v, R.Process)]
+        for key in procs:
+            proc = self.builder.contents.pop(key)
+            markers = []
+
+            def walk(container, markers=markers):
+                srcs = container.__dict__.pop("_cov_srcs", None)
+                if srcs:
+                    wire = self.builder.wire(1, name=f"cov${len(self.builder.contents)}",
+                                             attrs={"src": "|".join(sorted(srcs))})
+                    container.contents.append(R.Assignment(wire.name, "1'1"))
+                    markers.append(wire.name)
+                for item in container.contents:
+                    if isinstance(item, R.Switch):
+                        for case in item.cases:
+                            walk(case, markers)
+
+            walk(proc)
+            proc.contents[0:0] = [R.Assignment(m, "1'0") for m in markers]
+            self.builder.contents[key] = proc          # after its marker wires: RTLIL declares before use
+
+    R.Case.assign, R.Process.assign = case_assign, proc_assign
+    R.ModuleEmitter.emit_assignment_list = emit_assignment_list
+    try:
+        yield
+    finally:
+        R.Case.assign, R.Process.assign = orig_case_assign, orig_proc_assign
+        R.ModuleEmitter.emit_assignment_list = orig_eal
+
+
+def generate_mxu_verilog(params: MXUParams, emit_src: bool = False) -> str:
+    """Verilog of ``rtl.mxu.MXU(rows, cols, acc_depth)`` as module ``mxu`` (byte-identical across runs).
+    ``emit_src``: keep Amaranth's ``src`` attributes (coverage builds)."""
     from amaranth.back import verilog
     from rtl.mxu import MXU
 
     use_yosys()
 
     dut = MXU(params.rows, params.cols, params.acc_depth)
-    return verilog.convert(dut, name=DUT_MODULE, emit_src=False)
+    if not emit_src:
+        return verilog.convert(dut, name=DUT_MODULE, emit_src=False)
+    with coverage_markers():
+        return verilog.convert(dut, name=DUT_MODULE, emit_src=True)
 
 
 def _use_verilator() -> None:
@@ -201,6 +286,20 @@ def run_harness(bdir: Path, rdir: Path, tb_module: str, toplevel: str, plusargs:
     return err, time.perf_counter() - t0
 
 
+def collect_coverage(rdir: Path, coverage_dir: Path, prefix: str):
+    """Move ``rdir/coverage.dat`` (a coverage build's run) to a fresh ``coverage_dir/<prefix>_*.dat``; return
+    its path, or None when the run wrote none."""
+    src = Path(rdir) / "coverage.dat"
+    if not src.is_file():
+        return None
+    coverage_dir = Path(coverage_dir)
+    coverage_dir.mkdir(parents=True, exist_ok=True)
+    fd, dst = tempfile.mkstemp(prefix=f"{prefix}_", suffix=".dat", dir=coverage_dir)
+    os.close(fd)
+    shutil.move(str(src), dst)
+    return Path(dst)
+
+
 def run_directory(build_root: Path, bdir: Path, run_dir=None):
     """``(directory, owned)`` for a run: ``run_dir`` (created if needed; not owned), or a fresh directory
     under ``build_root/runs`` named after the build (owned: the caller may delete it after the run)."""
@@ -237,11 +336,15 @@ class MXUSimulator:
         the harness; the build is keyed by its hash like any other).
     public_all : bool
         Keep cocotb's ``--public-flat-rw`` (every signal visible to VPI). Off by default: slower builds.
+    coverage : bool
+        A coverage build (``COVERAGE_ARGS``, Verilog with ``src`` attributes, build directory ``…_cov``); each
+        run's ``coverage.dat`` is moved to ``coverage_dir`` (default ``build_root/coverage_data``).
     """
 
     def __init__(self, params: MXUParams, *, build_root="build/sim", waves: bool = False,
                  clock: str = "harness", drain: int | None = None, out_depth: int | None = None,
-                 dut_verilog: str | None = None, public_all: bool = False):
+                 dut_verilog: str | None = None, public_all: bool = False, coverage: bool = False,
+                 coverage_dir=None):
         if not isinstance(params, MXUParams):
             raise TypeError(f"params must be an MXUParams, not {params!r}")
         if clock not in CLOCKS:
@@ -255,6 +358,9 @@ class MXUSimulator:
             raise ValueError(f"drain must be >= 0, not {drain}")
         self.out_depth = out_depth
         self.public_all = public_all
+        self.coverage = bool(coverage)
+        self.coverage_dir = (Path(coverage_dir).resolve() if coverage_dir is not None
+                             else self.build_root / "coverage_data")
         self._dut_verilog = dut_verilog
         self.last_build_seconds = 0.0
 
@@ -277,10 +383,16 @@ class MXUSimulator:
             for path in sorted((_REPO / folder).rglob("*.py")):
                 h.update(str(path.relative_to(_REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
         p = self.params
-        cache = self.build_root / "verilog" / f"mxu_r{p.rows}_c{p.cols}_a{p.acc_depth}_{h.hexdigest()[:20]}.v"
+        src = ""
+        if self.coverage:            # the markers' code is part of what the coverage Verilog depends on
+            import inspect
+            h.update(inspect.getsource(coverage_markers).encode())
+            src = "_src"
+        cache = (self.build_root / "verilog"
+                 / f"mxu_r{p.rows}_c{p.cols}_a{p.acc_depth}{src}_{h.hexdigest()[:20]}.v")
         if cache.is_file():
             return cache.read_text()
-        text = generate_mxu_verilog(self.params)
+        text = generate_mxu_verilog(self.params, emit_src=self.coverage)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
         tmp.write_text(text)
@@ -298,11 +410,13 @@ class MXUSimulator:
         c = self._config(trace_depth(depth))
         p = self.params
         name = (f"mxu_r{p.rows}_c{p.cols}_a{p.acc_depth}_t{c['DEPTH']}_o{c['OUT_DEPTH']}_{self.clock}"
-                + ("_waves" if self.waves else "") + ("_public" if self.public_all else ""))
+                + ("_waves" if self.waves else "") + ("_public" if self.public_all else "")
+                + ("_cov" if self.coverage else ""))
         return self.build_root / name
 
     def _build_args(self) -> list[str]:
-        return BUILD_ARGS + (TIMING_ARGS if self.clock == "harness" else [])
+        return (BUILD_ARGS + (TIMING_ARGS if self.clock == "harness" else [])
+                + (COVERAGE_ARGS if self.coverage else []))
 
     def build(self, depth: int = MIN_TRACE_DEPTH) -> Path:
         """Build (or reuse) the simulator for traces up to ``depth`` cycles; return its build directory."""
@@ -351,6 +465,9 @@ class MXUSimulator:
         # test() needs nothing from build(): the build was done (or reused) above.
         err, sim_seconds = run_harness(bdir, rdir, TB_MODULE, TOPLEVEL, plusargs, waves=self.waves,
                                        public_all=self.public_all, timeout=timeout)
+        if self.coverage:
+            p = self.params
+            collect_coverage(rdir, self.coverage_dir, f"mxu_r{p.rows}_c{p.cols}")
 
         def fail(msg):
             raise SimulationError(f"{msg} (run directory {rdir}); simulator log tail:\n{_tail(log)}")

@@ -9,6 +9,9 @@ from spec.isa import Instruction, Stream, encode
 from tests.slice_bench import lanes_of, run_slice
 
 TINY = PRESETS["tiny"]
+#: More than two banks (a bank index of two bits: a dropped bit shows) and a depth that is not a power of two
+#: (an address past the end does not wrap to a real word). Small, so the host-port fill stays quick.
+BANKS3 = TINY.replace(name="banks3", mem_banks=3, mem_depth=24)
 
 
 def _random_schedule(rng, config, cycles):
@@ -53,10 +56,10 @@ def _expected(config, mem0, ops, streams, cycles):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_random_reads_and_writes(seed):
-    print(f"seed {seed}")
+@pytest.mark.parametrize("c", [TINY, BANKS3], ids=lambda c: c.name)
+def test_random_reads_and_writes(c, seed):
+    print(f"{c.name} seed {seed}")
     rng = np.random.default_rng(seed)
-    c = TINY
     cycles = 120
     issues, ops = _random_schedule(rng, c, cycles)
     streams = rng.integers(-2**31, 2**31, size=(cycles, 2, c.streams, c.lanes))
@@ -114,3 +117,40 @@ def test_run_low_freezes_the_units():
             await ctx.tick()
     run_slice(dut, c, issues, streams, cycles, after=after)
     assert set(seen) == {4}, seen   # registered, never counted down
+
+
+@pytest.mark.parametrize("c", [TINY, BANKS3], ids=lambda c: c.name)
+def test_host_port_ignores_out_of_range(c):
+    """Host writes to a bank or address out of range are ignored (they do not wrap onto a real word) and
+    such reads return 0; in-range words keep their values."""
+    dut = MemSlice(c)
+    rng = np.random.default_rng(5)
+    words = {(b, a): [int(x) for x in rng.integers(-2**31, 2**31, c.lanes)]
+             for b in range(c.mem_banks) for a in (0, 1, c.mem_depth - 1)}
+    wild = [(c.mem_banks, 0), (0, c.mem_depth), (c.mem_banks - 1, c.mem_depth + 1), (0, (1 << 16) - 1),
+            (15, 0)]
+    got = {}
+
+    async def before(ctx):
+        for (b, a), v in [*words.items(), *((w, [-1] * c.lanes) for w in wild)]:
+            ctx.set(dut.host_we, 1)
+            ctx.set(dut.host_bank, b)
+            ctx.set(dut.host_addr, a)
+            ctx.set(dut.host_wdata, v)
+            await ctx.tick()
+        ctx.set(dut.host_we, 0)
+        addrs = [*words, *wild]
+        for k in range(len(addrs) + 2):
+            if k < len(addrs):
+                ctx.set(dut.host_bank, addrs[k][0])
+                ctx.set(dut.host_addr, addrs[k][1])
+            await ctx.delay(1e-9)
+            if k >= 2:
+                got[addrs[k - 2]] = [int(x) for x in lanes_of(ctx.get(dut.host_rdata), c.lanes)]
+            await ctx.tick()
+
+    run_slice(dut, c, {}, np.zeros((1, 2, c.streams, c.lanes), np.int64), 1, before=before)
+    for key, v in words.items():
+        assert got[key] == v, f"{c.name}: bank/word {key}: {got[key]} != {v}"
+    for key in wild:
+        assert got[key] == [0] * c.lanes, f"{c.name}: out-of-range bank/word {key} reads {got[key]}"

@@ -1,0 +1,340 @@
+"""The mutants: small deliberate bugs in rtl/, each of which some test (or proof) must catch.
+
+Each :class:`Mutant` names a file under ``rtl/``, an exact snippet of it (which must occur there exactly once:
+``tests/test_mutants.py`` checks that, so the table cannot silently rot when the RTL changes), its
+replacement, a one-line description of the bug, and its *killers*, tried in order until one fails:
+
+* ``"tests/…"``: a pytest target (a file or a node id), run as ``pytest -x -q -p no:cacheprovider -n 0``;
+* ``"formal:NAME"``: the proof ``python -m formal.run NAME``;
+* ``"module:MOD ARG …"``: ``python -m MOD ARG …``.
+
+Put the fastest killer that catches the bug first (a single test), then a broader one (its whole file) as a
+fallback in case that test is later renamed or weakened; the runner's sanity run makes sure the unmutated
+copy passes every killer. To add a kind of killer (a new proof, a pyverilator property test), append it to
+the tuple.
+
+When a snippet stops matching because the RTL was edited, update ``original`` (and ``replacement``) to the
+new text of the same bug: ``python -m pytest tests/test_mutants.py`` says which.
+"""
+from dataclasses import dataclass
+
+__all__ = ["Mutant", "MUTANTS", "by_name"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    file: str            # relative to the repository root, under rtl/
+    original: str        # exact text, occurring exactly once in ``file``
+    replacement: str
+    description: str
+    killers: tuple       # tried in order; see the module docstring
+
+
+MXU_T = "tests/test_mxu_amaranth.py"
+MXU_SLICE_T = "tests/test_mxu_slice_rtl.py"
+HOST_T = "tests/test_host_rtl.py"
+MEM_T = "tests/test_mem_rtl.py"
+VXU_T = "tests/test_vxu_rtl.py"
+STREAMS_T = "tests/test_streams_rtl.py"
+ICU_T = "tests/test_icu_rtl.py"
+DECODE_T = "tests/test_decode_rtl.py"
+KILL_T = "tests/test_mutant_killers.py"
+
+MUTANTS = (
+    # ---- rtl/mxu.py: the systolic array ---------------------------------------------------------------
+    Mutant(
+        "mxu_skew_off_by_one", "rtl/mxu.py",
+        'pes[r][0].a_in.eq(_delay(m, a_data[r], r, f"a_data_r{r}"))',
+        'pes[r][0].a_in.eq(_delay(m, a_data[r], r + 1, f"a_data_r{r}"))',
+        "activation row skew one cycle too long (row r delayed r + 1 cycles; its swap flag still r)",
+        (f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    Mutant(
+        "mxu_deskew_off_by_one", "rtl/mxu.py",
+        "_delay(m, pes[R - 1][c].psum_out, C - 1 - c,",
+        "_delay(m, pes[R - 1][c].psum_out, C - c,",
+        "output de-skew one cycle too long in every column (results leave a cycle after their tag)",
+        (f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    Mutant(
+        "mxu_swap_early", "rtl/mxu.py",
+        "pes[r][c].swap_next.eq(pes[r][c - 1].swap_in)",
+        "pes[r][c].swap_next.eq(pes[r][c - 1].swap_next)",
+        "weight swap one cycle early in columns 1.. (swap_next taken two cycles ahead): the last activation "
+        "of the old tile multiplies by the new weight",
+        (f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    Mutant(
+        "mxu_swap_ignores_valid", "rtl/mxu.py",
+        "pes[0][0].swap_next.eq(self.a_swap & self.a_valid)",
+        "pes[0][0].swap_next.eq(self.a_swap)",
+        "PE (0, 0) swaps on a_swap without a_valid (the other PEs still wait for a valid activation)",
+        (f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    Mutant(
+        "mxu_acc_never_cleared", "rtl/mxu.py",
+        "tag.acc.eq(self.a_acc),",
+        "tag.acc.eq(1),",
+        "accumulator flag ignored: every activation adds to the old accumulator word (never cleared)",
+        (f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    Mutant(
+        "mxu_acc_forward_dropped", "rtl/mxu.py",
+        'm.d.sync += fwd_add.eq(same(4, 3, "acc_same_add") & stages[3].acc & stages[4].valid)',
+        "m.d.sync += fwd_add.eq(0)",
+        "accumulator read-after-write forwarding of the newest result dropped (back-to-back accumulates "
+        "to one address read a stale word)",
+        (f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    Mutant(
+        "mxu_emit_ignored", "rtl/mxu.py",
+        "self.y_valid.eq(tag_acc.valid & tag_acc.emit)",
+        "self.y_valid.eq(tag_acc.valid)",
+        "emit flag ignored: every activation's accumulator word leaves on y, partial sums included",
+        (f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    Mutant(
+        "mxu_weight_write_ignores_valid", "rtl/mxu.py",
+        "w_sel.eq(Mux(self.w_valid, 1 << self.w_row, 0))",
+        "w_sel.eq(1 << self.w_row)",
+        "weight port writes the shadow row w_row every cycle, w_valid or not",
+        (f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    # ---- rtl/host.py: the valid/ready host edge --------------------------------------------------------
+    Mutant(
+        "host_resp_ready_ignored", "rtl/host.py",
+        "fifo.r_en.eq(self.resp.ready)",
+        "fifo.r_en.eq(1)",
+        "resp.ready ignored: the response FIFO pops its head every cycle, taken or not (responses lost)",
+        (f"{HOST_T}::test_random_commands_and_backpressure", HOST_T),
+    ),
+    Mutant(
+        "host_cmd_ready_ignored", "rtl/host.py",
+        "fire.eq(self.cmd.valid & self.cmd.ready)",
+        "fire.eq(self.cmd.valid)",
+        "cmd.ready ignored inside the edge: a command is acted on whenever valid, even while ready is low",
+        (f"{HOST_T}::test_random_commands_and_backpressure", HOST_T),
+    ),
+    Mutant(
+        "host_credit_off_by_one", "rtl/host.py",
+        "(outstanding < RESPONSE_DEPTH)",
+        "(outstanding <= RESPONSE_DEPTH)",
+        "response credit (FIFO full) check off by one: a ninth outstanding READ_MEM/STATUS is accepted into "
+        "an eight-entry FIFO and its response is lost",
+        (f"{HOST_T}::test_random_commands_and_backpressure", HOST_T),
+    ),
+    Mutant(
+        "host_start_ignores_pipeline", "rtl/host.py",
+        "self.cmd.ready.eq(~self.running & ~self.start & ~pipe_busy)",
+        "self.cmd.ready.eq(~self.running & ~self.start)",
+        "START accepted while a READ_MEM/STATUS is still in the response pipeline (the read overlaps the run)",
+        (f"{HOST_T}::test_random_commands_and_backpressure", HOST_T),
+    ),
+    Mutant(
+        "host_response_kind_misaligned", "rtl/host.py",
+        "fifo.w_data.eq(Mux(resp_st[-1], status, word))",
+        "fifo.w_data.eq(Mux(resp_st[-2], status, word))",
+        "response pairing off by one stage: a response takes the STATUS/READ_MEM kind of the command after it",
+        (f"{HOST_T}::test_random_commands_and_backpressure", HOST_T),
+    ),
+    # ---- rtl/mem.py: the MEM slice ---------------------------------------------------------------------
+    Mutant(
+        "mem_read_bank_bit_dropped", "rtl/mem.py",
+        'r_bank.eq(field(self.word, "bank")),',
+        'r_bank.eq(field(self.word, "bank")[0]),',
+        "READ unit keeps only bit 0 of the bank index (bank 2 reads bank 0, 3 reads 1: needs > 2 banks)",
+        (f"{MEM_T}::test_random_reads_and_writes", MEM_T),
+    ),
+    Mutant(
+        "mem_write_bank_bit_dropped", "rtl/mem.py",
+        "ram.wr_en.eq(w_on & (w_bank == b)),",
+        "ram.wr_en.eq(w_on & (w_bank[0] == b % 2)),",
+        "WRITE unit compares only bit 0 of the bank index (a write to bank 2 also lands in bank 0)",
+        (f"{MEM_T}::test_random_reads_and_writes", MEM_T),
+    ),
+    Mutant(
+        "mem_write_count_off_by_one", "rtl/mem.py",
+        'w_left.eq(field(self.word, "count") + 1),',
+        'w_left.eq(field(self.word, "count") + 2),',
+        "WRITE stores count + 1 words (one past the end)",
+        (f"{MEM_T}::test_random_reads_and_writes", MEM_T),
+    ),
+    Mutant(
+        "mem_host_write_unchecked", "rtl/mem.py",
+        "ram.wr_en.eq(self.host_we & host_ok & (self.host_bank == b)),",
+        "ram.wr_en.eq(self.host_we & (self.host_bank == b)),",
+        "host writes to an out-of-range address are not ignored (they wrap into the bank)",
+        (f"{MEM_T}::test_host_port_ignores_out_of_range", MEM_T),
+    ),
+    # ---- rtl/vxu.py: the vector unit ---------------------------------------------------------------------
+    Mutant(
+        "vxu_sat_low_off_by_one", "rtl/vxu.py",
+        "Mux(v < _INT8_MIN, _INT8_MIN, v)",
+        "Mux(v < _INT8_MIN + 1, _INT8_MIN + 1, v)",
+        "requant saturates at -127 instead of -128 (a symmetric clamp)",
+        (f"{VXU_T}::test_random_schedule", VXU_T),
+    ),
+    Mutant(
+        "vxu_sat_high_off_by_one", "rtl/vxu.py",
+        "Mux(v > _INT8_MAX, _INT8_MAX,",
+        "Mux(v > _INT8_MAX + 1, _INT8_MAX + 1,",
+        "requant saturates at 128 instead of 127",
+        (f"{VXU_T}::test_random_schedule", VXU_T),
+    ),
+    Mutant(
+        "vxu_round_truncates", "rtl/vxu.py",
+        "q.eq((r3[k][:_R_BITS] + 1) >> 1)",
+        "q.eq(r3[k][:_R_BITS] >> 1)",
+        "requant rounding: halves (and above) round toward zero instead of away from it",
+        (f"{VXU_T}::test_random_schedule", VXU_T),
+    ),
+    Mutant(
+        "vxu_r_saturation_dropped", "rtl/vxu.py",
+        "m.d.sync += r3[k].eq(Mux(r > _R_SAT, _R_SAT, r))",
+        "m.d.sync += r3[k].eq(r)",
+        "requant's intermediate r is not saturated at 511: large products wrap in the 9-bit field",
+        (f"{VXU_T}::test_random_schedule", VXU_T),
+    ),
+    Mutant(
+        "vxu_shift_not_pipelined", "rtl/vxu.py",
+        "p2[k][_HALF_SHIFT:] >> shift_s[1]",
+        "p2[k][_HALF_SHIFT:] >> shift",
+        "requant takes the SETQ shift in force two cycles after sampling, not the one it sampled with",
+        (f"{VXU_T}::test_random_schedule", VXU_T),
+    ),
+    Mutant(
+        "vxu_argmax_tie_reversed", "rtl/vxu.py",
+        "take_b = vb > va",
+        "take_b = vb >= va",
+        "argmax tie-break reversed: the higher lane index wins a tie",
+        (f"{VXU_T}::test_random_schedule", VXU_T),
+    ),
+    # ---- rtl/streams.py: the stream registers ------------------------------------------------------------
+    Mutant(
+        "streams_east_hop_skipped", "rtl/streams.py",
+        "old = regs[0][p][s] if p in regs[0] else 0",
+        "old = regs[0][p - 1][s] if p - 1 in regs[0] else 0",
+        "eastward values skip a stream register: two slice positions per cycle",
+        (f"{STREAMS_T}::test_random_writes_move_one_hop_per_cycle", STREAMS_T),
+    ),
+    Mutant(
+        "streams_west_hop_stalled", "rtl/streams.py",
+        "old = regs[1][p][s] if p in regs[1] else 0",
+        "old = regs[1][p - 1][s]",
+        "westward stream registers hold their value instead of moving it on (a hop that never ends)",
+        (f"{STREAMS_T}::test_random_writes_move_one_hop_per_cycle", STREAMS_T),
+    ),
+    # ---- rtl/icu.py: the instruction queue ---------------------------------------------------------------
+    Mutant(
+        "icu_pc_advance_every_cycle", "rtl/icu.py",
+        "pc_next.eq(pc + issue)",
+        "pc_next.eq(pc + ready)",
+        "pc advances on every ready cycle, also when the instruction faulted instead of issuing",
+        (f"{KILL_T}::test_queue_does_nothing_after_a_fault", KILL_T),
+    ),
+    Mutant(
+        "icu_prefetch_stale", "rtl/icu.py",
+        "rd.addr.eq(Mux(self.start, 0, pc_next))",
+        "rd.addr.eq(Mux(self.start, 0, pc))",
+        "queue memory read with this cycle's pc, not the next: the word at pc arrives a cycle late",
+        (f"{ICU_T}::test_queue_matches_reference", ICU_T),
+    ),
+    Mutant(
+        "icu_halt_not_terminal", "rtl/icu.py",
+        "m.d.sync += halted.eq(1)",
+        "m.d.sync += halted.eq(0)",
+        "HALT does not halt: the queue goes on issuing after it",
+        (f"{ICU_T}::test_queue_matches_reference", f"{KILL_T}::test_queue_does_nothing_after_halt"),
+    ),
+    Mutant(
+        "icu_fault_not_sticky", "rtl/icu.py",
+        "m.d.sync += faulted.eq(1)",
+        "m.d.sync += faulted.eq(0)",
+        "a fault is not sticky: the queue goes on issuing after it",
+        (f"{KILL_T}::test_queue_does_nothing_after_a_fault", KILL_T),
+    ),
+    Mutant(
+        "icu_busy_off_by_one", "rtl/icu.py",
+        "m.d.sync += sig.eq(dec.busy - 1)",
+        "m.d.sync += sig.eq(dec.busy - 2)",
+        "a unit is free one cycle early (UNIT_BUSY missed for an instruction issued in its last busy cycle)",
+        (f"{ICU_T}::test_queue_matches_reference", ICU_T),
+    ),
+    Mutant(
+        "icu_idle_ignores_activity", "rtl/icu.py",
+        "self.idle.eq((halted | (issue & dec.halt)) & (active == 0))",
+        "self.idle.eq(halted | (issue & dec.halt))",
+        "idle as soon as HALT issues, with instructions still active (the run ends early)",
+        (f"{ICU_T}::test_queue_matches_reference", ICU_T),
+    ),
+    Mutant(
+        "icu_program_length_ignored", "rtl/icu.py",
+        "word.eq(Mux(pc < length, rd.data, 0))",
+        "word.eq(rd.data)",
+        "words past the loaded program length are read from memory instead of as 0 (ILLEGAL_OPCODE)",
+        (f"{ICU_T}::test_queue_matches_reference", ICU_T),
+    ),
+    # ---- rtl/decode.py: the decoder ----------------------------------------------------------------------
+    Mutant(
+        "decode_unassigned_opcode_legal", "rtl/decode.py",
+        "raised[ErrorCode.ILLEGAL_OPCODE].append(other)",
+        "pass",
+        "an unassigned opcode (or one not legal on the slice kind) is accepted instead of ILLEGAL_OPCODE",
+        (f"{DECODE_T}::test_decoder_matches_spec", DECODE_T),
+    ),
+    Mutant(
+        "decode_missing_vxu_op_legal", "rtl/decode.py",
+        "raised[ErrorCode.ILLEGAL_OPCODE].append(sel)",
+        "pass",
+        "a VOP whose operation the configuration lacks is accepted instead of ILLEGAL_OPCODE",
+        (f"{DECODE_T}::test_decoder_matches_spec", DECODE_T),
+    ),
+    Mutant(
+        "decode_stray_bits_ignored", "rtl/decode.py",
+        "raised[ErrorCode.BAD_FIELD].append(sel & stray.any())",
+        "pass",
+        "bits outside an instruction's fields are not a BAD_FIELD fault",
+        (f"{DECODE_T}::test_decoder_matches_spec", DECODE_T),
+    ),
+    Mutant(
+        "decode_joint_limit_off_by_one", "rtl/decode.py",
+        'field(word, "addr") + countm1 >= depth',
+        'field(word, "addr") + countm1 > depth',
+        "addr + count <= depth checked one word too loosely (a READ/WRITE one past the end is accepted)",
+        (f"{DECODE_T}::test_decoder_matches_spec", DECODE_T),
+    ),
+    # ---- rtl/mxu_slice.py, rtl/sram.py -----------------------------------------------------------------
+    Mutant(
+        "mxu_slice_dst_delay_short", "rtl/mxu_slice.py",
+        "for k in range(p.latency):",
+        "for k in range(p.latency - 1):",
+        "the MATMUL dst delay line is a cycle short: a result goes to the next MATMUL's dst when they differ",
+        (f"{MXU_SLICE_T}::test_random_tiles_match_golden", MXU_SLICE_T),
+    ),
+    Mutant(
+        "sram_read_transparent", "rtl/sram.py",
+        "rd = mem.read_port()",
+        "rd = mem.read_port(transparent_for=(wr,))",
+        "the SRAM read port is transparent: a read colliding with a write returns the new word, not the old",
+        ("tests/test_sram.py::test_generic_collisions", "tests/test_sram.py"),
+    ),
+    # ---- rtl/chip.py: run control ------------------------------------------------------------------------
+    Mutant(
+        "chip_fault_lowest_slice_reversed", "rtl/chip.py",
+        "for p in reversed(range(P)):",
+        "for p in range(P):",
+        "when two slices fault in one cycle, the highest-numbered one is reported, not the lowest",
+        (f"{KILL_T}::test_chip_reports_lowest_faulting_slice", KILL_T),
+    ),
+)
+
+
+def by_name():
+    """``{name: Mutant}``; names are unique."""
+    out = {}
+    for mu in MUTANTS:
+        if mu.name in out:
+            raise ValueError(f"duplicate mutant name {mu.name!r}")
+        out[mu.name] = mu
+    return out

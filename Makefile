@@ -62,7 +62,20 @@ TEST_JOBS  ?= $(shell [ $(NPROC) -ge 2 ] && echo 2 || echo 0)
 TESTS      ?=
 PYTEST_ARGS ?=
 
-.PHONY: help venv sim waves test gen fpga bench clean distclean
+# ---- make regress / make coverage ------------------------------------------------------------------------
+# Constrained-random programs on the RTL (Verilator) against golden: seeds START .. START+SEEDS-1 on chip
+# REGRESS_CONFIG (python -m sim.regress). A failure prints a one-line command that reproduces it.
+SEEDS          ?= 200
+START          ?= 0
+REGRESS_CONFIG ?= tiny
+REGRESS_JOBS   ?= 1
+REGRESS_BATCH  ?= 10
+REGRESS_ARGS   ?=
+# Verilator line + toggle coverage of rtl/ (python -m sim.coverage): build/coverage/report.txt, docs/coverage.md
+COVERAGE_SEEDS ?= 200
+COVERAGE_ARGS  ?=
+
+.PHONY: help venv sim waves test gen fpga bench clean distclean regress coverage mutants formal lint
 
 help: ## List the targets (this text)
 	@echo "Conveyor: make targets (each one bootstraps $(VENV) from requirements.txt on first use)"
@@ -110,6 +123,32 @@ bench: $(STAMP) ## Benchmarks (python -m bench.mxu, bench.chip): bench/results/m
 	@mkdir -p $(BENCH_DIR)
 	$(RUN) $(VENV_PY) -m bench.mxu $(BENCH_ARGS)
 	$(RUN) $(VENV_PY) -m bench.chip $(CHIP_BENCH_ARGS)
+
+regress: $(STAMP) ## Random regression: SEEDS seeds from START on REGRESS_CONFIG, RTL vs golden (REGRESS_JOBS)
+	$(RUN) $(VENV_PY) -m sim.regress --seeds $(SEEDS) --start $(START) --config $(REGRESS_CONFIG) --jobs $(REGRESS_JOBS) --batch $(REGRESS_BATCH) $(REGRESS_ARGS)
+
+coverage: $(STAMP) ## Verilator line/toggle coverage of rtl/: build/coverage/report.txt (+ .json), docs/coverage.md
+	$(RUN) $(VENV_PY) -m sim.coverage --seeds $(COVERAGE_SEEDS) $(COVERAGE_ARGS)
+
+# Mutation check (python -m mutants, docs/mutants.md): every bug of mutants/list.py, applied to a copy of the
+# sources under build/mutants/, must be caught by its killers. MUTANTS=… selects some; MUTANT_JOBS of them run
+# at once (default TEST_JOBS).
+MUTANTS     ?=
+MUTANT_JOBS ?= $(TEST_JOBS)
+mutants: $(STAMP) ## Mutation check: each deliberate RTL bug of mutants/list.py must be caught (MUTANTS=… MUTANT_JOBS=…)
+	$(RUN) nice $(VENV_PY) -m mutants --jobs $(MUTANT_JOBS) $(MUTANTS)
+
+# Formal proofs (python -m formal.run, docs/formal.md): SymbiYosys k-induction + cover of the host edge, the
+# response FIFO, the ICU, the MXU weight buffer and the stream registers. FORMAL=… selects some; FORMAL_JOBS at once.
+FORMAL      ?=
+FORMAL_JOBS ?= 1
+formal: $(STAMP) ## Formal proofs of rtl/ (SymbiYosys: k-induction + cover; FORMAL=… FORMAL_JOBS=…)
+	$(RUN) nice $(VENV_PY) -m formal.run --jobs $(FORMAL_JOBS) $(FORMAL)
+
+lint: $(STAMP) ## Lint: ruff (whole repo), mypy (golden/ compiler/ sim/), Verilator -Wall on the chips' and MXU's Verilog
+	$(RUN) $(VENV_PY) -m ruff check .
+	$(RUN) $(VENV_PY) -m mypy
+	$(RUN) nice $(VENV_PY) -m sim.lint
 
 clean: ## Remove build outputs (build/, sim_build/, reports, caches); keeps .venv
 	rm -rf build sim_build obj_dir $(FPGA_REPORTS) results.xml .pytest_cache

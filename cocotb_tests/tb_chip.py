@@ -12,7 +12,6 @@ import json
 import time
 
 import cocotb
-
 from harness_tb import HarnessTB
 
 

@@ -28,15 +28,15 @@ assembly text) and ``data.npz`` (per slice the program words ``words_<p>`` (uint
 ``cycles_<p>``, and the constants ``const_<i>``), read back with ``np.load(..., allow_pickle=False)``.
 """
 import json
-import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spec import isa
 from spec.config import PRESETS, ChipConfig
+
 from .ir import Graph
 from .kernels import Region
 from .lower import CompiledModel, InputsLayout, OutputLoc, lower
@@ -67,9 +67,9 @@ class RunResult:
     outputs: dict
     cycles: int
     backend: str
-    predicted_cycles: int = None
-    match: bool = None
-    mismatch: str = None
+    predicted_cycles: int | None = None
+    match: bool | None = None
+    mismatch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class _InputSpec:
     name: str
     shape: tuple            # None for the batch dimension
     dtype: str
-    qp: QParams = None      # None: not used by the program (never placed in MEM)
+    qp: QParams | None = None   # None: not used by the program (never placed in MEM)
 
 
 class CompiledProgram:
@@ -155,7 +155,11 @@ class CompiledProgram:
             if (a.ndim != len(s.shape) or any(d is not None and d != n for d, n in zip(s.shape, a.shape))
                     or (s.shape and s.shape[0] is None and not 1 <= a.shape[0] <= self.batch)):
                 raise ValueError(f"input {s.name!r} must be {what}, not shape {a.shape}")
-            a = a.astype(np.int64 if ids else np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                a = a.astype(np.int64 if ids else np.float32)
+            if not ids and not np.isfinite(a).all():
+                raise ValueError(f"input {s.name!r} must hold finite values (within float32's range), not NaN, "
+                                 f"infinity or values beyond ±{float(np.finfo(np.float32).max):.4g}")
             if s.shape and s.shape[0] is None:
                 if rows is not None and a.shape[0] != rows:
                     raise ValueError(f"input {s.name!r} has {a.shape[0]} rows but another input has {rows}: "
@@ -275,25 +279,55 @@ class CompiledProgram:
             raise ValueError(f"{pj} is not a compiled program (format must be {FORMAT!r})")
         if meta.get("version") != FORMAT_VERSION:
             raise ValueError(f"{pj}: version must be {FORMAT_VERSION}, not {meta.get('version')!r}")
+        from sim.chip_run import read_npz
+        arrays = read_npz(dz, "compiled program data")
         try:
-            return cls._from_saved(meta, dz)
-        except (KeyError, IndexError, TypeError) as e:
-            raise ValueError(f"{d}: malformed compiled program ({type(e).__name__}: {e})") from None
+            return cls._from_saved(meta, arrays)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            what = f"missing key {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+            raise ValueError(f"{d}: malformed compiled program ({type(e).__name__}: {what})") from None
 
     @classmethod
-    def _from_saved(cls, meta, dz):
+    def _from_saved(cls, meta, npz):
+        from sim.chip_run import _checked_inputs
         config = ChipConfig.from_dict(meta["config"])
-        try:
-            npz = np.load(dz, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read {dz}: {e}") from None
-        with npz:
-            P = len(config.slices)
-            words = [[int(w) for w in npz[f"words_{p}"]] for p in range(P)]
-            cycles = [[int(t) for t in npz[f"cycles_{p}"]] for p in range(P)]
-            constants = [(cm["slice"], int(cm["bank"]), int(cm["addr"]), npz[cm["key"]]) for cm in meta["constants"]]
-            gathers = {im["name"]: [None if v.get("gather") is None else npz[v["gather"]] for v in im["views"]]
-                       for im in meta["inputs"]}
+        P = len(config.slices)
+        words, cycles = [], []
+        for p in range(P):
+            w, t = npz[f"words_{p}"], npz[f"cycles_{p}"]
+            if w.ndim != 1 or w.dtype.kind not in "iu" or t.shape != w.shape or t.dtype.kind not in "iu":
+                raise ValueError(f"words_{p} and cycles_{p} must be 1-D integer arrays of one length, not "
+                                 f"{w.dtype} {w.shape} and {t.dtype} {t.shape}")
+            if len(w) > config.queue_depth:
+                raise ValueError(f"words_{p} has {len(w)} words, more than queue_depth = {config.queue_depth}")
+            words.append([int(x) for x in w])
+            cycles.append([int(x) for x in t])
+        for p, ws in enumerate(words):
+            for i, w in enumerate(ws):
+                if not 0 <= w < 1 << isa.WORD_BITS:
+                    raise ValueError(f"words_{p}[{i}] = {w} is not a 64-bit word")
+                f = isa.fault(isa.decode(w), config, config.slices[p])
+                if f is not None:
+                    raise ValueError(f"words_{p}[{i}] = 0x{w:016x} is not an instruction of slice "
+                                     f"{config.slice_names[p]} ({f.code.name}: {f.message})")
+        constants = [(cm["slice"], cm["bank"], cm["addr"], npz[cm["key"]]) for cm in meta["constants"]]
+        _checked_inputs(config, constants, [f"constant {cm['key']!r}" for cm in meta["constants"]])
+        gathers = {im["name"]: [None if v.get("gather") is None else npz[v["gather"]] for v in im["views"]]
+                   for im in meta["inputs"]}
+        batch = meta["batch"]
+        capacity = len(config.positions("mem")) * config.mem_bytes_per_slice
+        if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= capacity:
+            raise ValueError(f"batch must be an integer between 1 and {capacity}, not {batch!r}")
+        for im in meta["inputs"]:
+            if (not isinstance(im["shape"], list) or not im["shape"]
+                    or not all(x is None or (isinstance(x, int) and 1 <= x <= capacity) for x in im["shape"])):
+                raise ValueError(f"input {im.get('name')!r}: shape must be a list of positive sizes (null for the "
+                                 f"batch), not {im['shape']!r}")
+            for v in im["views"]:
+                for loc in v["locs"]:
+                    _checked_inputs(config, [(int(loc[0]), int(loc[1]), int(loc[2]), np.zeros((1, config.lanes),
+                                                                                                  np.int32))],
+                                    [f"input {im['name']!r}: word location {loc}"])
         schedule = [[(t, isa.decode(w)) for t, w in zip(ts, ws)] for ts, ws in zip(cycles, words)]
         program = Program(config=config, words=words, schedule=schedule,
                           predicted_cycles=int(meta["predicted_cycles"]), text=meta.get("assembly", ""))
@@ -309,6 +343,12 @@ class CompiledProgram:
                 layout.gathers[im["name"]] = gathers[im["name"]]
         outputs, batched = {}, {}
         for om in meta["outputs"]:
+            for seg in om["segments"]:
+                s, b, a, n = seg
+                if not isinstance(n, int) or n < 1:
+                    raise ValueError(f"output {om['name']!r}: segment {seg} must have a positive count")
+                _checked_inputs(config, [(s, int(b), int(a), np.zeros((n, config.lanes), np.int32))],
+                                [f"output {om['name']!r}: segment {seg}"])
             outputs[om["name"]] = OutputLoc(om["tensor"], om["kind"], tuple(om["shape"]), int(om["rows"]),
                                             int(om["features"]),
                                             tuple((s, int(b), int(a), int(n)) for s, b, a, n in om["segments"]))

@@ -39,6 +39,7 @@ from golden.mxu import matmul
 from spec import isa
 from spec.config import ChipConfig
 from spec.isa import Instruction, Stream
+
 from .schedule import Program, ProgramBuilder, ProgramFigures
 
 __all__ = ["check_int8", "Region", "MemAllocator", "Kernel", "KernelRun", "gemm", "gemm_bias_requant_relu",
@@ -348,26 +349,26 @@ def _gemm_phase(b, start, g, sink):
     hx = max(b.hops(p, mxu) for p in g.x.slices)
     hw = max(b.hops(p, mxu) for p in g.w.slices)
     items = []
-    l = T = None
+    ws = T = None
     issued = set()      # MXU issue cycles of the previous tile's MATMULs
     prev_mb = 0
     for m0, mb, nt, kt in tiles:
-        # l: the first weight row's sampling cycle; T: the first activation's (row r is due by T + r - 1,
+        # ws: the first weight row's sampling cycle; T: the first activation's (row r is due by T + r - 1,
         # and must come after the previous tile's swap at the previous T).
-        if l is None:
-            l = start + isa.MEM_READ_LATENCY + hw
-            T = max(l + 1, start + isa.MEM_READ_LATENCY + hx)
+        if ws is None:
+            ws = start + isa.MEM_READ_LATENCY + hw
+            T = max(ws + 1, start + isa.MEM_READ_LATENCY + hx)
         else:
-            l = max(T + 1, l + R)
-            while l - 1 in issued:
-                l += 1
-            T = max(T + prev_mb, l + 1)
+            ws = max(T + 1, ws + R)
+            while ws - 1 in issued:
+                ws += 1
+            T = max(T + prev_mb, ws + 1)
         w0 = (nt * Kt + kt) * R
         wl = g.w.locs[w0:w0 + R]
         wdir = set(_dirs(b, wl, mxu, True))
         assert len(wdir) == 1, "a weight tile straddles the MXU"     # the allocator's granule prevents it
-        _read_to(b, items, wl, mxu, l, WGT, f"weights of tile (m0={m0}, nt={nt}, kt={kt})")
-        items.append((mxu, l - 1, Instruction("LOADW", src=Stream(wdir.pop(), WGT), count=R)))
+        _read_to(b, items, wl, mxu, ws, WGT, f"weights of tile (m0={m0}, nt={nt}, kt={kt})")
+        items.append((mxu, ws - 1, Instruction("LOADW", src=Stream(wdir.pop(), WGT), count=R)))
         xl = g.x.locs[kt * M + m0:kt * M + m0 + mb]
         _read_to(b, items, xl, mxu, T, ACT, f"activations of tile (m0={m0}, nt={nt}, kt={kt})")
         last = kt == Kt - 1
@@ -508,7 +509,7 @@ def _bias_reps(c, M, Nt):
 def _dense_phase(b, alloc, c, M, K, N, bias, q, out_name):
     """GEMM + bias + requant + ReLU from ``b.end``: regions of X, W, bias copies and the int8 output (named
     ``out_name``), the bias copies per N tile, and the MATMUL activations."""
-    mxu, vxu = c.positions("mxu")[0], c.positions("vxu")[0]
+    vxu = c.positions("vxu")[0]
     Nt = _tiles(N, c.mxu_cols)
     x, w = _gemm_regions(c, alloc, M, K, N)
     west, east = _sides(c, vxu)

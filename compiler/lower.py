@@ -93,8 +93,22 @@ import numpy as np
 from golden import vxu as gvxu
 from spec import isa
 from spec.config import ChipConfig
-from .kernels import (MemAllocator, Region, _BiasAdd, _bias_reps, _Gemm, _gemm_phase, _loadlut, _pack_w,
-                      _sides, _tiles, _ToMem, _unpack_y, _vxu_pass)
+
+from .kernels import (
+    MemAllocator,
+    Region,
+    _bias_reps,
+    _BiasAdd,
+    _Gemm,
+    _gemm_phase,
+    _loadlut,
+    _pack_w,
+    _sides,
+    _tiles,
+    _ToMem,
+    _unpack_y,
+    _vxu_pass,
+)
 from .quantize import QGraph
 from .schedule import Program, ProgramBuilder, ProgramFigures
 
@@ -119,10 +133,10 @@ class _T:
     name: str
     kind: str
     shape: tuple
-    region: Region = None
-    pad: int = None          # the value of the lanes past the features (None: unknown)
-    source: str = None
-    gather: np.ndarray = None
+    region: Region | None = None
+    pad: int | None = None   # the value of the lanes past the features (None: unknown)
+    source: str | None = None
+    gather: np.ndarray | None = None
 
     @property
     def rows(self):
@@ -242,7 +256,7 @@ class CompiledModel(ProgramFigures):
     outputs: dict
     regions: list
     matmul_items: int
-    allocator: MemAllocator = field(repr=False, default=None)
+    allocator: MemAllocator | None = field(repr=False, default=None)
 
     # ---- inputs ------------------------------------------------------------------------------------
     def quantize_inputs(self, inputs):
@@ -300,7 +314,7 @@ class CompiledModel(ProgramFigures):
             free = self.allocator.free_words(p)
             rep[c.slice_names[p]] = {"used_words": cap - free, "free_words": free, "used_bytes": (cap - free) * wb,
                                      "free_bytes": free * wb, "regions": {}}
-        for role, r in self.regions:
+        for _role, r in self.regions:
             for p in r.slices:
                 n = sum(1 for q, _, _ in r.locs if q == p)
                 rep[c.slice_names[p]]["regions"][r.name] = n

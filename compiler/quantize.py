@@ -71,6 +71,7 @@ import numpy as np
 from golden import vxu as gvxu
 from golden.mxu import matmul as mxu_matmul
 from spec.isa import FIELDS, LUT_ENTRIES
+
 from .ir import FLOAT_FUNCTIONS, TABLE_OPS, Graph
 
 __all__ = ["QParams", "Requant", "QStep", "QGraph", "quantize", "requantv", "requant_multipliers",
@@ -164,7 +165,9 @@ class QParams:
 
     def quantize(self, x):
         """``clamp(round_half_away(x / scale) + zp, -128, 127)`` as int8 (float64 arithmetic)."""
-        return np.clip(round_half_away(np.asarray(x, np.float64) / self.scale) + self.zp, -128, 127).astype(np.int8)
+        # bounded first (any |x / scale| past 2**40 clamps to -128 or 127 anyway): no int64 overflow in the cast
+        t = np.clip(np.asarray(x, np.float64) / self.scale, -2.0**40, 2.0**40)
+        return np.clip(round_half_away(t) + self.zp, -128, 127).astype(np.int8)
 
     def dequantize(self, q):
         """``scale · (q - zp)`` as float32."""
@@ -179,7 +182,7 @@ class Requant:
     shift: int
     zp: int
     relu: bool = False
-    real: np.ndarray = None
+    real: np.ndarray | None = None
 
     @property
     def clamp_needed(self):

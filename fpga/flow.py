@@ -40,14 +40,13 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import rtlil
 from amaranth.build import ResourceError
-from amaranth.hdl import (Cat, ClockDomain, ClockSignal, DomainRenamer, Elaboratable, Module, Signal,
-                          Value)
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, DomainRenamer, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 
 __all__ = [
@@ -74,13 +73,13 @@ class _Target:
     nextpnr_args: tuple
     default_freq_mhz: float
     lut_bel: str
-    ff_bel: str             # None: count flip-flops in the yosys netlist instead
+    ff_bel: str | None      # None: count flip-flops in the yosys netlist instead
     dsp_bel: str
     bram_bel: str
     packer: str
     bitstream_ext: str
     board: str
-    pins: int               # user IO pins of the package (None: out of context, ports need no pins)
+    pins: int | None        # user IO pins of the package (None: out of context, ports need no pins)
 
 
 _TARGETS = {
@@ -168,7 +167,7 @@ def _run(cmd, *, cwd, log, what, env=None):
                         f"{_tail(log)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tool_version(name, flag):
     try:
         out = subprocess.run([_tool(name), flag], capture_output=True, text=True, timeout=300)

@@ -443,7 +443,7 @@ class ChipSim:
                         v = np.zeros(L, np.int32)
                         v[:c.mxu_cols] = data
                         self._emit(p, dst, v, pc)
-            for (d, s, p), ws in self._writes.items():
+            for (_d, _s, p), ws in self._writes.items():
                 if len(ws) > 1:
                     faults.append((p, ErrorCode.STREAM_CONFLICT, max(pc for _, pc in ws)))
             if log is not None:

@@ -23,6 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from spec import isa
+
 from .host import HostEdge
 from .icu import InstructionQueue
 from .mem import MemSlice

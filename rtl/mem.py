@@ -22,6 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from spec import isa
 from spec.mxu import bits_for
+
 from .common import field, slice_signature, vector_layout
 from .sram import READ_LATENCY, RegisteredRAM
 

@@ -17,12 +17,12 @@ The timing contract (latency, when weight rows may arrive, accumulator semantics
 
 Throughput: one activation vector in and one result vector out per cycle, no stalls, no back-pressure.
 """
-from amaranth.hdl import Const, Instance, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Instance, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from spec.mxu import (ACC_BITS, ACC_READ_STAGES, DATA_BITS, MULTIPLY_STAGES, PRODUCT_STAGES, PSUM_STAGES,
-                      MXUParams)
+from spec.mxu import ACC_BITS, ACC_READ_STAGES, DATA_BITS, MULTIPLY_STAGES, PRODUCT_STAGES, PSUM_STAGES, MXUParams
+
 from .dsp import Multiplier, is_ecp5
 from .sram import READ_LATENCY, RegisteredRAM
 
@@ -36,8 +36,8 @@ class ProcessingElement(wiring.Component):
     """One MAC of the array, with double-buffered weight.
 
     Contract: ``psum_out`` (registered) equals ``psum_in`` (as presented ``MULTIPLY_STAGES + PRODUCT_STAGES``
-    cycles after ``a_in``) plus ``a_in × w``, where ``w`` is the shadow weight if ``swap_in`` is high with ``a_in`` and the
-    active weight otherwise; on ``swap_in`` the shadow weight becomes the active one. ``w_we`` writes
+    cycles after ``a_in``) plus ``a_in × w``, where ``w`` is the shadow weight if ``swap_in`` is high with ``a_in``
+    and the active weight otherwise; on ``swap_in`` the shadow weight becomes the active one. ``w_we`` writes
     ``w_in`` into the shadow weight at the end of the cycle (a swap in the same cycle still takes the old
     shadow value). ``a_out`` and ``swap_out`` are ``a_in`` and ``swap_in`` delayed one cycle, for the
     neighbour to the east. Reset clears both weights.

@@ -18,6 +18,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from spec import isa
+
 from .common import field, int8_lanes, slice_signature
 from .mxu import MXU
 

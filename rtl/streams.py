@@ -21,6 +21,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import isa
+
 from .common import STREAM_BITS, stream_write_layout, vector_layout
 
 __all__ = ["StreamInterconnect"]

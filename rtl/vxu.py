@@ -50,8 +50,18 @@ from operator import or_
 from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
-from spec.isa import (LUT_ENTRIES, LUT_RESET, MAX_COUNT, OPCODES, REQUANT_RESET, VXU_INPUT_OFFSET, VXU_OPS,
-                      VXU_PIPELINE, FIELDS, lut_vectors)
+from spec.isa import (
+    FIELDS,
+    LUT_ENTRIES,
+    LUT_RESET,
+    MAX_COUNT,
+    OPCODES,
+    REQUANT_RESET,
+    VXU_INPUT_OFFSET,
+    VXU_OPS,
+    VXU_PIPELINE,
+    lut_vectors,
+)
 
 from .common import LANE_BITS, STREAM_BITS, field, slice_signature
 

@@ -8,9 +8,9 @@ import numpy as np
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
+from rtl.mxu import MXU
 from spec.lanes import pack_lanes, unpack_lanes
 from spec.mxu import ACC_BITS, DATA_BITS
-from rtl.mxu import MXU
 
 __all__ = ["pack_lanes", "unpack_lanes", "run_mxu_trace"]
 

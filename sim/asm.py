@@ -35,6 +35,7 @@ Syntax::
   ``spec.isa.check``.
 """
 import difflib
+import re
 
 from spec import isa
 from spec.isa import FIELDS, OPCODES, VXU_OPS, Instruction, Stream
@@ -137,7 +138,9 @@ def parse_instruction(text):
         else:
             try:
                 s = Stream.parse(tok)
-            except ValueError:
+            except ValueError as e:
+                if re.fullmatch(r"[EW][-+]?\d+", tok, re.IGNORECASE):    # a stream, out of range
+                    raise ValueError(f"input stream {tok!r} is out of range: {e}") from None
                 allowed = f"the flags {', '.join(flags)}" if flags else "no flags"
                 plural = "s" if len(inputs) != 1 else ""
                 raise ValueError(f"unexpected {tok!r}: {what} takes {len(inputs)} input stream{plural}, "

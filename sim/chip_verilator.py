@@ -30,9 +30,20 @@ from pathlib import Path
 
 from spec.config import ChipConfig
 from spec.host import command_bits, data_bits
+
 from .toolchain import use_yosys
-from .verilator import (BUILD_ARGS, COVERAGE_ARGS, TIMING_ARGS, SimulationError, _tail, build_harness,
-                        collect_coverage, coverage_markers, run_directory, run_harness)
+from .verilator import (
+    BUILD_ARGS,
+    COVERAGE_ARGS,
+    TIMING_ARGS,
+    SimulationError,
+    _tail,
+    build_harness,
+    collect_coverage,
+    coverage_markers,
+    run_directory,
+    run_harness,
+)
 
 __all__ = ["ChipSimulator", "PlayResult", "generate_chip_verilog", "HARNESS_SV", "HARNESS_COMMAND"]
 
@@ -53,6 +64,7 @@ def generate_chip_verilog(config: ChipConfig, emit_src: bool = False) -> str:
     """Verilog of ``rtl.chip.Chip(config)`` as module ``chip`` (byte-identical across runs). ``emit_src``:
     keep Amaranth's ``src`` attributes (the Python line of every statement and signal; coverage builds)."""
     from amaranth.back import verilog
+
     from rtl.chip import Chip
 
     use_yosys()
@@ -104,7 +116,7 @@ class ChipSimulator:
         if coverage_dir is None:
             coverage_dir = env_dir or self.build_root / "coverage_data"
         self.coverage_dir = Path(coverage_dir).resolve()
-        self._verilog = None
+        self._verilog: str | None = None
         self.last_build_seconds = 0.0
 
     # ---- building -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ that runs but disagrees with numpy, or a tool that fails, exits 1; success exits
 shows tracebacks instead.
 """
 import argparse
+import functools
 import json
 import os
 import sys
@@ -16,6 +17,8 @@ __all__ = ["main", "build_parser"]
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = Path(os.environ.get("CONVEYOR_BUILD", REPO / "build"))
 TARGETS = ("ecp5-85f", "ice40-up5k")
+#: Seeds handed to the Verilator harness (a 32-bit plusarg) and to nextpnr (a C int).
+MAX_SEED = 2**31 - 1
 
 
 class UsageError(Exception):
@@ -129,8 +132,8 @@ def build_parser():
                      help="write a VCD waveform, a GTKWave layout (.gtkw) grouped by slice and a PNG of the "
                           "first cycles")
     run.add_argument("--json", metavar="FILE", help="also write the report as JSON")
-    run.add_argument("--seed", type=_int_in(0), default=1,
-                     help="seed of the host edge's valid/ready pattern (default 1)")
+    run.add_argument("--seed", type=_int_in(0, MAX_SEED), default=1,
+                     help=f"seed of the host edge's valid/ready pattern (0..{MAX_SEED}; default 1)")
     run.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
     sim = sub.add_parser("sim", help="run a workload on the RTL and compare it with numpy")
@@ -188,9 +191,29 @@ def build_parser():
     fpga.add_argument("--no-dsp", action="store_true",
                       help="multipliers in LUTs, not DSP blocks (the UP5K has 8 DSPs; nextpnr-ice40 does not "
                            "time paths through them, so LUT multipliers give the honest Fmax there)")
-    fpga.add_argument("--seed", type=_int_in(1), default=1, help="nextpnr placement seed (default 1)")
+    fpga.add_argument("--seed", type=_int_in(1, MAX_SEED), default=1,
+                      help=f"nextpnr placement seed (1..{MAX_SEED}; default 1)")
     fpga.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
     return parser
+
+
+@functools.cache
+def _parser():
+    # Built once per process: argparse parsers keep no state between parse_args calls.
+    return build_parser()
+
+
+def _check_operands_fit(config, **operands):
+    """``UsageError`` when int8 operands (name -> (rows, cols)) cannot fit in ``config``'s MEM even packed
+    one value per lane: checked before any operand is made, so that huge sizes fail at once."""
+    mems = len(config.positions("mem"))
+    capacity = mems * config.mem_banks * config.mem_depth       # words of `lanes` int8 values
+    need = sum(-(-rows * cols // config.lanes) for rows, cols in operands.values())
+    if need > capacity:
+        shapes = ", ".join(f"{name} {rows}x{cols}" for name, (rows, cols) in operands.items())
+        raise UsageError(f"the operands ({shapes}) need at least {need} words of MEM, but config {config.name} "
+                         f"has {capacity} ({mems} MEM slices x {config.mem_banks} banks x {config.mem_depth} words "
+                         f"of {config.lanes} lanes): make the sizes smaller")
 
 
 def _write_json(path, report):
@@ -308,6 +331,7 @@ def cmd_run_compiled(args):
     import numpy as np
 
     from compiler.api import CompiledProgram
+    from sim.chip_run import read_npz
     for name in ("config", "data"):
         if getattr(args, name) is not None:
             raise UsageError(f"argument --{name}: applies to an assembly program; a compiled program carries its "
@@ -324,34 +348,36 @@ def cmd_run_compiled(args):
     specs = cp.input_specs()
     allowed = ", ".join(f"{n} {_shape_text(s)}" for n, (s, _) in specs.items())
     try:
-        npz = np.load(args.inputs, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read inputs {args.inputs}: {' '.join(str(e).split())}") from None
-    inputs = {}
-    with npz:
-        if not hasattr(npz, "files"):
-            raise UsageError(f"inputs {args.inputs}: must be an .npz file with one key per input ({allowed})")
-        for key in npz.files:
-            if key not in specs:
-                raise UsageError(f"inputs {args.inputs}: key {key!r} is not an input of the compiled program "
-                                 f"(inputs: {allowed})")
-            try:
-                inputs[key] = npz[key]
-            except ValueError as e:          # an object array (allow_pickle=False)
-                raise UsageError(f"inputs {args.inputs}: key {key!r}: {' '.join(str(e).split())}; it must be a "
-                                 f"float array") from None
-    for key, (shape, _) in specs.items():
+        inputs = read_npz(args.inputs, "inputs")
+    except ValueError as e:
+        raise UsageError(f"{e} (one key per input: {allowed})") from None
+    for key in inputs:
+        if key not in specs:
+            raise UsageError(f"inputs {args.inputs}: key {key!r} is not an input of the compiled program "
+                             f"(inputs: {allowed})")
+    for key, (_, dtype) in specs.items():
         if key not in inputs:
             raise UsageError(f"inputs {args.inputs}: key {key!r} is missing (inputs: {allowed})")
         a = inputs[key]
-        if a.dtype.kind != "f":
+        if dtype != "float32":      # embedding ids, gathered on the host
+            if a.dtype.kind not in "iu":
+                raise UsageError(f"inputs {args.inputs}: key {key!r} holds ids: it must be an integer array, not "
+                                 f"{a.dtype}")
+        elif a.dtype.kind != "f":
             raise UsageError(f"inputs {args.inputs}: key {key!r} must be a float array (float16, float32 or "
                              f"float64), not {a.dtype}")
+        elif not np.isfinite(a).all():
+            raise UsageError(f"inputs {args.inputs}: key {key!r} holds NaN or infinite values; it must be finite")
     backend = args.backend or "verilator"
     try:
         res = cp.run(inputs, backend=backend, check=False, build_dir=args.build_dir, seed=args.seed)
     except (ValueError, TypeError) as e:
         raise UsageError(f"inputs {args.inputs}: {' '.join(str(e).split())}") from None
+    except (IndexError, KeyError, AssertionError, AttributeError, OverflowError) as e:
+        # load() checks the words, locations and sizes; what it cannot see (layouts that disagree with each
+        # other) shows up here: the folder was changed after conveyor compile wrote it.
+        raise UsageError(f"{args.program}: malformed compiled program ({type(e).__name__}: "
+                         f"{' '.join(str(e).split()) or 'inconsistent layout'}); compile it again") from None
     print(f"ran {args.program} on {backend} (config {cp.config.name}, batch {cp.batch}): {res.cycles} cycles "
           f"(predicted {res.predicted_cycles})")
     if backend == "verilator":
@@ -384,9 +410,12 @@ def cmd_run(args):
                              f"to assembly")
     config = (args.config or PRESETS[DEFAULT_PRESET]).check_rtl()
     try:
-        text = Path(args.program).read_text()
+        text = Path(args.program).read_text(encoding="utf-8")
     except OSError as e:
         raise UsageError(f"cannot read program {args.program}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"program {args.program} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                         f"{e.start}): assembly is a text file (docs/isa.md, 'Assembly')") from None
     try:
         programs = assemble(text, config)
     except AsmError as e:
@@ -571,6 +600,7 @@ def run_chip_gemm(config, m, k, n, *, seed=0, waves=False, build_dir=DEFAULT_BUI
     from compiler.kernels import gemm
     from sim.stimulus import operand
     config = config.check_rtl()
+    _check_operands_fit(config, X=(m, k), W=(k, n))
     rng = np.random.default_rng(seed)
     kern = gemm(config, operand(rng, (m, k)), operand(rng, (k, n)))
     res = _run_kernel_program(config, kern.program.words, kern.inputs, name=f"gemm_{m}x{k}x{n}_s{seed}",
@@ -625,8 +655,8 @@ def _print_chip_gemm(r):
 def _print_digits(r):
     b1 = r["batch1"]
     print(f"digits MLP 64→{r['hidden']}→10 (numpy, {r['epochs']} epochs on {r['train_samples']} samples), "
-          f"int8 on chip {r['config']} ({r['backend']}), batch {r['batch']}, seed {r['seed']}: {r['samples']} test samples in "
-          f"{r['batches']} runs")
+          f"int8 on chip {r['config']} ({r['backend']}), batch {r['batch']}, seed {r['seed']}: {r['samples']} test "
+          f"samples in {r['batches']} runs")
     print(f"  accuracy     float {r['float_accuracy']:.4f}, int8 {r['int8_accuracy']:.4f}, "
           f"chip {r['chip_accuracy']:.4f}")
     ok = ("equal QGraph.run_int8 for every sample" if r["mismatches"] == 0 and b1["mismatches"] == 0
@@ -668,6 +698,7 @@ def cmd_demo(args):
     from sim.chip_run import load_data
     from sim.demo import write_mlp
     config = args.config.check_rtl()
+    _check_operands_fit(config, X=(args.m, args.k), W1=(args.k, args.hidden), W2=(args.hidden, args.n))
     out = Path(args.out) if args.out else Path(args.build_dir) / "demo"
     kern, program, data = write_mlp(config, out, m=args.m, k=args.k, hidden=args.hidden, n=args.n, seed=args.seed)
     programs = assemble(program.read_text(), config)      # the demo runs the text, like conveyor run
@@ -715,11 +746,20 @@ def cmd_fpga(args):
     return 0
 
 
+def _os_error_text(e):
+    """One line for an ``OSError``: the file(s) and the reason."""
+    what = " ".join(str(e.strerror or e).split())
+    names = [str(f) for f in (e.filename, e.filename2) if f is not None]
+    return f"cannot use {' -> '.join(names)}: {what}" if names else what
+
+
 def main(argv=None):
-    parser = build_parser()
+    parser = _parser()
     try:
         args = parser.parse_args(argv)
-        return {"gen": cmd_gen, "sim": cmd_sim, "run": cmd_run, "compile": cmd_compile, "demo": cmd_demo, "fpga": cmd_fpga}[args.command](args)
+        commands = {"gen": cmd_gen, "sim": cmd_sim, "run": cmd_run, "compile": cmd_compile, "demo": cmd_demo,
+                    "fpga": cmd_fpga}
+        return commands[args.command](args)
     except UsageError as e:
         print(f"conveyor: error: {e}", file=sys.stderr)
         return 2
@@ -728,6 +768,18 @@ def main(argv=None):
         if os.environ.get("CONVEYOR_DEBUG"):
             raise
         print(f"conveyor: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # A file that cannot be read or written (a missing folder, a file where a folder goes, no permission).
+        if os.environ.get("CONVEYOR_DEBUG"):
+            raise
+        print(f"conveyor: error: {_os_error_text(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if os.environ.get("CONVEYOR_DEBUG"):
+            raise
+        print("conveyor: error: not enough memory for this run: make the sizes (--m, --k, --n, --batch ...) "
+              "smaller", file=sys.stderr)
         return 2
     except RuntimeError as e:
         # Simulator or FPGA tool failures (SimulationError, FlowError): the message says where the logs are.

@@ -21,6 +21,7 @@ import numpy as np
 
 from compiler.kernels import check_int8
 from spec.mxu import MXUParams
+
 from .trace import MXUTrace
 
 __all__ = ["GemmPlan", "schedule_gemm"]
@@ -95,7 +96,7 @@ def schedule_gemm(x, w, params):
 
     # The schedule: load start L[j] and first activation T[j] of every tile.
     load, start = [], []
-    for j, (_, mb, _, _, kr, _, _) in enumerate(tiles):
+    for j in range(len(tiles)):
         if j == 0:
             lj = 0
         else:

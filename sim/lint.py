@@ -1,10 +1,19 @@
-"""Verilator lint of generated Verilog, with the waivers of ``rtl/lint_waivers.vlt``."""
+"""Verilator lint of generated Verilog, with the waivers of ``rtl/lint_waivers.vlt``.
+
+``python -m sim.lint`` (part of ``make lint``) lints the Verilog of every RTL chip preset and of a few MXU
+shapes, and exits 1 listing the messages when any is not clean.
+"""
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from .toolchain import use_verilator
 
-__all__ = ["WAIVERS", "lint_verilog"]
+__all__ = ["WAIVERS", "lint_verilog", "main"]
+
+#: MXU shapes linted by ``main`` (rows, cols, accumulator words), as in tests/test_mxu_lint.py.
+MXU_SHAPES = ((1, 1, 2), (2, 3, 16), (5, 4, 100))
 
 WAIVERS = Path(__file__).resolve().parent.parent / "rtl" / "lint_waivers.vlt"
 
@@ -21,3 +30,34 @@ def lint_verilog(path, top=None):
     proc = subprocess.run(cmd, capture_output=True, text=True)
     messages = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("%")]
     return proc.returncode == 0 and not messages, messages
+
+
+def main(argv=None):
+    from amaranth.back import verilog
+
+    from rtl.mxu import MXU
+    from sim.chip_verilator import ChipSimulator
+    from spec.config import PRESETS
+
+    from .toolchain import use_yosys
+    use_yosys()
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="conveyor-lint-") as tmp:
+        units = [(f"chip_{name}", lambda c=c: ChipSimulator(c).verilog(), None)
+                 for name, c in PRESETS.items() if c.rtl]
+        units += [(f"mxu_{r}x{c}_a{a}", lambda r=r, c=c, a=a: verilog.convert(MXU(r, c, a), name="mxu",
+                                                                              emit_src=False), "mxu")
+                  for r, c, a in MXU_SHAPES]
+        for name, make, top in units:
+            path = Path(tmp) / f"{name}.v"
+            path.write_text(make())
+            ok, messages = lint_verilog(path, top=top)
+            print(f"verilator -Wall {name}: {'clean' if ok else f'{len(messages)} messages'}")
+            if not ok:
+                failed += 1
+                print("\n".join("  " + m for m in messages[:50]))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

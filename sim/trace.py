@@ -78,7 +78,7 @@ class MXUTrace:
     a_data: np.ndarray
 
     @classmethod
-    def empty(cls, params: MXUParams, cycles: int) -> "MXUTrace":
+    def empty(cls, params: MXUParams, cycles: int) -> MXUTrace:
         """A trace of ``cycles`` idle cycles (every field zero)."""
         if not isinstance(params, MXUParams):
             raise TypeError(f"params must be an MXUParams, not {params!r}")
@@ -97,7 +97,7 @@ class MXUTrace:
     def __len__(self) -> int:
         return self.cycles
 
-    def check(self) -> "MXUTrace":
+    def check(self) -> MXUTrace:
         """Check shapes, dtypes and ranges; raise ValueError naming the field and the allowed range.
 
         Every cycle is checked, including cycles whose ``valid`` is low (the harness packs every field).
@@ -139,7 +139,7 @@ class MXUTrace:
                 raise ValueError(f"{name} must have shape ({T}, {width}) (cycles × {what}), not {a.shape}")
         return self
 
-    def __getitem__(self, sl: slice) -> "MXUTrace":
+    def __getitem__(self, sl: slice) -> MXUTrace:
         """Cycles ``sl`` of this trace (a slice), as a new trace sharing no memory."""
         if not isinstance(sl, slice):
             raise TypeError("MXUTrace can only be sliced (trace[a:b])")
@@ -147,7 +147,7 @@ class MXUTrace:
         return MXUTrace(params=self.params, **kw)
 
     @classmethod
-    def concat(cls, traces) -> "MXUTrace":
+    def concat(cls, traces) -> MXUTrace:
         """The traces one after another (all with the same params)."""
         traces = list(traces)
         if not traces:
@@ -209,7 +209,7 @@ class MXUOutputs:
         return len(self.cycle)
 
     @classmethod
-    def empty(cls, cols: int) -> "MXUOutputs":
+    def empty(cls, cols: int) -> MXUOutputs:
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, cols), np.int32))
 
     def mismatch(self, expected) -> str | None:
@@ -321,8 +321,8 @@ def read_hex_words(path, nbytes: int) -> np.ndarray:
         raise ValueError(f"{path}: line {r + 1} has a non-hex digit {chr(arr[r, c])!r}")
     full = np.zeros((n, 2 * nbytes), dtype=np.uint8)
     full[:, 2 * nbytes - width:] = nib            # right-align: short lines have leading zeros dropped
-    be = (full[:, 0::2] << 4) | full[:, 1::2]
-    return np.ascontiguousarray(be[:, ::-1])
+    packed = ((full[:, 0::2] << 4) | full[:, 1::2]).astype(np.uint8, copy=False)   # big-endian bytes
+    return np.ascontiguousarray(packed[:, ::-1])
 
 
 def _int_words(values: np.ndarray, nbytes: int) -> np.ndarray:

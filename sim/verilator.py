@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from spec.mxu import MXUParams
+
 from .toolchain import use_yosys
-from .trace import (MXUOutputs, MXUTrace, RunInfo, _remove_outputs, read_outputs_hex, read_status_hex,
-                    write_trace_hex)
+from .trace import MXUOutputs, MXUTrace, RunInfo, _remove_outputs, read_outputs_hex, read_status_hex, write_trace_hex
 
 __all__ = ["MXUSimulator", "SimulationError", "trace_depth", "generate_mxu_verilog", "build_harness",
            "run_harness", "run_directory", "collect_coverage", "coverage_markers", "HARNESS_SV", "TB_DIR",
@@ -158,6 +158,7 @@ def generate_mxu_verilog(params: MXUParams, emit_src: bool = False) -> str:
     """Verilog of ``rtl.mxu.MXU(rows, cols, acc_depth)`` as module ``mxu`` (byte-identical across runs).
     ``emit_src``: keep Amaranth's ``src`` attributes (coverage builds)."""
     from amaranth.back import verilog
+
     from rtl.mxu import MXU
 
     use_yosys()
@@ -492,6 +493,7 @@ class MXUSimulator:
             outputs, status = read_outputs_hex(rdir, self.params)
         except (OSError, ValueError) as e:
             fail(f"cannot read the harness captures: {e}")
+        assert status is not None, "read_outputs_hex returns the status of a finished run"
         if status.cycles != T + self.drain:
             fail(f"harness ran {status.cycles} cycles, expected {T + self.drain}")
 
@@ -570,6 +572,7 @@ def main(argv=None) -> int:
     for _ in range(args.repeat):
         out = sim.run(trace)
         i = out.info
+        assert i is not None, "MXUSimulator.run always records its RunInfo"
         loop = i.loop_seconds
         print(f"{params.rows}x{params.cols} clock={args.clock}: {i.cycles} cycles, {len(out)} outputs; "
               f"simulator process {i.sim_seconds:.3f} s = {i.cycles_per_second:,.0f} cycles/s; "

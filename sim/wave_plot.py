@@ -343,7 +343,7 @@ def plot_png(path_vcd, groups, out_png, clock="*.clk", cycles=(0, 64), title=Non
     ``k * period`` (seconds, or a string such as ``"10ns"``). The VCD is read only up to the last cycle
     shown. The width (14 in) and ``dpi`` are fixed; the height grows with the number of rows.
     """
-    from matplotlib.figure import Figure     # no pyplot: no global state, no display; Figure saves via Agg
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display; Figure saves via Agg
     from matplotlib.patches import Polygon
     from matplotlib.ticker import MaxNLocator, MultipleLocator
     from matplotlib.transforms import blended_transform_factory

@@ -19,7 +19,8 @@ with a single slice may also be named by the bare kind (``mxu``).
 """
 import math
 import re
-from dataclasses import MISSING, dataclass, fields, replace as _dc_replace
+from dataclasses import MISSING, dataclass, fields
+from dataclasses import replace as _dc_replace
 
 from spec import isa
 from spec.mxu import MAX_ACC_DEPTH, MIN_ACC_DEPTH, MXUParams, check_dim

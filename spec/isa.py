@@ -32,7 +32,8 @@ __all__ = [
     "WORD_BITS", "DIRECTIONS", "STREAM_INDEX_BITS", "MAX_STREAMS", "SLICE_INDEX_BITS", "MAX_SLICES",
     "PC_BITS", "FAULT_PC_BITS", "MAX_QUEUE_DEPTH", "MAX_BANKS", "MAX_MEM_DEPTH", "MAX_COUNT", "LUT_ENTRIES",
     "MEM_DECODE_STAGES", "MEM_SRAM_READ_STAGES", "MEM_READ_LATENCY", "MEM_WRITE_LATENCY", "MXU_INPUT_OFFSET",
-    "VXU_INPUT_OFFSET", "VXU_PIPELINE", "REQUANT_RESET", "LUT_RESET", "ErrorCode", "ERROR_MEANINGS", "Stream", "Field", "FIELDS", "OpSpec",
+    "VXU_INPUT_OFFSET", "VXU_PIPELINE", "REQUANT_RESET", "LUT_RESET", "ErrorCode", "ERROR_MEANINGS", "Stream", "Field",
+    "FIELDS", "OpSpec",
     "OPCODES", "OPCODE_BY_CODE", "VxuOp", "VXU_OPS", "Instruction", "IllegalInstruction", "InstructionError",
     "Fault", "OpTiming", "encode", "decode", "fault", "check", "timing", "lut_vectors", "mxu_result_latency",
     "used_fields", "syntax", "render_markdown", "ERROR_CODE_BITS", "OPCODE_FIELD", "DOC_COMMAND",
@@ -102,7 +103,9 @@ ERROR_MEANINGS = {
                            "(mxu_acc_depth), or LOADW loads more rows than the MXU has",
     ErrorCode.BAD_STREAM: "a stream index at or above the configuration's streams per direction",
     ErrorCode.UNIT_BUSY: "an instruction issued to a unit whose previous operation still runs",
-    ErrorCode.STREAM_CONFLICT: "two units of one slice write the same stream in the same cycle",
+    ErrorCode.STREAM_CONFLICT: "two units of one slice write the same stream in the same cycle (unreachable with the "
+                               "present units: each slice kind has one unit that writes streams, and its busy time "
+                               "keeps its own items apart; the check is kept for future units)",
     ErrorCode.QUEUE_OVERRUN: "the program counter ran past the end of the queue (queue_depth) without a HALT",
 }
 ERROR_CODE_BITS = 4

@@ -3,8 +3,8 @@
 ``run_slice(dut, config, issues, streams, cycles)`` raises ``run`` for ``cycles`` cycles, issues
 ``issues[t]`` (a 64-bit word) during cycle ``t``, answers the slice's read ports from ``streams[t]``
 (``2 × S × L`` int array: what the slice sees eastward and westward; the interconnect's job in the chip)
-and returns the slice's stream writes per cycle: ``{t: (stream_bits, lanes)}``. ``before``/``after`` are async callables run with the context before the run (``run`` low:
-host-port setup) and after it.
+and returns the slice's stream writes per cycle: ``{t: (stream_bits, lanes)}``. ``before``/``after`` are
+async callables run with the context before the run (``run`` low: host-port setup) and after it.
 """
 import numpy as np
 from amaranth.sim import Simulator

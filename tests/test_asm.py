@@ -1,6 +1,7 @@
 """sim/asm.py: the assembler and disassembler round-trip exactly, and errors say line, text and what is allowed."""
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.asm import HALT_WORD, AsmError, assemble, disassemble, format_instruction, parse_instruction
 from spec import isa
@@ -57,15 +58,15 @@ CANONICAL = """\
 def test_program_assembles_to_the_isa_words():
     p = assemble(PROGRAM, TINY)
     assert len(p) == len(TINY.slices)
-    I = Instruction
-    assert p[0] == [encode(I("READ", bank=1, addr=0, count=16, dst="E3")), encode(I("NOP", count=5)),
-                    encode(I("NOP", count=1)), HALT_WORD]
-    assert p[2] == [encode(I("LOADW", src="E3", count=4)),
-                    encode(I("MATMUL", src="E2", count=64, addr=0, swap=True, emit=True, dst="W1")),
-                    encode(I("MATMUL", src="E2", count=4, addr=60, acc=True)), 0, HALT_WORD]
-    assert p[3][0] == encode(I("SETQ", mult=1 << 30, shift=0, zp=-3))
+    Ins = Instruction
+    assert p[0] == [encode(Ins("READ", bank=1, addr=0, count=16, dst="E3")), encode(Ins("NOP", count=5)),
+                    encode(Ins("NOP", count=1)), HALT_WORD]
+    assert p[2] == [encode(Ins("LOADW", src="E3", count=4)),
+                    encode(Ins("MATMUL", src="E2", count=64, addr=0, swap=True, emit=True, dst="W1")),
+                    encode(Ins("MATMUL", src="E2", count=4, addr=60, acc=True)), 0, HALT_WORD]
+    assert p[3][0] == encode(Ins("SETQ", mult=1 << 30, shift=0, zp=-3))
     assert p[1] == p[4] == [HALT_WORD]            # slices without a section just halt
-    assert HALT_WORD == encode(I("HALT"))
+    assert HALT_WORD == encode(Ins("HALT"))
 
 
 def test_canonical_text_round_trips():
@@ -211,3 +212,73 @@ def test_disassemble_checks_its_input():
         disassemble([[HALT_WORD]], TINY)
     with pytest.raises(TypeError):
         assemble(b".slice mem0", TINY)
+
+
+# ---- every immediate and stream field: out-of-range values are rejected with field, range and line -------
+def _valid_instruction(op):
+    """A valid instruction of ``op`` (fields at their lowest values, streams E0, emit with its dst)."""
+    spec = isa.OPCODES[op]
+    kw = {"vop": "add"} if op == "VOP" else {}
+    for name in spec.fields:
+        f = isa.FIELDS[name]
+        if f.kind in ("uint", "sint", "count"):
+            kw[name] = f.lo
+        elif f.kind == "stream":
+            kw[name] = "E0"
+    if op == "MATMUL":
+        kw["emit"] = True
+    return Instruction(op, **kw)
+
+
+RANGE_CASES = [(op, name, bad)
+               for op, spec in isa.OPCODES.items()
+               for name in spec.fields if isa.FIELDS[name].kind in ("uint", "sint", "count")
+               for bad in (isa.FIELDS[name].lo - 1, isa.FIELDS[name].hi + 1, -2**63, 2**64)]
+
+
+@pytest.mark.parametrize("op, name, bad", RANGE_CASES, ids=[f"{op}-{n}-{b}" for op, n, b in RANGE_CASES])
+def test_out_of_range_immediate_names_field_range_and_line(op, name, bad):
+    f = isa.FIELDS[name]
+    good = format_instruction(_valid_instruction(op))
+    field_text = f"NOP {f.lo}" if op == "NOP" else f"{name}={f.lo}"
+    assert field_text in good, good
+    line = good.replace(field_text, f"NOP {bad}" if op == "NOP" else f"{name}={bad}")
+    kind = {"READ": "mem0", "WRITE": "mem0", "LOADW": "mxu", "MATMUL": "mxu", "VOP": "vxu", "SETQ": "vxu",
+            "LOADLUT": "vxu"}.get(op, "mem0")
+    with pytest.raises(AsmError) as e:
+        assemble(f".slice {kind}\n    NOP 1\n    {line}\n", SMALL)
+    msg = str(e.value)
+    assert e.value.line == 3 and msg.startswith(f"line 3: {line!r}: "), msg
+    assert f"{name} must be an integer between {f.lo} and {f.hi}, not {bad}" in msg, msg
+
+
+@pytest.mark.parametrize("op", [op for op, s in isa.OPCODES.items() if any(isa.FIELDS[n].kind == "stream"
+                                                                          for n in s.fields)])
+@pytest.mark.parametrize("bad", ["E32", "W32", "E-1", "W999"])
+def test_out_of_range_stream_names_range_and_line(op, bad):
+    good = format_instruction(_valid_instruction(op))
+    line = good.replace("E0", bad, 1)
+    kind = {"READ": "mem0", "WRITE": "mem0", "LOADW": "mxu", "MATMUL": "mxu"}.get(op, "vxu")
+    with pytest.raises(AsmError) as e:
+        assemble(f".slice {kind}\n    {line}\n", SMALL)
+    msg = str(e.value)
+    assert e.value.line == 2 and msg.startswith(f"line 2: {line!r}: "), msg
+    assert f"stream must be E or W followed by an index 0..{isa.MAX_STREAMS - 1}" in msg and repr(bad) in msg, msg
+
+
+@pytest.mark.parametrize("line, field, allowed", [
+    ("READ bank=2 addr=0 count=1 -> E0", "bank", "between 0 and 1"),          # tiny: 2 banks
+    ("READ bank=0 addr=64 count=1 -> E0", "addr", "between 0 and 63"),        # tiny: 64 words
+    ("READ bank=0 addr=0 count=1 -> E4", "E4", "BAD_STREAM"),                  # tiny: 4 streams
+])
+def test_config_limits_name_the_field_and_the_code(line, field, allowed):
+    with pytest.raises(AsmError) as e:
+        assemble(f".slice mem0\n    {line}\n", TINY)
+    msg = str(e.value)
+    assert msg.startswith(f"line 2: {line!r}: ") and field in msg and allowed in msg, msg
+
+
+def test_word_out_of_range():
+    for bad in ("-1", str(2**64), "0x1" + "0" * 16):
+        with pytest.raises(AsmError, match=r"line 2: .*\.word needs an integer between 0 and 2\*\*64 - 1"):
+            assemble(f".slice mem0\n    .word {bad}\n", TINY)

@@ -264,7 +264,7 @@ def test_verilator_run_equals_golden(compiled):
 
 
 def test_compile_torch_module():
-    import torch      # a pinned test dependency (requirements.txt): the front end is tested, never skipped
+    import torch  # a pinned test dependency (requirements.txt): the front end is tested, never skipped
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(10, 12), torch.nn.ReLU(), torch.nn.Linear(12, 4))
     x = test_data(9)

@@ -140,8 +140,8 @@ def test_elementwise_matmul_add_embedding_reshape_reference(rng):
     g.output(g.argmax(a, axis=0), "am0")
     A = rng.normal(size=(3, 5)).astype(np.float32) * 3
     B = rng.normal(size=(5, 4)).astype(np.float32)
-    I = rng.integers(0, 11, size=(2, 3))
-    out = g.run_float({"a": A, "b": B, "ids": I})
+    ids = rng.integers(0, 11, size=(2, 3))
+    out = g.run_float({"a": A, "b": B, "ids": ids})
     close = lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)   # noqa: E731
     close(out["bias"], A @ B + np.arange(4.0))
     close(out["twice"], 2 * (A @ B))
@@ -150,7 +150,7 @@ def test_elementwise_matmul_add_embedding_reshape_reference(rng):
     close(out["gelu"], [[0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in row] for row in A.astype(np.float64)])
     close(out["exp"], np.exp(A))
     close(out["relu"], np.maximum(A, 0))
-    close(out["emb"], T[I])
+    close(out["emb"], T[ids])
     assert out["flat"].shape == (6, 5)
     assert np.array_equal(out["am0"], np.argmax(A, axis=0))
     # sigmoid is stable far from 0

@@ -10,13 +10,12 @@ import re
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import ClockDomain, Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from fpga.flow import (TARGETS, BoardWrapper, FlowError, SerialPortWrapper, stand_in_platform,
-                       synthesize)
+from fpga.flow import TARGETS, BoardWrapper, FlowError, SerialPortWrapper, stand_in_platform, synthesize
 from rtl.dsp import LATENCY, Multiplier, is_ecp5
 from spec.mxu import MULTIPLY_STAGES
 from tests.reset_harness import ResetHarness

@@ -8,14 +8,25 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from golden import vxu as gvxu
 from golden.chip import ChipError, ChipFault, ChipSim, ChipTimeout, MXUStepper
 from golden.mxu import MXUModel, matmul
-from golden import vxu as gvxu
 from sim.asm import assemble
 from spec import isa
 from spec.config import PRESETS
-from spec.isa import (MEM_DECODE_STAGES, MEM_READ_LATENCY, MEM_WRITE_LATENCY, MXU_INPUT_OFFSET, VXU_INPUT_OFFSET,
-                      VXU_PIPELINE, ErrorCode, Instruction, encode, lut_vectors, mxu_result_latency)
+from spec.isa import (
+    MEM_DECODE_STAGES,
+    MEM_READ_LATENCY,
+    MEM_WRITE_LATENCY,
+    MXU_INPUT_OFFSET,
+    VXU_INPUT_OFFSET,
+    VXU_PIPELINE,
+    ErrorCode,
+    Instruction,
+    encode,
+    lut_vectors,
+    mxu_result_latency,
+)
 from spec.mxu import MXUParams
 
 TINY = PRESETS["tiny"]
@@ -76,7 +87,7 @@ class Schedule:
         return out
 
     def text(self):
-        return "".join(f".slice {s}\n" + "".join(f"    {l}\n" for l in lines) + "    HALT\n"
+        return "".join(f".slice {s}\n" + "".join(f"    {line}\n" for line in lines) + "    HALT\n"
                        for s, (lines, _) in self.sections().items())
 
     def expected_cycles(self):
@@ -374,10 +385,10 @@ def gemm_schedule(rng, M, K, N, vxu_ops=(), x=None, w=None):
     for j in range(NT):
         for kk in range(KT):
             m = m0 + tile * period
-            l = m - 1       # the last cycle that meets the weight deadline (row r presented at m + r)
-            s.at("mem0", l + MXU_INPUT_OFFSET - MEM_READ_LATENCY - (pm - pw),
+            last = m - 1    # the last cycle that meets the weight deadline (row r presented at m + r)
+            s.at("mem0", last + MXU_INPUT_OFFSET - MEM_READ_LATENCY - (pm - pw),
                  f"READ bank=0 addr={(j * KT + kk) * R} count={R} -> E0")
-            s.at("mxu", l, f"LOADW E0 count={R}")
+            s.at("mxu", last, f"LOADW E0 count={R}")
             s.at("mem1", m + MXU_INPUT_OFFSET - MEM_READ_LATENCY - (pm - pa),
                  f"READ bank=0 addr={kk * M} count={M} -> E1")
             flags = "swap" + (" acc" if kk else "") + (" emit -> E2" if kk == KT - 1 else "")

@@ -65,10 +65,22 @@ def test_late_weight_goes_to_next_swap():
     from sim.trace import MXUTrace
     p = MXUParams(2, 1, 4)
     t = MXUTrace.empty(p, 12)
-    t.w_valid[0] = 1; t.w_row[0] = 0; t.w_data[0] = 3          # row 0 in time for the swap at 1
-    t.w_valid[2] = 1; t.w_row[2] = 1; t.w_data[2] = 5          # row 1: deadline is 1 + 1 - 1 = 1: late
-    t.a_valid[1] = 1; t.a_swap[1] = 1; t.a_emit[1] = 1; t.a_data[1] = [1, 1]
-    t.a_valid[5] = 1; t.a_swap[5] = 1; t.a_emit[5] = 1; t.a_data[5] = [1, 1]
+    # row 0 in time for the swap at 1
+    t.w_valid[0] = 1
+    t.w_row[0] = 0
+    t.w_data[0] = 3
+    # row 1: deadline is 1 + 1 - 1 = 1: late
+    t.w_valid[2] = 1
+    t.w_row[2] = 1
+    t.w_data[2] = 5
+    t.a_valid[1] = 1
+    t.a_swap[1] = 1
+    t.a_emit[1] = 1
+    t.a_data[1] = [1, 1]
+    t.a_valid[5] = 1
+    t.a_swap[5] = 1
+    t.a_emit[5] = 1
+    t.a_data[5] = [1, 1]
     res = MXUModel(p).run(t)
     assert res.data[:, 0].tolist() == [3, 8]
     assert res.cycle.tolist() == [1 + p.latency, 5 + p.latency]
@@ -79,11 +91,19 @@ def test_reset_drops_in_flight_results_and_clears_weights():
     p = MXUParams(1, 1, 4)
     L = p.latency
     t = MXUTrace.empty(p, 20)
-    t.w_valid[0] = 1; t.w_data[0] = 2
+    t.w_valid[0] = 1
+    t.w_data[0] = 2
     for c in (1, 2):
-        t.a_valid[c] = 1; t.a_swap[c] = c == 1; t.a_emit[c] = 1; t.a_data[c] = 7
+        t.a_valid[c] = 1
+        t.a_swap[c] = c == 1
+        t.a_emit[c] = 1
+        t.a_data[c] = 7
     t.rst[1 + L] = 1                                   # result of cycle 1 is out on 1+L; cycle 2's is not
-    t.a_valid[10] = 1; t.a_swap[10] = 1; t.a_emit[10] = 1; t.a_data[10] = 7   # weights were cleared
+    # weights were cleared
+    t.a_valid[10] = 1
+    t.a_swap[10] = 1
+    t.a_emit[10] = 1
+    t.a_data[10] = 7
     res = MXUModel(p).run(t)
     assert res.cycle.tolist() == [1 + L, 10 + L]
     assert res.data[:, 0].tolist() == [14, 0]

@@ -10,11 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spec.mxu import MXUParams
 from sim.trace import (
-    MXUOutputs, MXUTrace, read_hex_words, read_outputs_hex, read_trace_hex, write_hex_words,
-    write_outputs_hex, write_trace_hex,
+    MXUOutputs,
+    MXUTrace,
+    read_hex_words,
+    read_outputs_hex,
+    read_trace_hex,
+    write_hex_words,
+    write_outputs_hex,
+    write_trace_hex,
 )
+from spec.mxu import MXUParams
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("CONVEYOR_SIM_BUILD", REPO / "build" / "sim"))

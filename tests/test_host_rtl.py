@@ -18,8 +18,17 @@ from golden.host import HostCommand, HostModel, pack_vector, unpack_vector
 from rtl.host import RESPONSE_DEPTH, HostEdge, host_command_layout, host_response_layout
 from spec import isa
 from spec.config import PRESETS
-from spec.host import (COMMAND_FIELDS, STATUS_FIELDS, HostOp, command_bits, data_bits, pack_command,
-                       pack_status, unpack_command, unpack_status)
+from spec.host import (
+    COMMAND_FIELDS,
+    STATUS_FIELDS,
+    HostOp,
+    command_bits,
+    data_bits,
+    pack_command,
+    pack_status,
+    unpack_command,
+    unpack_status,
+)
 
 TINY = PRESETS["tiny"]     # slices mem, mem, mxu, vxu, mem; 2 banks x 64 words; L = 4
 V = 32 * TINY.lanes

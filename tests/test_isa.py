@@ -2,11 +2,23 @@
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spec import isa
 from spec.config import PRESETS
-from spec.isa import FIELDS, OPCODE_BY_CODE, OPCODES, VXU_OPS, ErrorCode, IllegalInstruction, Instruction, Stream, decode, encode
+from spec.isa import (
+    FIELDS,
+    OPCODE_BY_CODE,
+    OPCODES,
+    VXU_OPS,
+    ErrorCode,
+    IllegalInstruction,
+    Instruction,
+    Stream,
+    decode,
+    encode,
+)
 
 TINY, SMALL, TSP = PRESETS["tiny"], PRESETS["small"], PRESETS["tsp"]
 ROOT = Path(__file__).resolve().parent.parent

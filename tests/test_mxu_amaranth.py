@@ -20,14 +20,22 @@ def test_pe_mac_and_swap():
 
     async def bench(ctx):
         # write shadow = -128, then swap with a=-128 (uses shadow), then a=127 without swap (active=-128)
-        ctx.set(pe.w_we, 1); ctx.set(pe.w_in, -128)
+        ctx.set(pe.w_we, 1)
+        ctx.set(pe.w_in, -128)
         await ctx.tick()
-        ctx.set(pe.w_we, 1); ctx.set(pe.w_in, 5)            # same cycle as the swap: swap sees -128
-        ctx.set(pe.a_in, -128); ctx.set(pe.swap_in, 1)
+        # same cycle as the swap: swap sees -128
+        ctx.set(pe.w_we, 1)
+        ctx.set(pe.w_in, 5)
+        ctx.set(pe.a_in, -128)
+        ctx.set(pe.swap_in, 1)
         await ctx.tick()
-        ctx.set(pe.w_we, 0); ctx.set(pe.swap_in, 0); ctx.set(pe.a_in, 127)
+        ctx.set(pe.w_we, 0)
+        ctx.set(pe.swap_in, 0)
+        ctx.set(pe.a_in, 127)
         await ctx.tick()
-        ctx.set(pe.a_in, 3); ctx.set(pe.swap_in, 1)         # now the shadow (5) becomes active
+        # now the shadow (5) becomes active
+        ctx.set(pe.a_in, 3)
+        ctx.set(pe.swap_in, 1)
         ctx.set(pe.psum_in, 0)
         for _ in range(6):
             await ctx.tick()

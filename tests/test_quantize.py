@@ -9,8 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.ir import Graph
-from compiler.quantize import (QParams, quantize, quantize_weights, requant_multipliers, requantv,
-                               round_half_away)
+from compiler.quantize import QParams, quantize, quantize_weights, requant_multipliers, requantv, round_half_away
 from golden import vxu as gvxu
 from golden.mxu import matmul
 

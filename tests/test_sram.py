@@ -8,16 +8,14 @@ import re
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Elaboratable, Module, Signal, Value, signed
-from amaranth.lib import data, memory, wiring
-from amaranth.lib.wiring import In
+from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Module, Signal, Value, signed
+from amaranth.lib import data, memory
 from amaranth.sim import Simulator
 
 from fpga.flow import stand_in_platform
 from rtl.sram import EBR_CONFIGS, READ_LATENCY, RegisteredRAM, ecp5_tiling
 from spec.mxu import ACC_READ_STAGES
 from tests.reset_harness import ResetHarness
-
 
 # --- A Python model of the contract --------------------------------------------------------------------
 

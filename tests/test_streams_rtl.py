@@ -10,7 +10,8 @@ from tests.slice_bench import lanes_of
 
 
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("config", [PRESETS["tiny"], PRESETS["tiny"].replace(streams=1, lanes=2, mxu_rows=2, mxu_cols=2)],
+@pytest.mark.parametrize("config", [PRESETS["tiny"],
+                                    PRESETS["tiny"].replace(streams=1, lanes=2, mxu_rows=2, mxu_cols=2)],
                          ids=["tiny", "one-stream"])
 def test_random_writes_move_one_hop_per_cycle(config, seed):
     print(f"seed {seed}")

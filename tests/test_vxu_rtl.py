@@ -21,11 +21,21 @@ from golden import vxu as gvxu
 from golden.chip import ChipSim
 from rtl.common import stream_write_layout, vector_layout
 from rtl.vxu import VXUSlice
-from spec.lanes import pack_lanes, unpack_lanes
 from spec import isa
 from spec.config import PRESETS
-from spec.isa import (LUT_ENTRIES, LUT_RESET, VXU_INPUT_OFFSET, VXU_PIPELINE, Instruction, Stream, decode,
-                      encode, lut_vectors, timing)
+from spec.isa import (
+    LUT_ENTRIES,
+    LUT_RESET,
+    VXU_INPUT_OFFSET,
+    VXU_PIPELINE,
+    Instruction,
+    Stream,
+    decode,
+    encode,
+    lut_vectors,
+    timing,
+)
+from spec.lanes import pack_lanes, unpack_lanes
 from tests.reset_harness import ResetHarness
 
 TINY = PRESETS["tiny"]
@@ -97,7 +107,7 @@ def reference(config, issues, see, run=None):
 
 def run_rtl(config, issues, see, run=None, rst=None):
     """``put`` per cycle of ``VXUSlice(config)`` driven by ``issues``/``see`` (and ``run``, ``rst``)."""
-    T, S, L = see.shape[0], config.streams, config.lanes
+    T, L = see.shape[0], config.lanes
     run = np.ones(T, int) if run is None else run
     rst = np.zeros(T, int) if rst is None else rst
     dut = VXUSlice(config)

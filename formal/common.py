@@ -8,7 +8,7 @@ Nothing of the component's behaviour changes.
 """
 import dataclasses
 
-from amaranth.hdl import ClockDomain, Elaboratable, Signal
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 from amaranth.hdl._ast import Statement
 
 __all__ = ["Proof", "Wrapper", "Opened", "open_module", "prev"]
@@ -31,13 +31,20 @@ class Wrapper(Elaboratable):
     """A proof's top: owns the ``sync`` domain so the clock becomes a top-level port of the RTLIL (an
     undriven clock would let Yosys delete every flop and make the proof vacuous)."""
 
+    #: planted bug name -> what it breaks; a subclass names its own
+    BUGS: dict = {}
+
     def __init__(self, bug=None):
+        if bug is not None and bug not in self.BUGS:
+            raise ValueError(f"unknown planted bug {bug!r}; known: {', '.join(self.BUGS)}")
         self.bug = bug
         self.cd_sync = ClockDomain("sync")
 
-    def check_bug(self, bugs):
-        if self.bug is not None and self.bug not in bugs:
-            raise ValueError(f"unknown planted bug {self.bug!r}; known: {', '.join(bugs)}")
+    def module(self):
+        """A new ``Module`` whose ``sync`` domain is this wrapper's (clock and reset top-level ports)."""
+        m = Module()
+        m.domains.sync = self.cd_sync
+        return m
 
 
 def _signals(stmts, out):

@@ -17,7 +17,7 @@ Properties (``Assert``):
 Covers: a full FIFO, the tracked item read after a wrap of the storage pointers, back-pressure while full.
 """
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Array, Assert, Assume, Cover, Module, Mux, Signal
+from amaranth.hdl import Array, Assert, Assume, Cover, Mux, Signal
 from amaranth.lib.fifo import SyncFIFOBuffered
 
 from .common import Proof, Wrapper, open_module, prev
@@ -33,17 +33,18 @@ BUGS = {
 
 
 class FIFOProof(Wrapper):
+    BUGS = BUGS
+
     def __init__(self, depth=None, bug=None):
         super().__init__(bug)
-        self.check_bug(BUGS)
         if depth is None:
             from rtl.host import RESPONSE_DEPTH
             depth = RESPONSE_DEPTH
         self.depth = depth
 
     def elaborate(self, platform):
-        m = Module()
-        m.domains.sync = cd = self.cd_sync
+        m = self.module()
+        cd = self.cd_sync
         depth = self.depth
         fifo = SyncFIFOBuffered(width=WIDTH, depth=depth)
         inner = open_module(fifo, platform)

@@ -27,7 +27,7 @@ Covers: a full response FIFO; the third response delivered after back-pressure; 
 STATUS (waiting the two cycles).
 """
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Array, Assert, Assume, Cat, Cover, Module, Mux, Signal
+from amaranth.hdl import Array, Assert, Assume, Cat, Cover, Mux, Signal
 
 from .common import Proof, Wrapper, open_module, prev
 
@@ -47,16 +47,14 @@ def config():
 
 
 class HostEdgeProof(Wrapper):
-    def __init__(self, bug=None):
-        super().__init__(bug)
-        self.check_bug(BUGS)
+    BUGS = BUGS
 
     def elaborate(self, platform):
         from rtl.common import LANE_BITS
         from rtl.host import RESPONSE_DEPTH, STATUS_PORTS, HostEdge
         from spec.host import STATUS_FIELDS, HostOp, data_bits
-        m = Module()
-        m.domains.sync = cd = self.cd_sync
+        m = self.module()
+        cd = self.cd_sync
         c = config()
         P, V, D = len(c.slices), LANE_BITS * c.lanes, data_bits(c)
         m.submodules.dut = dut = HostEdge(c)

@@ -24,7 +24,7 @@ queue's state:
 Covers: a program of a NOP 2 and a HALT run to its end; a fault after an issue; a QUEUE_OVERRUN.
 """
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Array, Assert, Assume, Cover, Module, Mux, Signal
+from amaranth.hdl import Array, Assert, Assume, Cover, Mux, Signal
 
 from .common import Proof, Wrapper, open_module, prev
 
@@ -44,17 +44,15 @@ def config():
 
 
 class ICUProof(Wrapper):
-    def __init__(self, bug=None):
-        super().__init__(bug)
-        self.check_bug(BUGS)
+    BUGS = BUGS
 
     def elaborate(self, platform):
         from rtl.common import field
         from rtl.icu import InstructionQueue
         from spec import isa
         from spec.isa import ErrorCode
-        m = Module()
-        m.domains.sync = cd = self.cd_sync
+        m = self.module()
+        cd = self.cd_sync
         c = config()
         m.submodules.dut = dut = InstructionQueue(c, KIND)
         q = open_module(dut, platform)

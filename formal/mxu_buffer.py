@@ -21,7 +21,7 @@ Covers: a swap whose next tile is being written in the very cycles it travels do
 back to back.
 """
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Assert, Cover, Module, Mux, Signal, signed
+from amaranth.hdl import Assert, Cover, Mux, Signal, signed
 
 from .common import Proof, Wrapper, open_module, prev
 
@@ -35,14 +35,12 @@ BUGS = {
 
 
 class MXUBufferProof(Wrapper):
-    def __init__(self, bug=None):
-        super().__init__(bug)
-        self.check_bug(BUGS)
+    BUGS = BUGS
 
     def elaborate(self, platform):
         from rtl.mxu import MXU
-        m = Module()
-        m.domains.sync = cd = self.cd_sync
+        m = self.module()
+        cd = self.cd_sync
         m.submodules.dut = dut = MXU(ROWS, COLS, ACC_DEPTH)
         array = open_module(dut, platform)
         pes = [[open_module(array.submodules[f"pe_r{r}_c{c}"], platform) for c in range(COLS)]

@@ -18,7 +18,7 @@ Properties (``Assert``), against the PE's contract kept as a model (a shadow and
 Covers: a swap in the same cycle as a shadow write; two swaps back to back, the second of a new weight.
 """
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Assert, Cover, Module, Mux, Signal, signed
+from amaranth.hdl import Assert, Cover, Mux, Signal, signed
 
 from .common import Proof, Wrapper, open_module, prev
 
@@ -31,14 +31,12 @@ BUGS = {
 
 
 class PEBufferProof(Wrapper):
-    def __init__(self, bug=None):
-        super().__init__(bug)
-        self.check_bug(BUGS)
+    BUGS = BUGS
 
     def elaborate(self, platform):
         from rtl.mxu import ProcessingElement
-        m = Module()
-        m.domains.sync = cd = self.cd_sync
+        m = self.module()
+        cd = self.cd_sync
         rst = Signal()
         m.d.comb += [rst.eq(AnySeq(1)), cd.rst.eq(rst)]
         m.submodules.plain = plain = ProcessingElement(PSUM_BITS)

@@ -4,7 +4,9 @@
 For each proof it writes ``top.il`` (RTLIL, with the clock as a top-level port) and ``<name>.sby`` into
 ``build/formal/<name>/`` and runs ``yowasp-sby`` twice: task ``prove`` (k-induction) and task ``cover``
 (every ``Cover`` must be reached, so the properties are not vacuous). It prints a summary table and exits
-non-zero if a proof does not pass or a cover is unreached.
+non-zero if a proof does not pass or a cover is unreached: 1 when a result is definite (a counterexample, an
+unreached cover, a planted bug that passes), 3 when every unexpected result is inconclusive (UNKNOWN: the
+induction did not close but no counterexample was found; TIMEOUT; ERROR).
 
 ``--root DIR`` imports ``rtl`` and ``spec`` from ``DIR`` (a mutated copy of the repository, for mutation
 testing) instead of this checkout; the build files then go to ``DIR/build/formal`` unless ``--out`` says
@@ -23,10 +25,13 @@ import subprocess
 import sys
 import time
 
-__all__ = ["PROOF_MODULES", "load_proofs", "main"]
+__all__ = ["PROOF_MODULES", "INCONCLUSIVE", "load_proofs", "main"]
 
 #: The proof modules, in run order (each defines ``PROOF``).
 PROOF_MODULES = ("fifo", "streams", "pe_buffer", "mxu_buffer", "icu", "host_edge")
+
+#: Exit status when every unexpected result is inconclusive (UNKNOWN, TIMEOUT, ERROR): no counterexample.
+INCONCLUSIVE = 3
 
 _REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -195,7 +200,7 @@ def main(argv=None):
             print(f"  done: {p.name}{'' if bug is None else '@' + bug} {task}: {status} ({seconds:.1f} s)",
                   flush=True)
 
-    failed = False
+    failed = definite = False
     print()
     print(f"{'proof':12} {'planted bug':22} {'mode':6} {'engine':17} {'depth':>5} {'result':8} {'seconds':>8}  "
           f"expected")
@@ -204,6 +209,7 @@ def main(argv=None):
         expected = "PASS" if bug is None else "FAIL"
         ok = status == expected
         failed |= not ok
+        definite |= not ok and status in ("PASS", "FAIL")
         engine = p.engine if task == "prove" else p.cover_engine
         depth = p.depth if task == "prove" else p.cover_depth
         mode = task if task == "cover" else "prove"
@@ -215,8 +221,8 @@ def main(argv=None):
             (folder / f"{task}.log").write_text(log)
             print(f"{'':12} log: {folder / (task + '.log')}")
     print()
-    print("FAILED" if failed else "all as expected")
-    return 1 if failed else 0
+    print(("FAILED" if definite else "FAILED (inconclusive: no counterexample)") if failed else "all as expected")
+    return (1 if definite else INCONCLUSIVE) if failed else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ Properties (``Assert``):
 Covers: a value seen three hops east of where it was written, and two hops west.
 """
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, Cover, Module, Mux, Signal
+from amaranth.hdl import Assert, Cover, Mux, Signal
 
 from .common import Proof, Wrapper, open_module
 
@@ -36,16 +36,14 @@ def config():
 
 
 class StreamsProof(Wrapper):
-    def __init__(self, bug=None):
-        super().__init__(bug)
-        self.check_bug(BUGS)
+    BUGS = BUGS
 
     def elaborate(self, platform):
         from rtl.common import STREAM_BITS
         from rtl.streams import StreamInterconnect
         from spec import isa
-        m = Module()
-        m.domains.sync = cd = self.cd_sync
+        m = self.module()
+        cd = self.cd_sync
         c = config()
         P, S = len(c.slices), c.streams
         west_bit = isa.STREAM_INDEX_BITS

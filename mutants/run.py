@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from formal.run import INCONCLUSIVE
 from mutants.guard import MISPLACED
 from mutants.list import MUTANTS, by_name
 
@@ -128,6 +129,8 @@ def run_killer(killer, copy, log, expect=None, timeout=DEFAULT_TIMEOUT):
         return "error", dt
     if killer.startswith("tests/") and rc != 1:
         return "error", dt      # pytest: 2 interrupted, 3 internal error, 4 usage error, 5 nothing collected
+    if killer.startswith("formal:") and rc == INCONCLUSIVE:
+        return "pass", dt       # UNKNOWN/TIMEOUT: the proof found no counterexample, which is not a catch
     return "fail", dt
 
 

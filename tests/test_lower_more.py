@@ -12,31 +12,10 @@ from compiler.ir import Graph
 from compiler.lower import lower
 from compiler.quantize import quantize
 from spec.config import PRESETS
+from tests.kernel_data import rng_for
+from tests.lowering_checks import check_lowered as check
 
 TINY, SMALL = PRESETS["tiny"], PRESETS["small"]
-
-
-def rng_for(seed):
-    print(f"seed = {seed}")
-    return np.random.default_rng(seed)
-
-
-def check(model, qgraph, inputs):
-    codes = model.quantize_inputs(inputs)
-    res = model.simulate(codes)
-    assert res.error is None, res.error
-    assert res.cycles == model.program.predicted_cycles
-    got = model.unpack_outputs(res)
-    want = qgraph.run_int8(inputs)
-    assert set(got) == set(want)
-    for name in want:
-        assert got[name].dtype == want[name].dtype, name
-        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
-    outs, cycles = model.run_golden(inputs)
-    assert cycles == model.program.predicted_cycles
-    for name in want:
-        np.testing.assert_array_equal(outs[name], want[name], err_msg=name)
-    return got
 
 
 # ---- embedding ------------------------------------------------------------------------------------------

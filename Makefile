@@ -82,7 +82,8 @@ help: ## List the targets (this text)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_.-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "Variables (override as NAME=value): CONFIG DIGITS_BATCH M K HIDDEN N SEED SIM_ARGS, WAVES_{CONFIG,M,K,HIDDEN,N},"
 	@echo "  GEN_{ROWS,COLS,OUT}, ECP5_{ROWS,COLS}, ICE40_{ROWS,COLS}, FPGA_REPORTS, TEST_JOBS, TESTS,"
-	@echo "  PYTEST_ARGS, BENCH_ARGS, CHIP_BENCH_ARGS, PYTHON, VENV"
+	@echo "  PYTEST_ARGS, BENCH_ARGS, CHIP_BENCH_ARGS, SEEDS, START, REGRESS_{CONFIG,JOBS,BATCH,ARGS},"
+	@echo "  COVERAGE_{SEEDS,ARGS}, MUTANTS, MUTANT_JOBS, FORMAL, FORMAL_JOBS, PYTHON, VENV"
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -753,6 +753,18 @@ def _os_error_text(e):
     return f"cannot use {' -> '.join(names)}: {what}" if names else what
 
 
+def _error_report(e):
+    """The one line ``main`` prints for an exception it handles (after ``conveyor: ``), and the exit status;
+    the first matching kind wins."""
+    if isinstance(e, (ValueError, TypeError)):
+        return f"error: {e}", 2
+    if isinstance(e, OSError):
+        return f"error: {_os_error_text(e)}", 2
+    if isinstance(e, MemoryError):
+        return "error: not enough memory for this run: make the sizes (--m, --k, --n, --batch ...) smaller", 2
+    return f"{type(e).__name__}: {e}", 1
+
+
 def main(argv=None):
     parser = _parser()
     try:
@@ -763,30 +775,15 @@ def main(argv=None):
     except UsageError as e:
         print(f"conveyor: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as e:
-        # Bad values found past argument parsing (library validation). CONVEYOR_DEBUG=1 shows the traceback.
+    except (ValueError, TypeError, OSError, MemoryError, RuntimeError) as e:
+        # Past argument parsing: bad values (library validation), files that cannot be read or written, sizes
+        # beyond memory: exit 2; simulator or FPGA tool failures (SimulationError, FlowError, whose message
+        # says where the logs are): exit 1. CONVEYOR_DEBUG=1 shows the traceback.
         if os.environ.get("CONVEYOR_DEBUG"):
             raise
-        print(f"conveyor: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        # A file that cannot be read or written (a missing folder, a file where a folder goes, no permission).
-        if os.environ.get("CONVEYOR_DEBUG"):
-            raise
-        print(f"conveyor: error: {_os_error_text(e)}", file=sys.stderr)
-        return 2
-    except MemoryError:
-        if os.environ.get("CONVEYOR_DEBUG"):
-            raise
-        print("conveyor: error: not enough memory for this run: make the sizes (--m, --k, --n, --batch ...) "
-              "smaller", file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        # Simulator or FPGA tool failures (SimulationError, FlowError): the message says where the logs are.
-        if os.environ.get("CONVEYOR_DEBUG"):
-            raise
-        print(f"conveyor: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        line, status = _error_report(e)
+        print(f"conveyor: {line}", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         return 130
 

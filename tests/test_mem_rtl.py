@@ -55,6 +55,31 @@ def _expected(config, mem0, ops, streams, cycles):
     return {t: p for t, p in puts.items() if t < cycles}, mem
 
 
+async def host_write(ctx, dut, items):
+    """Write ``(bank, addr) -> lanes`` items through the host port, one per cycle."""
+    for (b, a), v in items:
+        ctx.set(dut.host_we, 1)
+        ctx.set(dut.host_bank, b)
+        ctx.set(dut.host_addr, a)
+        ctx.set(dut.host_wdata, [int(x) for x in v])
+        await ctx.tick()
+    ctx.set(dut.host_we, 0)
+
+
+async def host_read(ctx, dut, c, addrs):
+    """Read ``(bank, addr)`` words through the host port (2-cycle latency, pipelined): {address: lanes}."""
+    got = {}
+    for k in range(len(addrs) + 2):
+        if k < len(addrs):
+            ctx.set(dut.host_bank, addrs[k][0])
+            ctx.set(dut.host_addr, addrs[k][1])
+        await ctx.delay(1e-9)
+        if k >= 2:
+            got[addrs[k - 2]] = [int(x) for x in lanes_of(ctx.get(dut.host_rdata), c.lanes)]
+        await ctx.tick()
+    return got
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("c", [TINY, BANKS3], ids=lambda c: c.name)
 def test_random_reads_and_writes(c, seed):
@@ -67,27 +92,14 @@ def test_random_reads_and_writes(c, seed):
     dut = MemSlice(c)
     final = np.zeros_like(mem0)
 
-    async def before(ctx):    # fill the banks through the host port
-        for b in range(c.mem_banks):
-            for a in range(c.mem_depth):
-                ctx.set(dut.host_we, 1)
-                ctx.set(dut.host_bank, b)
-                ctx.set(dut.host_addr, a)
-                ctx.set(dut.host_wdata, [int(x) for x in mem0[b, a]])
-                await ctx.tick()
-        ctx.set(dut.host_we, 0)
+    addrs = [(b, a) for b in range(c.mem_banks) for a in range(c.mem_depth)]
 
-    async def after(ctx):     # read everything back through the host port (2-cycle latency)
-        addrs = [(b, a) for b in range(c.mem_banks) for a in range(c.mem_depth)]
-        for k in range(len(addrs) + 2):
-            if k < len(addrs):
-                ctx.set(dut.host_bank, addrs[k][0])
-                ctx.set(dut.host_addr, addrs[k][1])
-            await ctx.delay(1e-9)
-            if k >= 2:
-                b, a = addrs[k - 2]
-                final[b, a] = lanes_of(ctx.get(dut.host_rdata), c.lanes)
-            await ctx.tick()
+    async def before(ctx):    # fill the banks through the host port
+        await host_write(ctx, dut, [(ba, mem0[ba]) for ba in addrs])
+
+    async def after(ctx):     # read everything back through the host port
+        for ba, v in (await host_read(ctx, dut, c, addrs)).items():
+            final[ba] = v
 
     puts = run_slice(dut, c, issues, streams, cycles, before=before, after=after)
     want_puts, want_mem = _expected(c, mem0, ops, streams, cycles)
@@ -132,22 +144,8 @@ def test_host_port_ignores_out_of_range(c):
     got = {}
 
     async def before(ctx):
-        for (b, a), v in [*words.items(), *((w, [-1] * c.lanes) for w in wild)]:
-            ctx.set(dut.host_we, 1)
-            ctx.set(dut.host_bank, b)
-            ctx.set(dut.host_addr, a)
-            ctx.set(dut.host_wdata, v)
-            await ctx.tick()
-        ctx.set(dut.host_we, 0)
-        addrs = [*words, *wild]
-        for k in range(len(addrs) + 2):
-            if k < len(addrs):
-                ctx.set(dut.host_bank, addrs[k][0])
-                ctx.set(dut.host_addr, addrs[k][1])
-            await ctx.delay(1e-9)
-            if k >= 2:
-                got[addrs[k - 2]] = [int(x) for x in lanes_of(ctx.get(dut.host_rdata), c.lanes)]
-            await ctx.tick()
+        await host_write(ctx, dut, [*words.items(), *((w, [-1] * c.lanes) for w in wild)])
+        got.update(await host_read(ctx, dut, c, [*words, *wild]))
 
     run_slice(dut, c, {}, np.zeros((1, 2, c.streams, c.lanes), np.int64), 1, before=before)
     for key, v in words.items():

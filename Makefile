@@ -64,14 +64,14 @@ PYTEST_ARGS ?=
 
 # ---- make regress / make coverage ------------------------------------------------------------------------
 # Constrained-random programs on the RTL (Verilator) against golden: seeds START .. START+SEEDS-1 on chip
-# REGRESS_CONFIG (python -m sim.regress). A failure prints a one-line command that reproduces it.
+# REGRESS_CONFIG (python -m verify.regress). A failure prints a one-line command that reproduces it.
 SEEDS          ?= 200
 START          ?= 0
 REGRESS_CONFIG ?= tiny
 REGRESS_JOBS   ?= 1
 REGRESS_BATCH  ?= 10
 REGRESS_ARGS   ?=
-# Verilator line + toggle coverage of rtl/ (python -m sim.coverage): build/coverage/report.txt, docs/coverage.md
+# Verilator line + toggle coverage of rtl/ (python -m verify.coverage): build/coverage/report.txt, docs/coverage.md
 COVERAGE_SEEDS ?= 200
 COVERAGE_ARGS  ?=
 
@@ -126,10 +126,10 @@ bench: $(STAMP) ## Benchmarks (python -m bench.mxu, bench.chip): bench/results/m
 	$(RUN) $(VENV_PY) -m bench.chip $(CHIP_BENCH_ARGS)
 
 regress: $(STAMP) ## Random regression: SEEDS seeds from START on REGRESS_CONFIG, RTL vs golden (REGRESS_JOBS)
-	$(RUN) $(VENV_PY) -m sim.regress --seeds $(SEEDS) --start $(START) --config $(REGRESS_CONFIG) --jobs $(REGRESS_JOBS) --batch $(REGRESS_BATCH) $(REGRESS_ARGS)
+	$(RUN) $(VENV_PY) -m verify.regress --seeds $(SEEDS) --start $(START) --config $(REGRESS_CONFIG) --jobs $(REGRESS_JOBS) --batch $(REGRESS_BATCH) $(REGRESS_ARGS)
 
 coverage: $(STAMP) ## Verilator line/toggle coverage of rtl/: build/coverage/report.txt (+ .json), docs/coverage.md
-	$(RUN) $(VENV_PY) -m sim.coverage --seeds $(COVERAGE_SEEDS) $(COVERAGE_ARGS)
+	$(RUN) $(VENV_PY) -m verify.coverage --seeds $(COVERAGE_SEEDS) $(COVERAGE_ARGS)
 
 # Mutation check (python -m mutants, docs/mutants.md): every bug of mutants/list.py, applied to a copy of the
 # sources under build/mutants/, must be caught by its killers. MUTANTS=… selects some; MUTANT_JOBS of them run
@@ -149,7 +149,7 @@ formal: $(STAMP) ## Formal proofs of rtl/ (SymbiYosys: k-induction + cover; FORM
 lint: $(STAMP) ## Lint: ruff (whole repo), mypy (golden/ compiler/ sim/), Verilator -Wall on the chips' and MXU's Verilog
 	$(RUN) $(VENV_PY) -m ruff check .
 	$(RUN) $(VENV_PY) -m mypy
-	$(RUN) nice $(VENV_PY) -m sim.lint
+	$(RUN) nice $(VENV_PY) -m verify.lint
 
 clean: ## Remove build outputs (build/, sim_build/, reports, caches); keeps .venv
 	rm -rf build sim_build obj_dir $(FPGA_REPORTS) results.xml .pytest_cache

@@ -12,7 +12,7 @@ import sys
 import time
 
 from bench.results_io import write_results
-from sim.cli import DEFAULT_BUILD, REPO, run_chip_gemm
+from cli.main import DEFAULT_BUILD, REPO, run_chip_gemm
 from spec.config import PRESETS
 
 __all__ = ["main"]

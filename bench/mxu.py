@@ -12,7 +12,7 @@ import sys
 import time
 
 from bench.results_io import write_results
-from sim.cli import DEFAULT_BUILD, REPO, run_gemm
+from cli.main import DEFAULT_BUILD, REPO, run_gemm
 
 __all__ = ["main"]
 
@@ -62,7 +62,7 @@ def fpga_figures(run_missing):
         if path.exists():
             out[target] = json.loads(path.read_text())
         elif run_missing and rows is not None:
-            from sim.cli import main as cli_main
+            from cli.main import main as cli_main
             if cli_main(["fpga", "--target", target, "--rows", str(rows), "--cols", str(cols),
                          "--json", str(path)]) == 0:
                 out[target] = json.loads(path.read_text())

@@ -8,12 +8,15 @@
   table activation, argmax and a two-layer MLP, each with its MEM layout, inputs, outputs and numpy
   expectation; checked against ``golden.chip.ChipSim``.
 
-* ``compiler.api``: ``compile(model, example_inputs, config="small")`` → ``CompiledProgram`` (quantize, lower;
-  ``run`` on the golden chip or the RTL, ``save``/``load``, ``timeline``, ``sram_report``).
+* ``compiler.api``: ``compile(model, example_inputs, config="small")`` → ``CompiledProgram``
+  (``compiler.program``: quantize, lower; ``save``/``load`` in ``compiler.saved``, ``timeline``,
+  ``sram_report``). Inputs in any form of ``compiler.inputs`` (tuple, one array, dict by name).
 
-The compiler reads ``spec`` (and ``golden`` for expectations and runs); it never imports ``rtl/``.
+The compiler's job ends at a program: it reads ``spec`` (and ``golden`` for expectations and golden runs)
+and never imports ``rtl/`` or ``sim/``. Running a program is ``sim.run(program, inputs, backend=...)``;
+``CompiledProgram.run`` reaches it through the registry of ``compiler.runners``.
 """
 
-from .api import CompiledProgram, RunResult, compile  # noqa: E402  (after the docstring)
+from .api import CompiledProgram, compile  # noqa: E402  (after the docstring)
 
-__all__ = ["compile", "CompiledProgram", "RunResult"]
+__all__ = ["compile", "CompiledProgram"]

@@ -11,20 +11,8 @@ Every kernel function takes a ``spec.config.ChipConfig`` and numpy operands and 
 * ``matmul_items`` (= ``mxu_busy_cycles``, MATMUL activations) and ``utilization`` = MATMUL activations /
   ``program.predicted_cycles``; ``run()`` plays it on ``golden.chip.ChipSim`` and returns a ``KernelRun``.
 
-Layouts (``R × C`` = MXU rows × cols, ``L`` lanes, ``Kt = ceil(K / R)``, ``Nt = ceil(N / C)``):
-
-* activations ``X`` (M × K): word ``kt·M + m`` holds ``X[m, kt·R : kt·R + R]`` in lanes ``0 … R-1``;
-* weights ``W`` (K × N): word ``(nt·Kt + kt)·R + r`` holds ``W[kt·R + r, nt·C : nt·C + C]`` in lanes
-  ``0 … C-1`` (zero rows past K, so every tile loads all ``R`` rows);
-* results (M × N): word ``nt·M + m`` holds ``Y[m, nt·C : nt·C + C]`` in lanes ``0 … C-1``. With a square
-  MXU this is also the activation layout of a next layer whose K is this N (``mlp``).
-
-GEMM schedule: tiles ordered (M block of at most ``mxu_acc_depth`` rows, N tile, K tile); each tile's
-``R`` weight rows are loaded into the shadow buffer while the previous tile computes, its first MATMUL
-swaps, K tiles after the first accumulate (``acc``) and the last emits its results (``emit``), which
-travel to MEM (``gemm``) or to the VXU (bias add). With at least 2 activations per tile (and ``R + 2 <= 2
-× rows per tile``) MATMULs run back to back with no idle cycle. VXU work (add is fused with the last K
-tile; requant, ReLU, table lookups, argmax are whole passes MEM → VXU → MEM) runs after the GEMM.
+Layouts and the GEMM schedule: ``compiler.phases`` (module docstring); MEM regions and their allocator:
+``compiler.memory`` (``Region`` and ``MemAllocator`` are importable from here too).
 
 Placement: activations in the MEM slices west of the MXU (east when the west is full), weights in MEM
 slices holding no activations (their reads overlap), results and VXU outputs east of the MXU first. Data
@@ -38,105 +26,26 @@ from golden import vxu as gvxu
 from golden.mxu import matmul
 from spec import isa
 from spec.config import ChipConfig
-from spec.isa import Instruction, Stream
 
+from .memory import MemAllocator, Region, _sides
+from .phases import (
+    _bias_reps,
+    _BiasAdd,
+    _Gemm,
+    _gemm_phase,
+    _loadlut,
+    _pack_bias,
+    _pack_w,
+    _pack_x,
+    _tiles,
+    _ToMem,
+    _unpack_y,
+    _vxu_pass,
+)
 from .schedule import Program, ProgramBuilder, ProgramFigures
 
 __all__ = ["check_int8", "Region", "MemAllocator", "Kernel", "KernelRun", "gemm", "gemm_bias_requant_relu",
            "lut_activation", "argmax", "mlp"]
-
-# Stream indices by role (the direction comes from the positions of writer and reader).
-ACT, WGT, RES, BIAS = 0, 1, 2, 3     # GEMM: activations, weight rows, MXU results, bias vectors
-VXU_A, VXU_B, VXU_OUT = 0, 1, 2      # VXU passes: operand a, operand b, result
-ADD_OUT = 3                          # the bias add fused with a GEMM writes its sums here
-
-
-# ---- MEM regions ---------------------------------------------------------------------------------------
-@dataclass
-class Region:
-    """Words of MEM holding one array: ``locs[i] = (slice index, bank, addr)`` of word ``i``."""
-    name: str
-    config: ChipConfig
-    locs: list
-
-    def __len__(self):
-        return len(self.locs)
-
-    @property
-    def slices(self):
-        return sorted({p for p, _, _ in self.locs})
-
-    def runs(self, start=0, stop=None):
-        """``(i0, slice, bank, addr, count)`` of the maximal contiguous runs of words ``start … stop-1``."""
-        return _runs(self.locs[start:stop], start)
-
-    @property
-    def segments(self):
-        """``((slice name, bank, addr, count), …)``: the region as contiguous pieces, in word order."""
-        names = self.config.slice_names
-        return tuple((names[p], bank, addr, n) for _, p, bank, addr, n in self.runs())
-
-    def inputs(self, data):
-        """``[(slice name, bank, addr, words)]`` that store ``data`` (``len(self) × L``) in the region."""
-        data = np.asarray(data)
-        assert data.shape == (len(self), self.config.lanes), (data.shape, len(self))
-        names = self.config.slice_names
-        return [(names[p], bank, addr, data[i0:i0 + n]) for i0, p, bank, addr, n in self.runs()]
-
-
-def _runs(locs, offset=0):
-    out = []
-    i = 0
-    while i < len(locs):
-        p, bank, addr = locs[i]
-        n = 1
-        while i + n < len(locs) and n < isa.MAX_COUNT and locs[i + n] == (p, bank, addr + n):
-            n += 1
-        out.append((offset + i, p, bank, addr, n))
-        i += n
-    return out
-
-
-class MemAllocator:
-    """Hands out MEM words slice by slice, bank by bank (lowest free address first)."""
-
-    def __init__(self, config):
-        self.config = config
-        self.free = {p: [0] * config.mem_banks for p in config.positions("mem")}
-
-    def free_words(self, p):
-        return sum(self.config.mem_depth - a for a in self.free[p])
-
-    def alloc(self, name, n, slices, granule=1, what=""):
-        """A ``Region`` of ``n`` words filling ``slices`` in order; a ``granule`` of words never straddles
-        two slices. ``ValueError`` (what does not fit, and by how much) when they are too small."""
-        c = self.config
-        free = {p: list(v) for p, v in self.free.items()}
-        locs = []
-        for p in dict.fromkeys(slices):
-            while len(locs) < n:
-                g = min(granule, n - len(locs))
-                if sum(c.mem_depth - a for a in free[p]) < g:
-                    break
-                for _ in range(g):
-                    bank = next(b for b in range(c.mem_banks) if free[p][b] < c.mem_depth)
-                    locs.append((p, bank, free[p][bank]))
-                    free[p][bank] += 1
-        if len(locs) < n:
-            names = ", ".join(c.slice_names[p] for p in dict.fromkeys(slices)) or "no MEM slice"
-            room = sum(self.free_words(p) for p in dict.fromkeys(slices))
-            raise ValueError(f"{name}{what} needs {n} words of MEM but {names} (config {c.name}: {c.mem_banks} "
-                             f"banks x {c.mem_depth} words per slice) have {room} free"
-                             f"{f' in pieces of {granule}' if granule > 1 else ''}: it does not fit, short by "
-                             f"{n - len(locs)} words")
-        self.free = free
-        return Region(name, c, locs)
-
-
-def _sides(config, pos):
-    """MEM slices west of ``pos`` (west first) and east of it (nearest first)."""
-    mems = config.positions("mem")
-    return [p for p in mems if p < pos], [p for p in mems if p > pos]
 
 
 # ---- the kernel object ---------------------------------------------------------------------------------
@@ -239,228 +148,6 @@ def _requant_params(q):
     return p
 
 
-# ---- packing -------------------------------------------------------------------------------------------
-def _tiles(n, size):
-    return -(-n // size)
-
-
-def _pack_x(X, c):
-    """Activation words (``Kt·M × L``): word ``kt·M + m`` = ``X[m, kt·R …]``."""
-    M, K = X.shape
-    R = c.mxu_rows
-    out = np.zeros((_tiles(K, R) * M, c.lanes), np.int32)
-    for kt in range(_tiles(K, R)):
-        k0 = kt * R
-        kr = min(R, K - k0)
-        out[kt * M:(kt + 1) * M, :kr] = X[:, k0:k0 + kr]
-    return out
-
-
-def _pack_w(W, c):
-    """Weight words (``Nt·Kt·R × L``): word ``(nt·Kt + kt)·R + r`` = ``W[kt·R + r, nt·C …]``."""
-    K, N = W.shape
-    R, C = c.mxu_rows, c.mxu_cols
-    Kt, Nt = _tiles(K, R), _tiles(N, C)
-    out = np.zeros((Nt * Kt * R, c.lanes), np.int32)
-    for nt in range(Nt):
-        for kt in range(Kt):
-            k0, n0 = kt * R, nt * C
-            base = (nt * Kt + kt) * R
-            out[base:base + min(R, K - k0), :min(C, N - n0)] = W[k0:k0 + R, n0:n0 + C]
-    return out
-
-
-def _pack_bias(bias, c, reps):
-    """Bias words (``Nt·reps × L``): ``reps`` copies of ``bias[nt·C …]`` per N tile."""
-    N = len(bias)
-    C = c.mxu_cols
-    Nt = _tiles(N, C)
-    out = np.zeros((Nt * reps, c.lanes), np.int32)
-    for nt in range(Nt):
-        n0 = nt * C
-        out[nt * reps:(nt + 1) * reps, :min(C, N - n0)] = bias[n0:n0 + C]
-    return out
-
-
-def _unpack_y(words, M, N, c):
-    """Result words (word ``nt·M + m``) → ``M × N``."""
-    C = c.mxu_cols
-    y = np.zeros((M, N), np.int32)
-    for nt in range(_tiles(N, C)):
-        n0 = nt * C
-        y[:, n0:n0 + C] = words[nt * M:(nt + 1) * M, :min(C, N - n0)]
-    return y
-
-
-# ---- schedule pieces -----------------------------------------------------------------------------------
-def _read_to(b, items, locs, dst, first, index, label):
-    """READs putting word ``locs[i]`` in front of slice ``dst`` during ``first + i``."""
-    for i0, p, bank, addr, n in _runs(locs):
-        s = Stream(b.direction(p, dst), index)
-        issue = first + i0 - b.hops(p, dst) - isa.MEM_READ_LATENCY
-        b.claim_stream(s, p, dst, issue + isa.MEM_READ_LATENCY, n, label)
-        items.append((p, issue, Instruction("READ", bank=bank, addr=addr, count=n, dst=s)))
-
-
-def _write_from(b, items, locs, src, first, index, label):
-    """WRITEs storing into ``locs[i]`` the value slice ``src`` writes during ``first + i``."""
-    for i0, p, bank, addr, n in _runs(locs):
-        s = Stream(b.direction(src, p), index)
-        b.claim_stream(s, src, p, first + i0, n, label)
-        issue = first + i0 + b.hops(src, p) - isa.MEM_WRITE_LATENCY
-        items.append((p, issue, Instruction("WRITE", src=s, bank=bank, addr=addr, count=n)))
-
-
-def _groups(keys, limit=isa.MAX_COUNT):
-    """``(i0, n, key)`` of maximal runs of equal keys, at most ``limit`` long."""
-    out = []
-    for i, k in enumerate(keys):
-        if out and out[-1][2] == k and out[-1][1] < limit:
-            out[-1][1] += 1
-        else:
-            out.append([i, 1, k])
-    return [tuple(g) for g in out]
-
-
-def _dirs(b, locs, other, to_other):
-    return [b.direction(p, other) if to_other else b.direction(other, p) for p, _, _ in locs]
-
-
-@dataclass
-class _Gemm:
-    """A GEMM's shape and MEM regions (layouts in the module docstring)."""
-    M: int
-    K: int
-    N: int
-    x: Region
-    w: Region
-
-
-def _gemm_phase(b, start, g, sink):
-    """Schedule the GEMM ``g`` from cycle ``start``; ``sink`` places what happens to the last K tile's results
-    (``sink.dirs(m0, mb, nt)`` the MXU's output direction per result; ``sink(b, items, m0, mb, nt, first)``
-    with the MXU writing result ``i`` during ``first + i``). Returns the MATMUL activations."""
-    c = b.config
-    mxu = c.positions("mxu")[0]
-    R, D = c.mxu_rows, c.mxu_acc_depth
-    M = g.M
-    Kt, Nt = _tiles(g.K, R), _tiles(g.N, c.mxu_cols)
-    tiles = [(m0, min(D, M - m0), nt, kt) for m0 in range(0, M, D) for nt in range(Nt) for kt in range(Kt)]
-    hx = max(b.hops(p, mxu) for p in g.x.slices)
-    hw = max(b.hops(p, mxu) for p in g.w.slices)
-    items = []
-    ws = T = None
-    issued = set()      # MXU issue cycles of the previous tile's MATMULs
-    prev_mb = 0
-    for m0, mb, nt, kt in tiles:
-        # ws: the first weight row's sampling cycle; T: the first activation's (row r is due by T + r - 1,
-        # and must come after the previous tile's swap at the previous T).
-        if ws is None:
-            ws = start + isa.MEM_READ_LATENCY + hw
-            T = max(ws + 1, start + isa.MEM_READ_LATENCY + hx)
-        else:
-            ws = max(T + 1, ws + R)
-            while ws - 1 in issued:
-                ws += 1
-            T = max(T + prev_mb, ws + 1)
-        w0 = (nt * Kt + kt) * R
-        wl = g.w.locs[w0:w0 + R]
-        wdir = set(_dirs(b, wl, mxu, True))
-        assert len(wdir) == 1, "a weight tile straddles the MXU"     # the allocator's granule prevents it
-        _read_to(b, items, wl, mxu, ws, WGT, f"weights of tile (m0={m0}, nt={nt}, kt={kt})")
-        items.append((mxu, ws - 1, Instruction("LOADW", src=Stream(wdir.pop(), WGT), count=R)))
-        xl = g.x.locs[kt * M + m0:kt * M + m0 + mb]
-        _read_to(b, items, xl, mxu, T, ACT, f"activations of tile (m0={m0}, nt={nt}, kt={kt})")
-        last = kt == Kt - 1
-        odirs = sink.dirs(m0, mb, nt) if last else [None] * mb
-        issued = set()
-        for i0, n, (xd, od) in _groups(list(zip(_dirs(b, xl, mxu, True), odirs))):
-            kw = dict(emit=True, dst=Stream(od, RES)) if last else {}
-            items.append((mxu, T - 1 + i0, Instruction("MATMUL", src=Stream(xd, ACT), count=n, addr=i0,
-                                                       swap=i0 == 0, acc=kt > 0, **kw)))
-            issued.add(T - 1 + i0)
-        if last:
-            sink(b, items, m0, mb, nt, T + c.mxu.latency)
-        prev_mb = mb
-    b.place(items)
-    return sum(t[1] for t in tiles)
-
-
-class _ToMem:
-    """GEMM sink: results straight into the region ``y`` (word ``nt·M + m``)."""
-
-    def __init__(self, b, y, M):
-        self.b, self.y, self.M = b, y, M
-        self.mxu = b.config.positions("mxu")[0]
-
-    def _locs(self, m0, mb, nt):
-        return self.y.locs[nt * self.M + m0:nt * self.M + m0 + mb]
-
-    def dirs(self, m0, mb, nt):
-        return _dirs(self.b, self._locs(m0, mb, nt), self.mxu, False)
-
-    def __call__(self, b, items, m0, mb, nt, first):
-        _write_from(b, items, self._locs(m0, mb, nt), self.mxu, first, RES, f"results of (m0={m0}, nt={nt})")
-
-
-class _BiasAdd:
-    """GEMM sink: results + bias (VOP add at the VXU, the bias read from MEM alongside) into region ``z``."""
-
-    def __init__(self, b, z, bias, reps, M):
-        self.b, self.z, self.bias, self.reps, self.M = b, z, bias, reps, M
-        c = b.config
-        self.mxu, self.vxu = c.positions("mxu")[0], c.positions("vxu")[0]
-
-    def dirs(self, m0, mb, nt):
-        return [self.b.direction(self.mxu, self.vxu)] * mb
-
-    def __call__(self, b, items, m0, mb, nt, first):
-        mxu, vxu = self.mxu, self.vxu
-        res = Stream(b.direction(mxu, vxu), RES)
-        b.claim_stream(res, mxu, vxu, first, mb, f"results of (m0={m0}, nt={nt})")
-        f = b.arrival(mxu, vxu, first)                 # the VXU sees result i during f + i
-        bl = [self.bias.locs[nt * self.reps + i % self.reps] for i in range(mb)]
-        _read_to(b, items, bl, vxu, f, BIAS, f"bias of nt={nt}")
-        zl = self.z.locs[nt * self.M + m0:nt * self.M + m0 + mb]
-        keys = list(zip(_dirs(b, bl, vxu, True), _dirs(b, zl, vxu, False)))
-        for i0, n, (bd, zd) in _groups(keys):
-            items.append((vxu, f - 1 + i0, Instruction("VOP", vop="add", src=res, src2=Stream(bd, BIAS), count=n,
-                                                       dst=Stream(zd, ADD_OUT))))
-        _write_from(b, items, zl, vxu, f + isa.VXU_PIPELINE, ADD_OUT, f"bias sums of (m0={m0}, nt={nt})")
-
-
-def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None):
-    """One VXU operation over words ``a`` (and ``b_locs``) of MEM into words ``out``, from cycle ``start``."""
-    c = b.config
-    vxu = c.positions("vxu")[0]
-    items = []
-    srcs = list(a) + list(b_locs or [])
-    f = start + isa.MEM_READ_LATENCY + max(b.hops(p, vxu) for p, _, _ in srcs)     # first sampling cycle
-    if setq is not None:
-        items.append((vxu, start, Instruction("SETQ", mult=setq.mult, shift=setq.shift, zp=setq.zp)))
-    _read_to(b, items, a, vxu, f, VXU_A, f"{op} operand a")
-    if b_locs is not None:
-        _read_to(b, items, b_locs, vxu, f, VXU_B, f"{op} operand b")
-    keys = list(zip(_dirs(b, a, vxu, True), _dirs(b, b_locs, vxu, True) if b_locs else [None] * len(a),
-                    _dirs(b, out, vxu, False)))
-    for i0, n, (ad, bd, od) in _groups(keys):
-        kw = dict(src2=Stream(bd, VXU_B)) if bd else {}
-        items.append((vxu, f - 1 + i0, Instruction("VOP", vop=op, src=Stream(ad, VXU_A), count=n,
-                                                   dst=Stream(od, VXU_OUT), **kw)))
-    _write_from(b, items, out, vxu, f + isa.VXU_PIPELINE, VXU_OUT, f"{op} results")
-    b.place(items)
-
-
-def _loadlut(b, start, table):
-    c = b.config
-    vxu = c.positions("vxu")[0]
-    items = []
-    f = start + isa.MEM_READ_LATENCY + max(b.hops(p, vxu) for p in table.slices)
-    _read_to(b, items, table.locs, vxu, f, VXU_A, "table")
-    items.append((vxu, f - 1, Instruction("LOADLUT", src=Stream(b.direction(table.slices[0], vxu), VXU_A))))
-    b.place(items)
-
-
 # ---- kernels -------------------------------------------------------------------------------------------
 def _gemm_regions(c, alloc, M, K, N, x=None):
     """Regions of a GEMM's activations (unless given) and weights."""
@@ -499,11 +186,6 @@ def gemm(config, X, W):
     return Kernel("gemm", c, b.finish(), x.inputs(_pack_x(X, c)) + w.inputs(_pack_w(W, c)), {"y": y.segments},
                   matmul(X, W), lambda raw: _unpack_y(raw["y"], M, N, c), matmuls)
 
-
-def _bias_reps(c, M, Nt):
-    # copies of each bias vector: enough that the bias READs (2 words each with their NOP) stay within an
-    # eighth of the queue, at least 16 (a READ per 16 activations), at most M
-    return max(1, min(M, max(16, -(-16 * M * Nt // c.queue_depth))))
 
 
 def _dense_phase(b, alloc, c, M, K, N, bias, q, out_name):

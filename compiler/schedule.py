@@ -15,7 +15,7 @@ Contracts
   (the later write would overwrite the earlier value in flight).
 * ``finish()`` appends ``HALT`` to every queue (at its next free issue cycle) and returns a ``Program``:
   ``words`` (one list per slice, what ``golden.chip.ChipSim.load`` takes), ``text`` (canonical assembly,
-  ``sim.asm.disassemble``), ``schedule`` (per slice ``(cycle, Instruction)``, NOPs and HALT included) and
+  ``spec.asm.disassemble``), ``schedule`` (per slice ``(cycle, Instruction)``, NOPs and HALT included) and
   ``predicted_cycles = 1 + max(issue + span - 1)`` over every instruction (HALTs included, span from
   ``spec.isa.timing``): exactly ``ChipSim``'s ``cycles``. A program longer than ``queue_depth`` is refused.
 * ``hops``/``direction``/``arrival``: stream travel between slices (a value written by slice ``p`` during
@@ -62,7 +62,7 @@ def arrival(config, src, dst, cycle, direction=None):
 
 
 def _instr_text(instr):
-    from sim.asm import format_instruction
+    from spec.asm import format_instruction
     return format_instruction(instr)
 
 
@@ -155,7 +155,7 @@ class ProgramBuilder:
         if cycle < 0:
             raise ValueError(f"cycle must be a non-negative integer, not {cycle}")
         if isinstance(instr, str):
-            from sim.asm import parse_instruction
+            from spec.asm import parse_instruction
             try:
                 instr = parse_instruction(instr)
             except (TypeError, ValueError) as e:
@@ -250,6 +250,6 @@ class ProgramBuilder:
             last = max(last, self._next[p])
         self._done = True
         words = [[isa.encode(ins) for _, ins in sched] for sched in self._sched]
-        from sim.asm import disassemble
+        from spec.asm import disassemble
         return Program(config=c, words=words, schedule=[list(s) for s in self._sched], predicted_cycles=last + 1,
                        text=disassemble(words, c))

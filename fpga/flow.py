@@ -39,6 +39,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -156,12 +157,21 @@ def _tail(path, lines=_LOG_TAIL_LINES):
 
 
 def _run(cmd, *, cwd, log, what, env=None):
-    """Run ``cmd`` in ``cwd`` with stdout and stderr into ``log``; FlowError with the log's tail on failure."""
-    with open(log, "w") as f:
+    """Run ``cmd`` in ``cwd`` with stdout and stderr into ``log``; FlowError with the log's tail on failure.
+    ``sim.progress`` says what runs while it does, with the last run's time (``<log>.seconds``) as the
+    estimate."""
+    from sim import progress
+    timing = Path(f"{log}.seconds")
+    last = progress.remembered(timing)
+    t0 = time.perf_counter()
+    with open(log, "w") as f, progress.step(f"running {what}", where=cwd, estimate=last,
+                                            basis="the last run" if last else None):
         try:
             result = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
         except OSError as exc:
             raise FlowError(f"{what} could not start ({exc}): {' '.join(map(str, cmd))}") from exc
+    if result.returncode == 0:
+        progress.remember(timing, time.perf_counter() - t0)
     if result.returncode != 0:
         raise FlowError(f"{what} failed with exit code {result.returncode} (log: {log}); last lines:\n"
                         f"{_tail(log)}")

@@ -10,7 +10,7 @@ API
 ::
 
     sim = ChipSim(config)                    # a spec.config.ChipConfig
-    sim.load(programs)                       # one word list per slice (sim.asm.assemble's output)
+    sim.load(programs)                       # one word list per slice (spec.asm.assemble's output)
     sim.write_mem(slice, bank, addr, vectors)    # before run; slice: index or name ("mem1")
     res = sim.run(max_cycles=1_000_000)      # -> ChipResult
     res.cycles                               # the done cycle (below)
@@ -343,7 +343,7 @@ class ChipSim:
 
     # ---- loading ------------------------------------------------------------------------------------
     def load(self, programs):
-        """Load one word list per slice (``config.slices`` order), as ``sim.asm.assemble`` returns."""
+        """Load one word list per slice (``config.slices`` order), as ``spec.asm.assemble`` returns."""
         c = self.config
         out = []
         for p, words in enumerate(isa.check_programs(programs, c)):

@@ -14,7 +14,8 @@ import sys
 #: Exit status when a project module was imported from outside the copy.
 MISPLACED = 86
 #: Top-level packages of the project (the copy's directories).
-PACKAGES = ("rtl", "spec", "golden", "sim", "compiler", "fpga", "formal", "tests", "bench", "mutants")
+PACKAGES = ("spec", "rtl", "golden", "waves", "compiler", "sim", "fpga", "demos", "cli", "verify", "formal", "tests",
+            "bench", "mutants")
 
 
 def misplaced(root):

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from formal.run import INCONCLUSIVE
-from mutants.guard import MISPLACED
+from mutants.guard import MISPLACED, PACKAGES
 from mutants.list import MUTANTS, by_name
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What a copy holds (those that exist): the packages, the tests and the files tests read.
-COPY_DIRS = ("rtl", "spec", "golden", "sim", "compiler", "tests", "formal", "fpga", "bench", "cocotb_tests",
-             "docs", "mutants")
+COPY_DIRS = PACKAGES + ("cocotb_tests", "docs")
 COPY_FILES = ("pyproject.toml", "requirements.txt", "Makefile", "README.md", "conftest.py", "setup.cfg",
               "pytest.ini")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", "build", "sim_build",

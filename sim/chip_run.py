@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import re
 import time
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,10 +22,10 @@ from golden.chip import ChipSim
 from spec import isa
 from spec.config import ChipConfig
 from spec.host import HostOp, pack_command, unpack_status
+from spec.image import check_mem_inputs, read_npz
 from spec.lanes import unpack_lanes
 
-__all__ = ["ChipRunResult", "host_commands", "run_program", "load_data", "read_npz", "decode_vector",
-           "reset_command"]
+__all__ = ["ChipRunResult", "host_commands", "run_program", "load_data", "decode_vector", "reset_command"]
 
 
 @dataclass
@@ -86,7 +84,7 @@ def host_commands(config, programs, inputs):
                              f"{config.queue_depth} of config {config.name}")
         for a, w in enumerate(words):
             cmds.append(pack_command(config, HostOp.WRITE_QUEUE, slice=p, addr=a, data=int(w)))
-    for slice_ref, bank, addr, vectors in _checked_inputs(config, inputs):
+    for slice_ref, bank, addr, vectors in check_mem_inputs(config, inputs):
         p = config.slice_index(slice_ref)
         for i, v in enumerate(vectors):
             cmds.append(pack_command(config, HostOp.WRITE_MEM, slice=p, bank=bank, addr=addr + i, data=list(v)))
@@ -98,43 +96,10 @@ def host_commands(config, programs, inputs):
     return cmds, 1 + len(reads), reads
 
 
-def _checked_inputs(config, inputs, labels=None):
-    """``inputs`` checked: ``[(slice index, bank, addr, n × L integer array)]``; a ``ValueError`` names the
-    item by ``labels[n]`` (default ``inputs[n]``)."""
-    out = []
-    for n, item in enumerate(inputs):
-        label = f"inputs[{n}]" if labels is None else labels[n]
-        if not isinstance(item, (tuple, list)) or len(item) != 4:
-            raise ValueError(f"{label} must be (slice, bank, addr, vectors), not {item!r}")
-        slice_ref, bank, addr, vectors = item
-        try:
-            p = config.slice_index(slice_ref)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{label}: {e}") from None
-        if config.slices[p] != "mem":
-            raise ValueError(f"{label}: slice {config.slice_names[p]} is not a MEM slice")
-        if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (bank, addr)):
-            raise ValueError(f"{label}: bank and addr must be integers, not {bank!r} and {addr!r}")
-        v = np.asarray(vectors)
-        if v.ndim == 1:
-            v = v[None, :]
-        if v.ndim != 2 or v.shape[1] != config.lanes or v.dtype.kind not in "iu":
-            raise ValueError(f"{label}: vectors must be an integer array of shape (n, {config.lanes}), "
-                             f"not {v.dtype} {v.shape}")
-        if v.size and (int(v.min()) < -2**31 or int(v.max()) > 2**31 - 1):
-            raise ValueError(f"{label}: values must be int32 ({-2**31} .. {2**31 - 1}), not "
-                             f"{int(v.min())} .. {int(v.max())}")
-        if not 0 <= bank < config.mem_banks or not 0 <= addr or addr + len(v) > config.mem_depth:
-            raise ValueError(f"{label}: bank {bank}, words {addr} .. {addr + len(v) - 1} do not fit in "
-                             f"{config.mem_banks} banks of {config.mem_depth} words")
-        out.append((p, int(bank), int(addr), v))
-    return out
-
-
 def _golden(config, programs, inputs, max_cycles):
     sim = ChipSim(config)
     sim.load(programs)
-    for p, bank, addr, v in _checked_inputs(config, inputs):
+    for p, bank, addr, v in check_mem_inputs(config, inputs):
         sim.write_mem(p, bank, addr, v)
     t0 = time.perf_counter()
     res = sim.run(max_cycles=max_cycles)
@@ -183,39 +148,6 @@ def run_program(config, programs, inputs=(), *, simulator=None, seed=1, valid_pc
 _KEY_RE = re.compile(r"(?P<slice>[A-Za-z0-9_]+)\.(?P<bank>\d+)(@(?P<addr>\d+))?\Z")
 
 
-def read_npz(path, what="file"):
-    """Every array of the ``.npz`` file ``path`` as ``{key: array}``, read at once with ``allow_pickle=False``.
-    Anything else (a missing or unreadable file, an ``.npy`` or other non-zip file, a truncated or corrupt
-    archive, an object array that would need pickle) is a one-line ``ValueError`` naming ``what`` and
-    ``path`` (and the key)."""
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except OSError as e:
-        raise ValueError(f"cannot read {what} {path}: {e.strerror or e}") from None
-    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error, MemoryError) as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        raise ValueError(f"{what} {path} is not a readable .npz file ({reason})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"{what} {path} is a single .npy array, not an .npz file (np.savez writes one)")
-    out = {}
-    with npz:
-        for key in npz.files:
-            try:
-                out[key] = npz[key]
-            except ValueError as e:
-                if "pickle" in str(e):
-                    raise ValueError(f"{what} {path}: key {key!r} is an object array (it needs pickle, which is "
-                                     f"not read); it must be a numeric array") from None
-                raise ValueError(f"{what} {path}: key {key!r} cannot be read "
-                                 f"({' '.join(str(e).split())})") from None
-            except (OSError, EOFError, KeyError, NotImplementedError, zipfile.BadZipFile, zlib.error,
-                    MemoryError) as e:
-                reason = " ".join(str(e).split()) or "truncated"
-                raise ValueError(f"{what} {path}: key {key!r} cannot be read ({type(e).__name__}: "
-                                 f"{reason})") from None
-    return out
-
-
 def load_data(path, config):
     """The ``inputs`` of an ``.npz`` file (module docstring); a clear ``ValueError`` for anything else."""
     inputs, labels = [], []
@@ -230,4 +162,4 @@ def load_data(path, config):
             raise ValueError(f"data file {path}: key {key!r}: {e}") from None
         inputs.append((p, int(m["bank"]), int(m["addr"] or 0), array))
         labels.append(f"data file {path}: key {key!r}")
-    return _checked_inputs(config, inputs, labels)
+    return check_mem_inputs(config, inputs, labels)

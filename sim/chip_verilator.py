@@ -10,7 +10,7 @@ lists for programs and data and compares with the golden model.
 Builds live in ``build_root/chip_<config>_<hash>/`` and are reused across runs and processes (content hash,
 ``fcntl`` lock: ``sim.verilator.build_harness``).
 
-Coverage (``ChipSimulator(config, coverage=True)``, used by ``sim.coverage``): the chip's Verilog is generated
+Coverage (``ChipSimulator(config, coverage=True)``, used by ``verify.coverage``): the chip's Verilog is generated
 with ``emit_src=True`` (every statement and signal carries ``(* src = "…/rtl/x.py:123" *)``), built with
 ``sim.verilator.COVERAGE_ARGS`` (Verilator line and toggle coverage) in a build directory of its own
 (``…_cov``), and every run's ``coverage.dat`` is moved into ``coverage_dir`` (default
@@ -31,6 +31,7 @@ from pathlib import Path
 from spec.config import ChipConfig
 from spec.host import command_bits, data_bits
 
+from . import progress
 from .toolchain import use_yosys
 from .verilator import (
     BUILD_ARGS,
@@ -55,9 +56,11 @@ DUT_MODULE = "chip"
 HARNESS_COMMAND = 7       #: a command op the harness handles itself: wait ``addr`` cycles, pulse reset
 STATUS_MAGIC = 0x4348_4950_0000_0001
 #: When this environment variable names a directory, ``ChipSimulator``s made without ``coverage=`` are
-#: coverage builds writing there (``sim.coverage`` runs the chip tests this way).
+#: coverage builds writing there (``verify.coverage`` runs the chip tests this way).
 COVERAGE_ENV = "CONVEYOR_COVERAGE_DIR"
 MIN_DEPTH = 1 << 16    #: commands and responses the harness holds (one build serves every program that fits)
+#: Seconds a first build of a preset's model takes on 2 cores (README), the estimate before any build here.
+TYPICAL_BUILD_SECONDS = {"tiny": 90.0, "small": 360.0}
 
 
 def generate_chip_verilog(config: ChipConfig, emit_src: bool = False) -> str:
@@ -138,7 +141,8 @@ class ChipSimulator:
             if cache.is_file():
                 self._verilog = cache.read_text()
             else:
-                text = generate_chip_verilog(self.config, emit_src=self.coverage)
+                with progress.step(f"generating the Verilog of chip {self.config.name}", where=cache.parent):
+                    text = generate_chip_verilog(self.config, emit_src=self.coverage)
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
                 tmp.write_text(text)
@@ -165,7 +169,8 @@ class ChipSimulator:
                 + (COVERAGE_ARGS if self.coverage else []))
         self.last_build_seconds = build_harness(
             bdir, {"chip.v": self.verilog(), "chip_harness.sv": HARNESS_SV.read_text()}, TOPLEVEL,
-            parameters=self._params(depth), defines=defines, build_args=args, waves=self.waves)
+            parameters=self._params(depth), defines=defines, build_args=args, waves=self.waves,
+            label=f"chip {self.config.name}", typical=TYPICAL_BUILD_SECONDS.get(self.config.name))
         return bdir
 
     # ---- running ----------------------------------------------------------------------------------------
@@ -222,7 +227,7 @@ class ChipSimulator:
             loop = float(json.loads((rdir / "tb_timing.json").read_text())["loop_seconds"])
         result = PlayResult(responses, cycles, sent, sim_seconds, loop, self.last_build_seconds, str(rdir))
         if self.waves:
-            from .waves import sanitize_vcd
+            from waves.mxu import sanitize_vcd
             result.vcd_path = str(rdir / "dump.vcd")
             sanitize_vcd(result.vcd_path)
         elif owned and not keep:

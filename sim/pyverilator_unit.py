@@ -53,6 +53,7 @@ from pathlib import Path
 
 from spec.lanes import unpack_lanes
 
+from . import progress
 from .toolchain import use_verilator, use_yosys, verilator_root, verilator_version
 
 __all__ = ["BUILD_ROOT", "VERILATOR_ARGS", "CARGS", "OPT", "use_pyverilator", "generate_verilog", "build_unit",
@@ -233,16 +234,21 @@ def build_unit(component, name: str, *, build_root=None, verilog_text: str | Non
             runtime = _runtime_dir(build_root)
             with _locked(bdir.with_name(bdir.name + ".lock")):
                 if not (stamp.is_file() and so.is_file()):       # not built meanwhile by another worker
+                    last = progress.remembered(build_root / f"{name}.build_seconds.txt")
                     shutil.rmtree(bdir, ignore_errors=True)
                     bdir.mkdir(parents=True)
                     vfile = bdir / f"{name}.v"
                     vfile.write_text(text)
                     log = bdir / "build.log"
-                    _verilate(vfile, bdir / "obj", log)
-                    for o in _RUNTIME_OBJS:    # newer than the fresh V<name>.mk: make takes them as built
-                        shutil.copy(runtime / f"{o}.o", bdir / "obj" / f"{o}.o")
-                    _run(["make", "-C", str(bdir / "obj"), "-f", f"V{name}.mk", *_MAKE_VARS], None, log,
-                         f"building the pyverilator model of {name}")
+                    t_build = time.perf_counter()
+                    with progress.step(f"building the pyverilator model of {name}", where=bdir, estimate=last,
+                                       basis="the last build" if last else None):
+                        _verilate(vfile, bdir / "obj", log)
+                        for o in _RUNTIME_OBJS:    # newer than the fresh V<name>.mk: make takes them as built
+                            shutil.copy(runtime / f"{o}.o", bdir / "obj" / f"{o}.o")
+                        _run(["make", "-C", str(bdir / "obj"), "-f", f"V{name}.mk", *_MAKE_VARS], None, log,
+                             f"building the pyverilator model of {name}")
+                    progress.remember(build_root / f"{name}.build_seconds.txt", time.perf_counter() - t_build)
                     stamp.write_text(key + "\n")
                     built = True
         _BUILT[key] = so

@@ -36,6 +36,7 @@ import numpy as np
 
 from spec.mxu import MXUParams
 
+from . import progress
 from .toolchain import use_yosys
 from .trace import MXUOutputs, MXUTrace, RunInfo, _remove_outputs, read_outputs_hex, read_status_hex, write_trace_hex
 
@@ -87,7 +88,7 @@ def coverage_markers():
     ``|``-separated) set to 0 at the top of the process and to 1 in the branch. Yosys writes the processes
     as ``always @*`` blocks without any ``src`` of their statements; the markers survive as
     ``\\cov$<n> = 1'h1;`` lines inside the very ``if``/``case`` branch, so a Verilator line-coverage point
-    of that branch can be traced to the Python statements it runs (``sim.coverage``). The markers drive
+    of that branch can be traced to the Python statements it runs (``verify.coverage``). The markers drive
     nothing; only coverage builds use them (``emit_src=True``)."""
     import amaranth.back.rtlil as R
 
@@ -226,12 +227,15 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def build_harness(bdir: Path, sources: dict, toplevel: str, *, parameters: dict, defines: dict,
-                  build_args: list, waves: bool, public_all: bool = False) -> float:
+                  build_args: list, waves: bool, public_all: bool = False, label: str | None = None,
+                  typical: float | None = None) -> float:
     """Build (or reuse) a Verilator model of ``sources`` (file name -> text) with top ``toplevel`` in
     ``bdir``; return the seconds spent (0 when reused).
 
     The build is keyed by a hash of everything that goes into it (``stamp.txt``) and redone when any of it
-    changes; an ``fcntl`` lock makes concurrent processes build a directory once.
+    changes; an ``fcntl`` lock makes concurrent processes build a directory once. While it builds,
+    ``sim.progress`` says so (``label``: what is built), with the last build's time in ``bdir``
+    (``build_seconds.txt``) as the estimate, else ``typical`` seconds.
     """
     key = hashlib.sha256(json.dumps({
         "sources": sources, "top": toplevel, "config": parameters, "args": build_args, "make": MAKE_ARGS,
@@ -260,14 +264,20 @@ def build_harness(bdir: Path, sources: dict, toplevel: str, *, parameters: dict,
         _use_verilator()
         runner = _runner(public_all)
         log = bdir / "build.log"
-        try:
-            runner.build(sources=paths, hdl_toplevel=toplevel, parameters=parameters, defines=defines,
-                         build_args=build_args, build_dir=bdir, always=False, waves=waves, timescale=TIMESCALE,
-                         log_file=log)
-        except (RuntimeError, SystemExit) as e:
-            raise SimulationError(f"Verilator build failed in {bdir} ({e}); log tail:\n{_tail(log)}") from None
+        last = progress.remembered(bdir / "build_seconds.txt")
+        estimate, basis = (last, "the last build") if last else (typical, "typical on 2 cores" if typical else None)
+        with progress.step(f"building the Verilator model of {label or toplevel}", where=bdir,
+                           estimate=estimate, basis=basis):
+            try:
+                runner.build(sources=paths, hdl_toplevel=toplevel, parameters=parameters, defines=defines,
+                             build_args=build_args, build_dir=bdir, always=False, waves=waves,
+                             timescale=TIMESCALE, log_file=log)
+            except (RuntimeError, SystemExit) as e:
+                raise SimulationError(f"Verilator build failed in {bdir} ({e}); log tail:\n{_tail(log)}") from None
         stamp.write_text(key)
-        return time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        progress.remember(bdir / "build_seconds.txt", seconds)
+        return seconds
 
 
 def run_harness(bdir: Path, rdir: Path, tb_module: str, toplevel: str, plusargs: list, *, waves: bool,
@@ -427,7 +437,7 @@ class MXUSimulator:
         self.last_build_seconds = build_harness(
             bdir, {"mxu.v": self.dut_verilog(), "mxu_harness.sv": HARNESS_SV.read_text()}, TOPLEVEL,
             parameters=self._config(depth), defines=defines, build_args=self._build_args(), waves=self.waves,
-            public_all=self.public_all)
+            public_all=self.public_all, label=f"the {self.params.rows}×{self.params.cols} MXU")
         return bdir
 
     # ---- running ----------------------------------------------------------------------------------------
@@ -502,7 +512,7 @@ class MXUSimulator:
         with contextlib.suppress(OSError, ValueError, KeyError):
             info.loop_seconds = float(json.loads((rdir / "tb_timing.json").read_text())["loop_seconds"])
         if self.waves:
-            from .waves import sanitize_vcd
+            from waves.mxu import sanitize_vcd
             info.vcd_path = str(rdir / "dump.vcd")
             sanitize_vcd(info.vcd_path)  # GTKWave gives up on yosys's `$auto$...:` wire names
         elif owned and not keep:

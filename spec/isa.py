@@ -3,7 +3,7 @@
 Everything about instructions lives here: opcodes (names, numbers, the slice kinds that may run them, the
 unit each occupies), the fields of the 64-bit instruction word (position, width, range, meaning), the VXU
 operations, the timing of every operation (latencies), and the error codes of the sticky fault. The
-assembler (``sim/asm.py``), the golden chip model, the RTL decoder and ``docs/isa.md`` all read it;
+assembler (``spec/asm.py``), the golden chip model, the RTL decoder and ``docs/isa.md`` all read it;
 ``python -m spec.isa --doc > docs/isa.md`` regenerates the docs (``render_markdown()``).
 
 Contracts
@@ -302,7 +302,7 @@ def used_fields(op, vop=None, emit=False):
 
 
 def syntax(op):
-    """The canonical assembly form of ``op`` (``sim/asm.py`` parses and prints exactly this shape)."""
+    """The canonical assembly form of ``op`` (``spec/asm.py`` parses and prints exactly this shape)."""
     spec = OPCODES[op]
     if op == "NOP":
         return "NOP <count>"
@@ -714,7 +714,7 @@ def render_markdown():
         "",
         "## Assembly",
         "",
-        "`sim/asm.py` assembles text into per-slice word lists and disassembles back; both directions",
+        "`spec/asm.py` assembles text into per-slice word lists and disassembles back; both directions",
         "round-trip exactly.",
         "",
         "```",

@@ -1,10 +1,10 @@
-"""sim/asm.py: the assembler and disassembler round-trip exactly, and errors say line, text and what is allowed."""
+"""spec/asm.py: the assembler and disassembler round-trip exactly, and errors say line, text and what is allowed."""
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.asm import HALT_WORD, AsmError, assemble, disassemble, format_instruction, parse_instruction
 from spec import isa
+from spec.asm import HALT_WORD, AsmError, assemble, disassemble, format_instruction, parse_instruction
 from spec.config import PRESETS
 from spec.isa import Instruction, encode
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from sim.chip_verilator import ChipSimulator
-from sim.lint import lint_verilog
 from spec.config import PRESETS
+from verify.lint import lint_verilog
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 RTL_PRESETS = sorted(name for name, c in PRESETS.items() if c.rtl)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from compiler import kernels
-from sim.asm import assemble
 from sim.chip_run import ChipRunResult, host_commands, reset_command, run_program
 from sim.chip_verilator import ChipSimulator
 from spec import isa
+from spec.asm import assemble
 from spec.config import PRESETS
 from spec.host import HostOp, pack_command, unpack_status
 from spec.isa import ErrorCode

@@ -4,10 +4,10 @@ import pytest
 from compiler import kernels
 from sim.chip_run import run_program
 from sim.chip_verilator import ChipSimulator
-from sim.chip_waves import chip_layout, chip_wave_views
-from sim.wave_plot import read_vcd
 from spec.config import PRESETS
 from tests.kernel_data import int8, rng_for
+from waves.chip import chip_layout, chip_wave_views
+from waves.plot import read_vcd
 
 TINY = PRESETS["tiny"]
 

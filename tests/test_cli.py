@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from sim.cli import main
+from cli.main import main
 
 REQUIRED_KEYS = {"match", "cycles", "macs", "utilization", "m", "k", "n", "rows", "cols", "seed", "simulator"}
 
@@ -45,7 +45,7 @@ def test_bad_arguments(argv, message, capsys):
 
 
 def test_bad_argument_from_a_shell_has_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "sim", "gemm", "--m", "0", "--k", "1", "--n", "1"],
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "sim", "gemm", "--m", "0", "--k", "1", "--n", "1"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -3,7 +3,7 @@
 Random argument lists of every subcommand, malformed assembly files (``conveyor run PROG.s``), ``--data``
 files, corrupt or truncated compiled program folders (``conveyor run OUT --inputs X.npz``), input ``.npz``
 files of every dtype and shape, and broken ``MODEL.py`` files (``conveyor compile``). The command runs in
-process (``sim.cli.main``) so that the examples are cheap. Whatever the input, ``main`` must either
+process (``cli.main.main``) so that the examples are cheap. Whatever the input, ``main`` must either
 
 * reject it: exit status 2 and exactly one line ``conveyor: error: ...`` on stderr, nothing raised; or
 * accept it: the input was valid. The expensive back ends (Verilator and Amaranth simulations, the
@@ -30,8 +30,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.main import main
 from compiler.ir import Graph
-from sim.cli import main
 from spec import isa
 from spec.config import PRESETS
 
@@ -67,8 +67,8 @@ def _accept(*args, **kwargs):
 def stubbed_backends(tmp_path_factory):
     """Replace everything slow (builds, RTL simulations, synthesis, training) with ``_accept``, and run in
     a scratch folder so that relative output paths land there."""
-    import compiler.digits
     import compiler.kernels
+    import demos.digits
     import fpga.flow
     import rtl.chip
     import rtl.mxu
@@ -80,7 +80,7 @@ def stubbed_backends(tmp_path_factory):
         for module, name in [(sim.chip_verilator, "ChipSimulator"), (sim.verilator, "MXUSimulator"),
                              (sim.amaranth_sim, "run_mxu_trace"), (rtl.chip, "Chip"), (rtl.mxu, "MXU"),
                              (fpga.flow, "synthesize"), (fpga.flow, "build_bitstream"),
-                             (compiler.digits, "run_demo"), (compiler.kernels, "gemm"), (compiler.kernels, "mlp")]:
+                             (demos.digits, "run_demo"), (compiler.kernels, "gemm"), (compiler.kernels, "mlp")]:
             mp.setattr(module, name, _accept)
         mp.chdir(scratch)
         mp.delenv("CONVEYOR_DEBUG", raising=False)

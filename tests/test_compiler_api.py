@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import compiler
-from compiler import CompiledProgram, RunResult
+from cli.main import main
+from compiler import CompiledProgram
 from compiler.ir import Graph
-from sim.cli import main
+from sim.runner import RunResult
 
 MODEL_PY = '''
 import math
@@ -110,12 +111,15 @@ def test_fewer_rows_are_padded_and_cut_back(compiled):
 
 
 @pytest.mark.parametrize("inputs, error, message", [
-    ({"y": np.zeros((8, 10), np.float32)}, ValueError, "input 'y' is not an input of the compiled program (inputs: x)"),
-    ({}, ValueError, "input 'x' is missing: it must be a float array of shape (None, 10) with at most 8 rows"),
+    ({"y": np.zeros((8, 10), np.float32)}, ValueError,
+     "inputs must hold exactly the model's inputs (x), not y (missing x) (unknown y)"),
+    ({}, ValueError, "inputs must hold exactly the model's inputs (x), not nothing (missing x)"),
     ({"x": np.zeros((8, 9), np.float32)}, ValueError, "not shape (8, 9)"),
-    ({"x": np.zeros((9, 10), np.float32)}, ValueError, "with at most 8 rows, not shape (9, 10)"),
+    ({"x": np.zeros((0, 10), np.float32)}, ValueError, "with at least one row, not shape (0, 10)"),
     ({"x": np.zeros((8, 10), bool)}, TypeError, "not a bool array"),
-    ("x", TypeError, "inputs must be a dict"),
+    ("x", TypeError, "inputs must be a single array or tensor, a tuple of 1 array in argument order (x), or a dict "
+                     "of input name to array, not str"),
+    ((np.zeros((8, 10)), np.zeros((8, 10))), ValueError, "not a tuple of 2 items"),
 ])
 def test_bad_run_inputs(compiled, inputs, error, message):
     with pytest.raises(error) as e:
@@ -185,7 +189,7 @@ def test_cli_compile_and_run_golden(tmp_path, capsys):
     assert f"{cp.predicted_cycles} cycles" in text and "output logits: int8 (6, 4)" in text
     r = json.loads(rj.read_text())
     assert r == {"cycles": cp.predicted_cycles, "predicted_cycles": cp.predicted_cycles, "backend": "golden",
-                 "outputs": {"logits": [6, 4], "cls": [6]}, "config": "tiny"}
+                 "run_cycles": [cp.predicted_cycles], "outputs": {"logits": [6, 4], "cls": [6]}, "config": "tiny"}
     want = compiler.compile(_load(model).model(), _load(model).example_inputs(), config="tiny").run({"x": x})
     with np.load(ys, allow_pickle=False) as y:
         assert_same({k: y[k] for k in y.files}, want.outputs)
@@ -210,7 +214,11 @@ def _load(path):
     (MODEL_PY.replace("    g = Graph()", "    g = Graph()\n    1 / 0"),
      "{path}: model() raised ZeroDivisionError (line 10): division by zero"),
     (MODEL_PY.replace("def example_inputs():\n", "def example_inputs():\n    return [1]\n"),
-     "{path}: example_inputs() must return a dict"),
+     "{path}: example_inputs must be a single array or tensor, a tuple of 1 array in argument order (x), or a dict "
+     "of input name to array, not a list of 1 item"),
+    (MODEL_PY.replace("def example_inputs():\n", "def example_inputs():\n    return 'x'\n"),
+     "{path}: example_inputs() must return a tuple of arrays in argument order, a single array or tensor "
+     "(one-input model), or a dict of input name to array, not str"),
     (MODEL_PY.replace("(8, 10)", "(8, 3)"), "{path}: input 'x' must have shape (None, 10), not (8, 3)"),
 ])
 def test_cli_compile_bad_model(tmp_path, capsys, source, message):
@@ -227,8 +235,8 @@ def test_cli_compile_bad_model(tmp_path, capsys, source, message):
     ({"y": np.zeros((8, 10), np.float32)}, [],
      "key 'y' is not an input of the compiled program (inputs: x (batch, 10))"),
     ({"x": np.zeros((8, 10), np.int8)}, [], "key 'x' must be a float array (float16, float32 or float64), not int8"),
-    ({"x": np.zeros((8, 7), np.float32)}, [], "input 'x' must be a float array of shape (None, 10) with at most 8 "
-                                              "rows, not shape (8, 7)"),
+    ({"x": np.zeros((8, 7), np.float32)}, [], "input 'x' must be a float array of shape (None, 10) with at least one "
+                                              "row, not shape (8, 7)"),
     ({}, [], "key 'x' is missing (inputs: x (batch, 10))"),
     (None, [], "argument --inputs: needed to run the compiled program"),
     ({"x": np.zeros((8, 10), np.float32)}, ["--config", "tiny"], "argument --config: applies to an assembly program"),

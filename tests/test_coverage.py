@@ -1,4 +1,4 @@
-"""Coverage builds and the attribution of Verilator points to rtl/ lines (sim/coverage.py).
+"""Coverage builds and the attribution of Verilator points to rtl/ lines (verify/coverage.py).
 
 No Verilator build here: the Verilog of a small component is generated with the coverage markers, and
 coverage data are written by hand in Verilator's format (``# SystemC::Coverage-3``)."""
@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from sim import coverage
 from sim.chip_verilator import COVERAGE_ENV, ChipSimulator
 from sim.verilator import COVERAGE_ARGS, MXUSimulator, coverage_markers
 from spec.config import PRESETS
 from spec.mxu import MXUParams
+from verify import coverage
 
 TINY = PRESETS["tiny"]
 

@@ -1,4 +1,4 @@
-"""compiler.digits: the end-to-end demo (numpy MLP on scikit-learn's 8×8 digits → int8 → chip program).
+"""demos.digits: the end-to-end demo (numpy MLP on scikit-learn's 8×8 digits → int8 → chip program).
 
 The golden chip runs the first 128 test samples (two batches of 64): every prediction equals
 ``QGraph.run_int8``, the float model reaches 95 %, int8 stays within 2 points of it, and the chip's cycle count
@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from compiler.digits import build_graph, load_split, run_demo, train_mlp
 from compiler.lower import lower
 from compiler.quantize import quantize
+from demos.digits import build_graph, load_split, run_demo, train_mlp
 from spec.config import PRESETS
 
 SMALL = PRESETS["small"]
@@ -86,7 +86,7 @@ def test_bad_arguments():
 
 
 def test_cli_golden(tmp_path, capsys):
-    from sim.cli import main
+    from cli.main import main
     out = tmp_path / "digits.json"
     assert main(["demo", "digits", "--backend", "golden", "--batch", "128", "--json", str(out)]) == 0
     text = capsys.readouterr().out

@@ -10,8 +10,8 @@ tests/test_chip_verilator.py (``FAULTS``, Verilator), which must cover every rea
 import pytest
 
 from golden.chip import ChipSim
-from sim.asm import assemble
 from spec import isa
+from spec.asm import assemble
 from spec.config import PRESETS
 from spec.isa import ErrorCode, Instruction
 from tests.test_chip_verilator import FAULTS as RTL_FAULTS

@@ -244,10 +244,11 @@ def test_unsupported_functions_name_the_node():
 def test_bad_inputs_and_batch_mixing_reshape():
     model = mlp()
     x = np.zeros((3, 16), np.float32)
-    with raises(ValueError, "example_inputs must hold exactly the forward's arguments (input), not x (missing "
+    with raises(ValueError, "example_inputs must hold exactly the model's inputs (input), not x (missing "
                             "input) (unknown x)"):
         from_torch(model, {"x": x})
-    with raises(ValueError, "example_inputs must hold 1 values in argument order (input), not 2"):
+    with raises(ValueError, "example_inputs must be a single array or tensor, a tuple of 1 array in argument order "
+                            "(input), or a dict of input name to array, not a tuple of 2 items"):
         from_torch(model, (x, x))
 
     class Mix(nn.Module):

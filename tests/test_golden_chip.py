@@ -11,8 +11,8 @@ import pytest
 from golden import vxu as gvxu
 from golden.chip import ChipError, ChipFault, ChipSim, ChipTimeout, MXUStepper
 from golden.mxu import MXUModel, matmul
-from sim.asm import assemble
 from spec import isa
+from spec.asm import assemble
 from spec.config import PRESETS
 from spec.isa import (
     MEM_DECODE_STAGES,

@@ -12,8 +12,8 @@ import pytest
 from compiler import kernels
 from compiler.schedule import ProgramBuilder, arrival, direction, hops
 from golden.chip import ChipSim
-from sim.asm import assemble
 from spec import isa
+from spec.asm import assemble
 from spec.config import PRESETS
 from spec.isa import Instruction
 from tests.kernel_data import dense_operands, int8, rng_for
@@ -161,6 +161,25 @@ def test_gemm_errors():
         kernels.gemm(TINY, np.zeros((4, 4), np.int64), int8(rng, (4, 4)))
     with pytest.raises(ValueError, match="the inner dimensions must agree"):
         kernels.gemm(TINY, int8(rng, (4, 5)), int8(rng, (4, 4)))
+
+
+def test_allocator_gives_released_words_again_only_to_data_written_on_the_chip():
+    alloc = kernels.MemAllocator(TINY)                  # mem0: 2 banks x 64 words
+    dead = alloc.alloc("dead", 100, [0])
+    alloc.release(dead)
+    assert (alloc.free_words(0), alloc.reusable_words(0)) == (28, 100)
+    loaded = alloc.alloc("constant", 20, [0])           # loaded before the run: words nothing else held
+    assert not set(loaded.locs) & set(dead.locs) and alloc.free_words(0) == 8
+    msg = ("big needs 20 words of MEM but mem0 (config tiny: 2 banks x 64 words per slice) have 8 free: it does "
+           "not fit, short by 12 words (100 more words are free again after their last use, but data loaded "
+           "before the run needs words nothing else holds)")
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        alloc.alloc("big", 20, [0])
+    state = alloc.state
+    written = alloc.alloc("written", 104, [0], reuse=True)   # the released words first, then never-used ones
+    assert written.locs[:100] == sorted(dead.locs) and alloc.free_words(0) == 4 and alloc.reusable_words(0) == 0
+    alloc.state = state
+    assert (alloc.free_words(0), alloc.reusable_words(0)) == (8, 100)
 
 
 @pytest.mark.parametrize("seed,m,k,n", [(20, 16, 8, 12), (21, 7, 5, 3)])

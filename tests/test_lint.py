@@ -1,7 +1,7 @@
 """``make lint`` in CI: ruff and mypy (configured in pyproject.toml) find nothing.
 
 The Verilator ``-Wall`` lint of the generated Verilog, the third part of ``make lint`` (``python -m
-sim.lint``), runs in tests/test_chip_lint.py and tests/test_mxu_lint.py.
+verify.lint``), runs in tests/test_chip_lint.py and tests/test_mxu_lint.py.
 """
 import subprocess
 import sys

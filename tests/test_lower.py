@@ -13,7 +13,7 @@ import pytest
 from compiler.ir import Graph
 from compiler.lower import MASK_VALUE, CompiledModel, lower
 from compiler.quantize import quantize
-from sim.asm import assemble
+from spec.asm import assemble
 from spec.config import PRESETS
 
 TINY, SMALL = PRESETS["tiny"], PRESETS["small"]
@@ -172,6 +172,25 @@ def test_sram_report():
     assert rep["total"]["used_words"] == sum(len(r) for _, r in m.regions)
     assert "W of 'fc1'" in {n for s in ("mem0", "mem1", "mem2") for n in rep[s]["regions"]}
     print(m.summary())
+
+
+# ---- MEM reuse and the placement fallback --------------------------------------------------------------
+def test_two_mem_slices_put_the_bias_with_the_gemm_operands():
+    """With two MEM slices a layer's bias finds no slice holding neither its activations nor its weights, so
+    the first pass fails; the relaxed pass puts it with them, its reads scheduled apart (fc1: the bias added
+    by a VXU pass of its own after the GEMM; fc2: added as the results stream out, read between the GEMM's
+    reads)."""
+    from compiler.lower import _run
+    from compiler.lower.placement import Lowering
+    rng = rng_for(35)
+    two = TINY.replace(name="tiny-2mem", slices=("mem", "mxu", "vxu", "mem"), mem_depth=128)
+    q = calibrated(rng, mlp_graph(rng, (9, 7, 4), argmax=False), (9,))
+    with pytest.raises(ValueError, match="bias of 'fc1' .* needs 10 words of MEM but no MEM slice"):
+        _run(Lowering(q, two, 5))
+    m = lower(q, two, 5)
+    check(m, q, test_data(rng, 5, (9,)))
+    where = {r.name: set(r.slices) for _, r in m.regions}
+    assert where["bias of 'fc1'"] & (where["input 'x'"] | where["W of 'fc1'"])
 
 
 # ---- small ---------------------------------------------------------------------------------------------

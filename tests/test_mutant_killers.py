@@ -12,8 +12,8 @@ from amaranth.sim import Simulator
 from golden.chip import ChipSim
 from rtl.chip import Chip
 from rtl.icu import InstructionQueue
-from sim.asm import HALT_WORD
 from spec import isa
+from spec.asm import HALT_WORD
 from spec.config import PRESETS
 from spec.host import HostOp, pack_command, unpack_status
 from spec.isa import ErrorCode, Instruction, encode

@@ -3,8 +3,8 @@ import pytest
 from amaranth.back import verilog
 
 from rtl.mxu import MXU
-from sim.lint import lint_verilog
 from sim.toolchain import use_yosys
+from verify.lint import lint_verilog
 
 
 @pytest.mark.parametrize("rows, cols, acc_depth", [(1, 1, 2), (2, 3, 16), (5, 4, 100)])

@@ -1,4 +1,4 @@
-"""The constrained-random regression (sim/regress.py): the CI slice of 200 seeds on ``tiny`` (RTL in Verilator
+"""The constrained-random regression (verify/regress.py): the CI slice of 200 seeds on ``tiny`` (RTL in Verilator
 against golden), the generator's promises on golden alone, and the report of a failure (a golden result
 corrupted on purpose) with its one-line reproduction command."""
 import io
@@ -6,8 +6,8 @@ import io
 import pytest
 
 from golden.host import HostModel
-from sim import regress
 from spec.config import PRESETS
+from verify import regress
 
 TINY = PRESETS["tiny"]
 CI_START, CI_SEEDS = 0, 200          #: the fixed CI slice
@@ -74,7 +74,7 @@ def test_a_corrupted_golden_result_is_reported_with_the_repro_line():
     print(text)
     assert "FAIL seed 24" in text and "golden" in text and "bank 0 word 0" in text
     assert "make regress SEEDS=1 START=24 REGRESS_CONFIG=tiny" in text
-    assert "python -m sim.regress --config tiny --start 24 --seeds 1" in text
+    assert "python -m verify.regress --config tiny --start 24 --seeds 1" in text
     assert "seed     24" in out.getvalue()
     # the CLI exits 1 and prints the same line
     assert regress.main(["--start", "24", "--seeds", "1", "--corrupt-golden", "24"]) == 1

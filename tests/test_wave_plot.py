@@ -4,8 +4,8 @@ import matplotlib.image
 import pytest
 from vcd import VCDWriter
 
-from sim import wave_plot
-from sim.wave_plot import find_signals, plot_png, read_vcd, write_gtkw_groups
+from waves import plot as wave_plot
+from waves.plot import find_signals, plot_png, read_vcd, write_gtkw_groups
 
 PERIOD = 10          # ns, with a 1 ns timescale
 CYCLES = 40

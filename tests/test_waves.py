@@ -3,8 +3,8 @@ import json
 import shutil
 import subprocess
 
-from sim.cli import main
-from sim.waves import sanitize_vcd, vcd_signals
+from cli.main import main
+from waves.mxu import sanitize_vcd, vcd_signals
 
 VCD_HEADER = """$timescale 1ps $end
 $scope module top $end

@@ -8,19 +8,21 @@ lowered to one chip program, and run on the chip (Verilator RTL or the golden mo
   Adam on minibatches of 32, He initialisation; deterministic given the seed (numpy only, about a second).
 * ``build_graph(weights)``: the ``compiler.ir.Graph`` ``x`` (None, 64) → fc1 → relu1 → fc2 → outputs
   ``class`` (argmax) and ``logits``.
-* ``run_demo(config="small", batch=64, backend="verilator", seed=0)``: train, quantize (calibration: the
-  training set), lower at ``batch`` and at batch 1, run every test batch (the last one padded on the host
-  with copies of its last sample; the padding rows' results are dropped) and one single sample at batch 1 on
-  the backend, and compare every chip prediction with ``QGraph.run_int8``. Returns the report (a dict:
-  see ``run_demo``).
+* ``run_demo(config="small", batch=64, backend="verilator", seed=0)``: the story a user would write: load
+  the data, train, build the graph, ``compiler.compile`` it (calibration: the training set) at ``batch`` and at
+  batch 1, ``sim.run`` the whole test split (split into runs of ``batch`` rows, the last one padded with zero
+  rows whose results are dropped) and one single sample at batch 1 on the backend, and compare every chip
+  prediction with ``QGraph.run_int8``. Returns the report (a dict: see ``run_demo``).
 """
 import time
 
 import numpy as np
 
-from .ir import Graph
-from .lower import lower
-from .quantize import quantize
+import compiler
+import sim
+from compiler.ir import Graph
+from sim import progress
+from spec.config import PRESETS, ChipConfig
 
 __all__ = ["load_split", "train_mlp", "build_graph", "run_demo", "BACKENDS", "TRAIN_FRACTION"]
 
@@ -93,68 +95,11 @@ def build_graph(weights):
     return g
 
 
-def _batches(X, batch):
-    """``(rows, padded batch)`` for every ``batch`` rows of ``X``; the last one padded with its last row."""
-    for s in range(0, len(X), batch):
-        xb = X[s:s + batch]
-        n = len(xb)
-        if n < batch:
-            xb = np.concatenate([xb, np.repeat(xb[-1:], batch - n, axis=0)])
-        yield n, xb
-
-
-class _Backend:
-    """Runs a ``CompiledModel`` on a batch: ``(outputs, cycles, rtl_equals_golden or None)``."""
-
-    def __init__(self, name, config, build_dir=None):
-        self.name, self.config = name, config
-        self.sim = None
-        if name == "verilator":
-            from sim.chip_verilator import ChipSimulator
-            root = build_dir if build_dir is not None else _default_build() / "sim"
-            self.sim = ChipSimulator(config, build_root=root)
-        self.build_seconds = 0.0
-        self.wall_seconds = 0.0
-        self.first_mismatch = None
-
-    def run(self, cm, xb):
-        t0 = time.perf_counter()
-        try:
-            if self.name == "golden":
-                out, cycles = cm.run_golden({"x": xb})
-                return out, cycles, None
-            from sim.chip_run import run_program
-            inputs = cm.constants + cm.pack_inputs(cm.quantize_inputs({"x": xb}))
-            res = run_program(self.config, cm.program.words, inputs, simulator=self.sim)
-            self.build_seconds += self.sim.last_build_seconds
-            if not res.match and self.first_mismatch is None:
-                self.first_mismatch = res.mismatch
-            if res.error is not None:
-                raise RuntimeError(f"the chip faulted: {res.error}")
-            return cm.unpack_outputs(res.mems), res.cycles, res.match
-        finally:
-            self.wall_seconds += time.perf_counter() - t0
-
-
-def _default_build():
-    import os
-    from pathlib import Path
-    return Path(os.environ.get("CONVEYOR_BUILD", Path(__file__).resolve().parent.parent / "build"))
-
-
-def _config(config):
-    from spec.config import PRESETS, ChipConfig
-    if isinstance(config, ChipConfig):
-        return config
-    if config in PRESETS:
-        return PRESETS[config]
-    raise ValueError(f"config must be a ChipConfig or one of {', '.join(PRESETS)}, not {config!r}")
-
-
 def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32, epochs=60, limit=None,
              build_dir=None):
     """Train, quantize, compile and run the digits MLP on the chip (module docstring). ``limit``: only the
-    first ``limit`` test samples (tests); ``build_dir``: the Verilator build root (default BUILD/sim).
+    first ``limit`` test samples (tests); ``build_dir``: the build root (``sim.run``'s: default ``$CONVEYOR_BUILD``
+    or ``build/``; Verilator models in its ``sim/``).
 
     The report: ``samples``, ``train_samples``, ``float_accuracy``, ``int8_accuracy``, ``chip_accuracy``,
     ``mismatches`` (chip predictions ≠ ``run_int8``), ``rtl_matches_golden`` (verilator: every run; golden:
@@ -162,7 +107,9 @@ def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32
     ``utilization``, ``inferences_per_second`` (at ``clock_mhz``, full batches), ``compile_seconds`` (quantize +
     lower), ``batch1`` (the same for batch 1, one sample run), ``sram`` (bytes used), ``match`` (everything
     agreed)."""
-    cfg = _config(config)
+    cfg = PRESETS[config] if isinstance(config, str) and config in PRESETS else config
+    if not isinstance(cfg, ChipConfig):
+        raise ValueError(f"config must be a ChipConfig or one of {', '.join(PRESETS)}, not {config!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
@@ -170,46 +117,38 @@ def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32
     if backend == "verilator":
         cfg = cfg.check_rtl()
     t_start = time.perf_counter()
+
+    # the data and a float model trained on it
     Xtr, ytr, Xte, yte = load_split(seed)
     if limit is not None:
         Xte, yte = Xte[:limit], yte[:limit]
     t0 = time.perf_counter()
-    weights = train_mlp(Xtr, ytr, hidden=hidden, epochs=epochs, seed=seed)
+    with progress.step(f"training the digits MLP (numpy, {epochs} epochs on {len(Xtr)} samples)"):
+        weights = train_mlp(Xtr, ytr, hidden=hidden, epochs=epochs, seed=seed)
     train_seconds = time.perf_counter() - t0
     g = build_graph(weights)
     float_pred = g.run_float({"x": Xte})["class"]
 
+    # compiled for the chip at the batch and at batch 1, calibrated on the training set
+    prog = compiler.compile(g, Xte[:batch], config=cfg, calibration=Xtr, batch=batch)
+    prog1 = compiler.compile(g, Xte[:1], config=cfg, calibration=Xtr, batch=1)
+    int8_pred = prog.qgraph.run_int8({"x": Xte})["class"]
+
+    # run over the whole test split (sim.run splits it into runs of the batch), then one sample at batch 1
     t0 = time.perf_counter()
-    qg = quantize(g, {"x": Xtr})
-    t1 = time.perf_counter()
-    cm = lower(qg, cfg, batch)
-    t2 = time.perf_counter()
-    cm1 = lower(qg, cfg, 1)
-    t3 = time.perf_counter()
-    int8_pred = qg.run_int8({"x": Xte})["class"]
-
-    be = _Backend(backend, cfg, build_dir)
-    chip_pred = []
-    cycles, rtl_ok = [], []
-    for n, xb in _batches(Xte, batch):
-        out, cyc, ok = be.run(cm, xb)
-        chip_pred.append(out["class"][:n])
-        cycles.append(int(cyc))
-        if ok is not None:
-            rtl_ok.append(bool(ok))
-    chip_pred = np.concatenate(chip_pred).astype(np.int64)
+    res = sim.run(prog, Xte, backend=backend, check=False, build_dir=build_dir)
+    res1 = sim.run(prog1, Xte[:1], backend=backend, check=False, build_dir=build_dir)
+    run_seconds = time.perf_counter() - t0
+    chip_pred = res.outputs["class"].astype(np.int64)
     mismatches = int(np.sum(chip_pred != int8_pred))
+    b1_mismatch = int(res1.outputs["class"][0] != int8_pred[0])
 
-    # batch 1: one sample (the first of the test split)
-    out1, cyc1, ok1 = be.run(cm1, Xte[:1])
-    b1_mismatch = int(out1["class"][0] != int8_pred[0])
-    if ok1 is not None:
-        rtl_ok.append(bool(ok1))
-
+    # the report
     clock = cfg.clock_mhz * 1e6
-    pred = cm.program.predicted_cycles
-    pred1 = cm1.program.predicted_cycles
-    sram = cm.sram_report()["total"]
+    pred, pred1 = prog.predicted_cycles, prog1.predicted_cycles
+    cycles = res.run_cycles
+    sram = prog.sram_report()["total"]
+    rtl_ok = None if backend == "golden" else bool(res.match and res1.match)
     report = {
         "config": cfg.name, "backend": backend, "batch": int(batch), "seed": seed, "hidden": hidden,
         "epochs": epochs, "clock_mhz": cfg.clock_mhz,
@@ -219,28 +158,28 @@ def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32
         "chip_accuracy": float(np.mean(chip_pred == yte)),
         "float_int8_disagreements": int(np.sum(float_pred != int8_pred)),
         "mismatches": mismatches,
-        "rtl_matches_golden": (all(rtl_ok) if rtl_ok else None),
-        "first_rtl_mismatch": be.first_mismatch,
+        "rtl_matches_golden": rtl_ok,
+        "first_rtl_mismatch": res.mismatch or res1.mismatch,
         "predicted_cycles": pred,
         "cycles_per_batch": cycles[0] if len(set(cycles)) == 1 else cycles,
-        "cycles_equal_predicted": all(c == pred for c in cycles) and cyc1 == pred1,
+        "cycles_equal_predicted": all(c == pred for c in cycles) and res1.cycles == pred1,
         "cycles_per_inference": pred / batch,
-        "matmul_items": cm.matmul_items,
-        "utilization": cm.utilization,
+        "matmul_items": prog.model.matmul_items,
+        "utilization": prog.utilization,
         "inferences_per_second": clock * batch / pred,
-        "total_cycles": int(sum(cycles)),
-        "effective_inferences_per_second": clock * len(Xte) / sum(cycles),
-        "program_words": int(sum(len(w) for w in cm.program.words)),
+        "total_cycles": int(res.cycles),
+        "effective_inferences_per_second": clock * len(Xte) / res.cycles,
+        "program_words": int(sum(len(w) for w in prog.program.words)),
         "sram_used_bytes": sram["used_bytes"], "sram_free_bytes": sram["free_bytes"],
-        "weight_bytes": qg.weight_bytes,
-        "batch1": {"predicted_cycles": pred1, "cycles": int(cyc1), "cycles_per_inference": pred1,
-                   "utilization": cm1.utilization, "inferences_per_second": clock / pred1,
-                   "mismatches": b1_mismatch, "rtl_matches_golden": ok1,
-                   "compile_seconds": t3 - t2 + (t1 - t0)},
-        "compile_seconds": (t1 - t0) + (t2 - t1),
-        "quantize_seconds": t1 - t0, "lower_seconds": t2 - t1,
+        "weight_bytes": prog.qgraph.weight_bytes,
+        "batch1": {"predicted_cycles": pred1, "cycles": int(res1.cycles), "cycles_per_inference": pred1,
+                   "utilization": prog1.utilization, "inferences_per_second": clock / pred1,
+                   "mismatches": b1_mismatch, "rtl_matches_golden": None if rtl_ok is None else bool(res1.match),
+                   "compile_seconds": sum(prog1.timings.values())},
+        "compile_seconds": sum(prog.timings.values()),
+        "quantize_seconds": prog.timings["quantize"], "lower_seconds": prog.timings["lower"],
         "train_seconds": train_seconds,
-        "run_seconds": be.wall_seconds, "build_seconds": be.build_seconds,
+        "run_seconds": run_seconds, "build_seconds": res.build_seconds + res1.build_seconds,
         "total_seconds": time.perf_counter() - t_start,
     }
     report["match"] = (mismatches == 0 and b1_mismatch == 0 and report["cycles_equal_predicted"]

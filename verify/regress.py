@@ -1,7 +1,7 @@
 """Constrained-random regression: random legal (and deliberately faulting) programs on the chip RTL
 (Verilator) against the golden model.
 
-``python -m sim.regress --seeds N [--start S] [--config tiny] [--jobs J] [--batch B]`` (``make regress
+``python -m verify.regress --seeds N [--start S] [--config tiny] [--jobs J] [--batch B]`` (``make regress
 SEEDS=N START=S REGRESS_CONFIG=tiny``). Every seed ``s`` gives one *case* (``make_case(config, s)``, a pure
 function of the configuration and the seed):
 
@@ -728,7 +728,7 @@ def repro_command(config_name, seed, batch=DEFAULT_BATCH):
     extra = f" REGRESS_BATCH={batch}" if batch != DEFAULT_BATCH else ""
     extra_py = f" --batch {batch}" if batch != DEFAULT_BATCH else ""
     return (f"make regress SEEDS=1 START={seed} REGRESS_CONFIG={config_name}{extra}   "
-            f"(or: python -m sim.regress --config {config_name} --start {seed} --seeds 1{extra_py})")
+            f"(or: python -m verify.regress --config {config_name} --start {seed} --seeds 1{extra_py})")
 
 
 @dataclass
@@ -817,7 +817,7 @@ def _run_batch_star(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m sim.regress", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m verify.regress", description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=200, help="number of seeds (default 200)")
     ap.add_argument("--start", type=int, default=0, help="first seed (default 0)")
     ap.add_argument("--config", default="tiny", choices=[n for n, p in PRESETS.items() if p.rtl])

@@ -1,6 +1,6 @@
 """Verilator lint of generated Verilog, with the waivers of ``rtl/lint_waivers.vlt``.
 
-``python -m sim.lint`` (part of ``make lint``) lints the Verilog of every RTL chip preset and of a few MXU
+``python -m verify.lint`` (part of ``make lint``) lints the Verilog of every RTL chip preset and of a few MXU
 shapes, and exits 1 listing the messages when any is not clean.
 """
 import subprocess
@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .toolchain import use_verilator
+from sim.toolchain import use_verilator
 
 __all__ = ["WAIVERS", "lint_verilog", "main"]
 
@@ -37,9 +37,8 @@ def main(argv=None):
 
     from rtl.mxu import MXU
     from sim.chip_verilator import ChipSimulator
+    from sim.toolchain import use_yosys
     from spec.config import PRESETS
-
-    from .toolchain import use_yosys
     use_yosys()
     failed = 0
     with tempfile.TemporaryDirectory(prefix="conveyor-lint-") as tmp:

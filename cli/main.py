@@ -88,6 +88,9 @@ def _add_config_arg(p):
 
 def build_parser():
     parser = _Parser(prog="conveyor", description=__doc__.splitlines()[0])
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress lines on long steps (building models, synthesis, long runs; also "
+                             "CONVEYOR_QUIET=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -104,7 +107,8 @@ def build_parser():
     comp = sub.add_parser("compile", help="compile a model (MODEL.py) into a program folder that conveyor run runs")
     comp.add_argument("model", metavar="MODEL.py",
                       help="a Python file defining model() (a compiler.ir.Graph or a torch.nn.Module) and "
-                           "example_inputs() (a dict of input name to float array; also the calibration data)")
+                           "example_inputs() (a tuple of arrays in argument order, one array, or a dict of input "
+                           "name to array; also the calibration data)")
     _add_config_arg(comp)
     comp.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (program.json, data.npz)")
     comp.add_argument("--batch", type=_int_in(1), default=None,
@@ -288,8 +292,10 @@ def _load_model_file(path):
         except (Exception, SystemExit) as e:
             raise fail(f"{f}()", e) from None
     model, examples = out
-    if not isinstance(examples, dict):
-        raise UsageError(f"{path}: example_inputs() must return a dict of input name to float array, not "
+    from compiler.inputs import is_array
+    if not (isinstance(examples, (dict, tuple, list)) or is_array(examples)):
+        raise UsageError(f"{path}: example_inputs() must return a tuple of arrays in argument order, a single "
+                         f"array or tensor (one-input model), or a dict of input name to array, not "
                          f"{type(examples).__name__}")
     return model, examples
 
@@ -331,7 +337,7 @@ def cmd_run_compiled(args):
     import numpy as np
 
     from compiler.api import CompiledProgram
-    from sim.chip_run import read_npz
+    from spec.image import read_npz
     for name in ("config", "data"):
         if getattr(args, name) is not None:
             raise UsageError(f"argument --{name}: applies to an assembly program; a compiled program carries its "
@@ -369,8 +375,9 @@ def cmd_run_compiled(args):
         elif not np.isfinite(a).all():
             raise UsageError(f"inputs {args.inputs}: key {key!r} holds NaN or infinite values; it must be finite")
     backend = args.backend or "verilator"
+    import sim
     try:
-        res = cp.run(inputs, backend=backend, check=False, build_dir=args.build_dir, seed=args.seed)
+        res = sim.run(cp, inputs, backend=backend, check=False, build_dir=args.build_dir, seed=args.seed)
     except (ValueError, TypeError) as e:
         raise UsageError(f"inputs {args.inputs}: {' '.join(str(e).split())}") from None
     except (IndexError, KeyError, AssertionError, AttributeError, OverflowError) as e:
@@ -378,13 +385,15 @@ def cmd_run_compiled(args):
         # other) shows up here: the folder was changed after conveyor compile wrote it.
         raise UsageError(f"{args.program}: malformed compiled program ({type(e).__name__}: "
                          f"{' '.join(str(e).split()) or 'inconsistent layout'}); compile it again") from None
-    print(f"ran {args.program} on {backend} (config {cp.config.name}, batch {cp.batch}): {res.cycles} cycles "
+    runs = f" in {res.runs} runs of {cp.batch} rows ({', '.join(map(str, res.run_cycles))})" if res.runs > 1 else ""
+    print(f"ran {args.program} on {backend} (config {cp.config.name}, batch {cp.batch}): {res.cycles} cycles{runs} "
           f"(predicted {res.predicted_cycles})")
     if backend == "verilator":
         print(f"  RTL and golden model {'equal' if res.match else 'DIFFER: ' + str(res.mismatch)}")
     for name, v in res.outputs.items():
         print(f"  output {name}: {v.dtype} {tuple(v.shape)}")
     report = {"cycles": res.cycles, "predicted_cycles": res.predicted_cycles, "backend": backend,
+              "run_cycles": res.run_cycles,
               "outputs": {k: list(v.shape) for k, v in res.outputs.items()}, "config": cp.config.name}
     if backend == "verilator":
         report["match"] = res.match
@@ -399,8 +408,8 @@ def cmd_run_compiled(args):
 
 
 def cmd_run(args):
-    from sim.asm import AsmError, assemble
     from sim.chip_run import load_data
+    from spec.asm import AsmError, assemble
     from spec.config import DEFAULT_PRESET, PRESETS
     if Path(args.program).is_dir() and (Path(args.program) / "program.json").is_file():
         return cmd_run_compiled(args)
@@ -421,8 +430,9 @@ def cmd_run(args):
     except AsmError as e:
         raise UsageError(f"{args.program}: {e}") from None
     inputs = load_data(args.data, config) if args.data else []
-    report = _run_kernel_program(config, programs, inputs, name=f"run_{Path(args.program).stem}", waves=args.waves,
-                                 build_dir=args.build_dir, seed=args.seed)["report"]
+    from sim.kernel_run import run_on_chip
+    report = run_on_chip(config, programs, inputs, name=f"run_{Path(args.program).stem}", waves=args.waves,
+                         build_dir=args.build_dir, seed=args.seed)["report"]
     _print_run(report)
     if args.json:
         _write_json(args.json, report)
@@ -488,7 +498,7 @@ def run_gemm(m, k, n, *, rows, cols, acc_depth=1024, seed=0, simulator="verilato
         report["cycles_per_second"] = round(info.cycles / loop) if loop else None
         report["waves"] = getattr(info, "vcd_path", None)
         if report["waves"]:
-            from sim.waves import mxu_layout, vcd_signals, write_gtkw
+            from waves.mxu import mxu_layout, vcd_signals, write_gtkw
             signals = vcd_signals(report["waves"])
             report["gtkw"] = str(write_gtkw(Path(report["waves"]).with_suffix(".gtkw"), report["waves"],
                                             mxu_layout(signals, rows, cols), signals))
@@ -568,31 +578,6 @@ def cmd_sim(args):
     return 0 if r["match"] else 1
 
 
-def _kernel_report(kern, res, name, config):
-    """Compare an RTL run of kernel ``kern`` with golden and numpy; the common part of the chip reports."""
-    import numpy as np
-
-    from sim.demo import kernel_result
-    got = kernel_result(kern, res["mems"])
-    bad = np.argwhere(got != kern.expected)
-    first = None
-    if len(bad):
-        idx = tuple(int(v) for v in bad[0])
-        first = {"index": list(idx), "got": int(got[idx]), "want": int(kern.expected[idx]), "count": len(bad)}
-    report = res["report"]
-    report.update({
-        "workload": name,
-        "matches_golden": report["match"],
-        "matches_numpy": first is None,
-        "first_mismatch": first,
-        "predicted_cycles": kern.program.predicted_cycles,
-        "matmul_cycles": kern.matmul_items,
-        "utilization": round(kern.matmul_items / report["cycles"], 6) if report["cycles"] else 0.0,
-    })
-    report["match"] = report["matches_golden"] and first is None and report["cycles"] == kern.program.predicted_cycles
-    return report
-
-
 def run_chip_gemm(config, m, k, n, *, seed=0, waves=False, build_dir=DEFAULT_BUILD):
     """A random GEMM on the whole chip: the report of ``conveyor sim gemm`` (``--unit chip``)."""
     import numpy as np
@@ -603,30 +588,13 @@ def run_chip_gemm(config, m, k, n, *, seed=0, waves=False, build_dir=DEFAULT_BUI
     _check_operands_fit(config, X=(m, k), W=(k, n))
     rng = np.random.default_rng(seed)
     kern = gemm(config, operand(rng, (m, k)), operand(rng, (k, n)))
-    res = _run_kernel_program(config, kern.program.words, kern.inputs, name=f"gemm_{m}x{k}x{n}_s{seed}",
-                              waves=waves, build_dir=build_dir)
-    report = _kernel_report(kern, res, "gemm", config)
+    from sim.kernel_run import kernel_report, run_on_chip
+    res = run_on_chip(config, kern.program.words, kern.inputs, name=f"gemm_{m}x{k}x{n}_s{seed}", waves=waves,
+                      build_dir=build_dir)
+    report = kernel_report(kern, res, "gemm")
     report.update({"m": m, "k": k, "n": n, "seed": seed, "unit": "chip", "rows": config.mxu_rows,
                    "cols": config.mxu_cols})
     return report
-
-
-def _run_kernel_program(config, programs, inputs, *, name, waves, build_dir, seed=1):
-    from sim.chip_run import run_program
-    from sim.chip_verilator import ChipSimulator
-    simr = ChipSimulator(config, build_root=Path(build_dir) / "sim", waves=waves)
-    run_dir = Path(build_dir) / "waves" / f"{name}_{config.name}" if waves else None
-    t0 = time.perf_counter()
-    res = run_program(config, programs, inputs, simulator=simr, seed=seed, run_dir=run_dir)
-    report = res.to_json()
-    report["wall_seconds"] = round(time.perf_counter() - t0, 3)
-    report["build_seconds"] = round(simr.last_build_seconds, 3)
-    if res.loop_seconds:
-        report["cycles_per_second"] = round(res.harness_cycles / res.loop_seconds)
-    if waves and res.vcd_path:
-        from sim.chip_waves import chip_wave_views
-        report.update(chip_wave_views(config, res.vcd_path))
-    return {"report": report, "mems": res.mems}
 
 
 def _print_chip_report(r, title):
@@ -682,9 +650,8 @@ def _print_digits(r):
 
 
 def cmd_demo_digits(args):
-    from compiler.digits import run_demo
-    r = run_demo(args.config, batch=args.batch, backend=args.backend, seed=args.seed,
-                 build_dir=Path(args.build_dir) / "sim")
+    from demos.digits import run_demo
+    r = run_demo(args.config, batch=args.batch, backend=args.backend, seed=args.seed, build_dir=args.build_dir)
     _print_digits(r)
     if args.json:
         _write_json(args.json, r)
@@ -694,23 +661,16 @@ def cmd_demo_digits(args):
 def cmd_demo(args):
     if args.demo == "digits":
         return cmd_demo_digits(args)
-    from sim.asm import assemble
-    from sim.chip_run import load_data
-    from sim.demo import write_mlp
+    from demos.mlp import run_demo
     config = args.config.check_rtl()
     _check_operands_fit(config, X=(args.m, args.k), W1=(args.k, args.hidden), W2=(args.hidden, args.n))
     out = Path(args.out) if args.out else Path(args.build_dir) / "demo"
-    kern, program, data = write_mlp(config, out, m=args.m, k=args.k, hidden=args.hidden, n=args.n, seed=args.seed)
-    programs = assemble(program.read_text(), config)      # the demo runs the text, like conveyor run
-    inputs = load_data(data, config)
-    res = _run_kernel_program(config, programs, inputs, name="mlp", waves=args.waves, build_dir=args.build_dir)
-    r = _kernel_report(kern, res, "mlp", config)
-    r.update({"m": args.m, "k": args.k, "hidden": args.hidden, "n": args.n, "seed": args.seed,
-              "program": str(program), "data": str(data)})
+    r = run_demo(config, out, m=args.m, k=args.k, hidden=args.hidden, n=args.n, seed=args.seed, waves=args.waves,
+                 build_dir=args.build_dir)
+    program, words = r["program"], r["program_words"]
     _print_chip_report(r, f"two-layer int8 MLP step on chip {config.name}: Y = relu(requant(X @ W1 + b1)) @ W2, "
                           f"X {args.m}×{args.k}, W1 {args.k}×{args.hidden}, W2 {args.hidden}×{args.n}, "
-                          f"seed {args.seed}\n  program      {program} ({sum(map(len, programs))} words), "
-                          f"data {data}")
+                          f"seed {args.seed}\n  program      {program} ({words} words), data {r['data']}")
     if args.json:
         _write_json(args.json, r)
     return 0 if r["match"] else 1
@@ -771,7 +731,14 @@ def main(argv=None):
         args = parser.parse_args(argv)
         commands = {"gen": cmd_gen, "sim": cmd_sim, "run": cmd_run, "compile": cmd_compile, "demo": cmd_demo,
                     "fpga": cmd_fpga}
-        return commands[args.command](args)
+        if not args.quiet:
+            return commands[args.command](args)
+        from sim import progress
+        progress.set_quiet(True)
+        try:
+            return commands[args.command](args)
+        finally:
+            progress.set_quiet(None)
     except UsageError as e:
         print(f"conveyor: error: {e}", file=sys.stderr)
         return 2

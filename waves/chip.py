@@ -8,7 +8,7 @@ every group over the first cycles of the run) next to the VCD and returns their 
 """
 from pathlib import Path
 
-from .wave_plot import find_signals, plot_png, read_vcd, write_gtkw_groups
+from .plot import find_signals, plot_png, read_vcd, write_gtkw_groups
 
 __all__ = ["chip_layout", "chip_wave_views", "PNG_CYCLES"]
 

@@ -99,5 +99,5 @@ def mxu_layout(signals, rows, cols):
 def write_gtkw(path, vcd_path, groups, signals):
     """Write a GTKWave save file showing ``groups`` of ``vcd_path`` (``signals``: name -> width): binary for
     bits, signed decimal for vectors, zoomed to about 60 cycles of the 10 ns harness clock."""
-    from sim.wave_plot import write_gtkw_groups
+    from waves.plot import write_gtkw_groups
     return write_gtkw_groups(path, vcd_path, groups, widths=signals, bus_format="@424", zoom=-17)

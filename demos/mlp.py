@@ -3,14 +3,18 @@
 ``write_mlp(config, out_dir, m, k, hidden, n, seed)`` compiles ``Y = relu(requant(X @ W1 + b1)) @ W2`` with
 ``compiler.kernels.mlp`` for ``config``, writes the program as assembly text (``mlp.s``) and the MEM
 contents as an ``.npz`` (``mlp.npz``, the format of ``conveyor run --data``), and returns the kernel (its
-expected result, output locations and MXU activity). ``conveyor demo mlp`` then runs the *text* like any
-program: assembled, loaded through the host edge, run on the RTL and on golden, compared.
+expected result, output locations and MXU activity). ``run_demo`` (``conveyor demo mlp``) then runs the
+*text* like any program: assembled, loaded through the host edge, run on the RTL and on golden, compared.
 """
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_mlp", "kernel_result", "write_data"]
+from sim.chip_run import load_data
+from sim.kernel_run import kernel_report, run_on_chip
+from spec.asm import assemble
+
+__all__ = ["run_demo", "write_mlp", "write_data"]
 
 
 def write_data(path, config, inputs):
@@ -36,7 +40,7 @@ def write_mlp(config, out_dir, *, m=256, k=64, hidden=64, n=16, seed=1):
     out.mkdir(parents=True, exist_ok=True)
     program = out / "mlp.s"
     header = (f"; two-layer int8 MLP step on config {config.name}: Y = relu(requant(X @ W1 + b1)) @ W2\n"
-              f"; X {m}x{k}, W1 {k}x{hidden}, W2 {hidden}x{n}, seed {seed}; written by sim/demo.py "
+              f"; X {m}x{k}, W1 {k}x{hidden}, W2 {hidden}x{n}, seed {seed}; written by demos/mlp.py "
               f"(compiler.kernels.mlp)\n")
     program.write_text(header + kern.program.text)
     data = out / "mlp.npz"
@@ -44,10 +48,15 @@ def write_mlp(config, out_dir, *, m=256, k=64, hidden=64, n=16, seed=1):
     return kern, program, data
 
 
-def kernel_result(kern, mems):
-    """The kernel's result from MEM contents (``{slice name: banks × depth × L}``)."""
-    c = kern.config
-    raw = {name: np.concatenate([mems[c.slice_names[c.slice_index(s)]][bank, addr:addr + count]
-                                 for s, bank, addr, count in segs])
-           for name, segs in kern.outputs.items()}
-    return kern.unpack(raw)
+def run_demo(config, out_dir, *, m=256, k=64, hidden=64, n=16, seed=1, waves=False, build_dir="build"):
+    """The demo's story: write the MLP step as assembly and data, assemble the *text* and read the data back as
+    any program's, run it on the RTL and on golden, and compare with numpy. Returns the report (``conveyor
+    demo mlp --json``)."""
+    kern, program, data = write_mlp(config, out_dir, m=m, k=k, hidden=hidden, n=n, seed=seed)
+    programs = assemble(program.read_text(), config)
+    inputs = load_data(data, config)
+    res = run_on_chip(config, programs, inputs, name="mlp", waves=waves, build_dir=build_dir)
+    report = kernel_report(kern, res, "mlp")
+    report.update({"m": m, "k": k, "hidden": hidden, "n": n, "seed": seed, "program": str(program),
+                   "data": str(data), "program_words": sum(map(len, programs))})
+    return report

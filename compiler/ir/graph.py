@@ -1,137 +1,20 @@
-"""A small typed graph IR for the compiler, built with a numpy API, with a float32 reference.
+"""``Graph``: the IR builder (every op checks its operands when built), its inputs check and float reference run.
 
-Contracts
----------
-* ``Graph()`` collects ``Node`` s in build order, which is a topological order (an op can only take tensors
-  that already exist). ``g.input(name, shape, dtype="float32")`` declares an input; every op method returns
-  a ``Tensor`` handle (the output of one node; a node has exactly one output, named like the node).
-  ``g.output(t, name=None)`` marks a tensor as a graph output under ``name`` (default: the tensor's name).
-* Shapes are tuples of ints; the *leading* dimension of an input may be ``None`` (any batch size), and
-  ``None`` then propagates to the ops' outputs. Every node checks its operands' shapes and dtypes when it
-  is built and refuses them with a ``ValueError`` (shapes, ranks) or ``TypeError`` (kinds, dtypes) whose
-  message names the op and the node, e.g. ``linear 'fc2': x has 32 features but W has 64 rows``.
-* dtypes: ``"float32"`` (activations), ``"int32"`` / ``"int64"`` (token ids of an ``embedding``, the
-  result of ``argmax``: ``"int32"``). Float ops take float32 tensors only.
-* Ops (``x``, ``a``, ``b``, ``ids``: ``Tensor`` s of this graph; ``W``, ``b`` constants, ``table``: numpy
-  arrays, copied and stored as float32):
-
-  ============================  ======================================================================
-  ``linear(x, W, b=None)``      ``x @ W (+ b)``: ``x`` (B, K), ``W`` **(K, N)**, ``b`` (N,). Note that
-                                ``torch.nn.Linear.weight`` is stored (N, K): pass ``weight.T``.
-  ``matmul(a, b)``              ``a @ b`` of two tensors: (M, K) @ (K, N) → (M, N)
-  ``add(a, b)``                 ``a + b``; ``b`` a tensor or a constant, of ``a``'s shape or a (N,)
-                                vector broadcast over the last axis of ``a`` (N = ``a.shape[-1]``)
-  ``relu(x)``                   ``max(x, 0)``
-  ``tanh/sigmoid/gelu/exp(x)``  elementwise "table" activations (on the chip: a 256-entry lookup);
-                                ``gelu`` is the exact one, ``x · (1 + erf(x / √2)) / 2``
-  ``embedding(ids, table)``     ``table[ids]``: ``ids`` int of any shape, ``table`` (V, D) → ids.shape + (D,)
-  ``argmax(x, axis=-1)``        the index of the largest entry along ``axis`` (the lowest on ties), int32
-  ``reshape(x, shape)``         numpy ``reshape``; at most one ``-1``; a ``None`` batch stays the one
-                                free dimension (the target must then hold exactly one ``-1``)
-  ============================  ======================================================================
-
-  Each op takes an optional ``name=`` (else ``op_<n>``, ``n`` counting the graph's nodes from 0, inputs
-  included); names are unique across the graph.
-* ``g.run_float(inputs)`` → ``{output name: array}``: the float32 numpy reference (each op computed in
-  float32, ``gelu``'s erf in float64 then rounded to float32). ``g.evaluate(inputs)`` returns every
-  tensor by name (used for calibration). ``inputs`` must hold exactly the graph's inputs, with matching
-  shapes (``None`` = any size) and kinds (float / int); ids out of range are a ``ValueError``.
-* ``g.nodes`` (topological, inputs included as op ``"input"``), ``g.inputs`` (``Tensor`` s),
-  ``g.outputs`` (``{name: Tensor}``), ``g.node(name)``, ``g.consumers(name)``, ``g.summary()`` /
-  ``repr(g)``.
+The contract (ops, shapes, dtypes, names, messages) is the ``compiler.ir`` docstring.
 """
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Tensor", "Node", "Graph", "DTYPES", "TABLE_OPS", "FLOAT_FUNCTIONS"]
+from ..inputs import exact_names
+from .node import DTYPES, Node, Tensor, constant, fmt_shape
+from .reference import eval_float
 
-#: The dtypes a tensor may have.
-DTYPES = ("float32", "int32", "int64")
-#: Elementwise activations that become 256-entry tables when quantized.
-TABLE_OPS = ("tanh", "sigmoid", "gelu", "exp")
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def _sigmoid(x):
-    x = np.asarray(x, np.float32)
-    e = np.exp(-np.abs(x))                        # never overflows
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.float32)
-
-
-def _gelu(x):
-    x64 = np.asarray(x, np.float64)
-    return (0.5 * x64 * (1.0 + _erf(x64 / math.sqrt(2.0)))).astype(np.float32)
-
-
-#: The float function of each table activation (float32 in, float32 out); ``compiler.quantize`` builds
-#: its tables from these.
-FLOAT_FUNCTIONS = {
-    "tanh": lambda x: np.tanh(np.asarray(x, np.float32)),
-    "sigmoid": _sigmoid,
-    "gelu": _gelu,
-    "exp": lambda x: np.exp(np.asarray(x, np.float32)),
-}
-
-
-@dataclass(frozen=True, eq=False)
-class Tensor:
-    """A handle on the output of one node of ``graph``."""
-    graph: "Graph"
-    name: str
-    shape: tuple
-    dtype: str
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def node(self):
-        return self.graph.node(self.name)
-
-    def __repr__(self):
-        return f"Tensor({self.name!r}, {_fmt_shape(self.shape)}, {self.dtype})"
-
-
-@dataclass(eq=False)
-class Node:
-    """One operation: ``op``, its input tensor names (in operand order), attributes (constants, axis, shape),
-    and its single output (named ``name``) with ``shape`` and ``dtype``."""
-    name: str
-    op: str
-    inputs: tuple
-    attrs: dict = field(default_factory=dict)
-    shape: tuple = ()
-    dtype: str = "float32"
-
-    def __repr__(self):
-        return f"Node({self.name!r}, {self.op}, inputs={list(self.inputs)}, shape={_fmt_shape(self.shape)})"
-
-
-def _fmt_shape(shape):
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _const(value, what):
-    if isinstance(value, Tensor):
-        raise TypeError(f"{what} must be a numpy array (a constant), not a Tensor")
-    try:
-        a = np.asarray(value)
-    except Exception:                                      # pragma: no cover - exotic objects
-        raise TypeError(f"{what} must be a numpy array, not {type(value).__name__}") from None
-    if a.dtype.kind not in "iuf" or a.dtype == object:
-        raise TypeError(f"{what} must be a numeric array, not {type(value).__name__} of {a.dtype}")
-    a = a.astype(np.float32)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{what} must hold finite values, not NaN or infinity")
-    return a
+__all__ = ["Graph"]
 
 
 class Graph:
-    """A graph of ``Node`` s in topological order (module docstring)."""
+    """A graph of ``Node`` s in topological order (``compiler.ir`` docstring)."""
 
     def __init__(self):
         self._nodes = {}
@@ -223,18 +106,18 @@ class Graph:
         ``b`` (N,) or None."""
         name = self._name(name)
         self._tensor(x, "x", "linear", name)
-        W = _const(W, f"linear '{name}': W")
+        W = constant(W, f"linear '{name}': W")
         if x.ndim != 2:
-            raise ValueError(f"linear '{name}': x must be 2-D (batch, features), not shape {_fmt_shape(x.shape)}")
+            raise ValueError(f"linear '{name}': x must be 2-D (batch, features), not shape {fmt_shape(x.shape)}")
         if W.ndim != 2:
             raise ValueError(f"linear '{name}': W must be 2-D (in features, out features), not shape {W.shape}")
         K, N = W.shape
         if x.shape[1] != K:
             raise ValueError(f"linear '{name}': x has {x.shape[1]} features but W has {K} rows "
-                             f"(x {_fmt_shape(x.shape)}, W {W.shape}; W is (in, out): torch's weight is (out, in))")
+                             f"(x {fmt_shape(x.shape)}, W {W.shape}; W is (in, out): torch's weight is (out, in))")
         attrs = {"W": W}
         if b is not None:
-            b = _const(b, f"linear '{name}': b")
+            b = constant(b, f"linear '{name}': b")
             if b.shape != (N,):
                 raise ValueError(f"linear '{name}': b must have shape ({N},) (W has {N} columns), not {b.shape}")
             attrs["b"] = b
@@ -247,10 +130,10 @@ class Graph:
         self._tensor(b, "b", "matmul", name)
         for what, t in (("a", a), ("b", b)):
             if t.ndim != 2:
-                raise ValueError(f"matmul '{name}': {what} must be 2-D, not shape {_fmt_shape(t.shape)}")
+                raise ValueError(f"matmul '{name}': {what} must be 2-D, not shape {fmt_shape(t.shape)}")
         if a.shape[1] != b.shape[0]:
             raise ValueError(f"matmul '{name}': a has {a.shape[1]} columns but b has {b.shape[0]} rows "
-                             f"(a {_fmt_shape(a.shape)}, b {_fmt_shape(b.shape)})")
+                             f"(a {fmt_shape(a.shape)}, b {fmt_shape(b.shape)})")
         return self._add("matmul", name, (a, b), {}, (a.shape[0], b.shape[1]), "float32")
 
     def add(self, a, b, name=None):
@@ -259,15 +142,15 @@ class Graph:
         self._tensor(a, "a", "add", name)
         if a.ndim == 0:
             raise ValueError(f"add '{name}': a must have at least one dimension, not shape ()")
-        want = f"{_fmt_shape(a.shape)} or ({a.shape[-1]},)"
+        want = f"{fmt_shape(a.shape)} or ({a.shape[-1]},)"
         if isinstance(b, Tensor):
             self._tensor(b, "b", "add", name)
             if b.shape != a.shape and b.shape != (a.shape[-1],):
-                raise ValueError(f"add '{name}': b must have shape {want}, not {_fmt_shape(b.shape)}")
+                raise ValueError(f"add '{name}': b must have shape {want}, not {fmt_shape(b.shape)}")
             return self._add("add", name, (a, b), {}, a.shape, "float32")
-        c = _const(b, f"add '{name}': b")
+        c = constant(b, f"add '{name}': b")
         if c.shape != (a.shape[-1],) and c.shape != a.shape:
-            raise ValueError(f"add '{name}': b must have shape {want}, not {_fmt_shape(c.shape)}")
+            raise ValueError(f"add '{name}': b must have shape {want}, not {fmt_shape(c.shape)}")
         return self._add("add", name, (a,), {"b": c}, a.shape, "float32")
 
     def _unary(self, op, x, name):
@@ -296,7 +179,7 @@ class Graph:
         """``table[ids]``: ``ids`` an integer tensor, ``table`` (V, D) → ``ids.shape + (D,)``."""
         name = self._name(name)
         self._tensor(ids, "ids", "embedding", name, dtype="int")
-        table = _const(table, f"embedding '{name}': table")
+        table = constant(table, f"embedding '{name}': table")
         if table.ndim != 2 or 0 in table.shape:
             raise ValueError(f"embedding '{name}': table must be a non-empty 2-D array (vocabulary, dim), "
                              f"not shape {table.shape}")
@@ -310,7 +193,7 @@ class Graph:
             raise TypeError(f"argmax '{name}': axis must be an int, not {axis!r}")
         if not -x.ndim <= axis < x.ndim:
             raise ValueError(f"argmax '{name}': axis must be in {-x.ndim} … {x.ndim - 1} for x of shape "
-                             f"{_fmt_shape(x.shape)}, not {axis}")
+                             f"{fmt_shape(x.shape)}, not {axis}")
         axis = int(axis) % x.ndim
         shape = x.shape[:axis] + x.shape[axis + 1:]
         return self._add("argmax", name, (x,), {"axis": axis}, shape, "int32")
@@ -331,17 +214,17 @@ class Graph:
         known_out = math.prod(d for d in shape if d != -1)
         if None in x.shape:
             if free != 1 or known_in != known_out:
-                raise ValueError(f"reshape '{name}': cannot reshape {_fmt_shape(x.shape)} to {shape!r}: with a None "
+                raise ValueError(f"reshape '{name}': cannot reshape {fmt_shape(x.shape)} to {shape!r}: with a None "
                                  f"batch the shape must hold one -1 and the other sizes must multiply to {known_in}")
             out = tuple(None if d == -1 else d for d in shape)
         elif free:
             if known_in % known_out:
-                raise ValueError(f"reshape '{name}': cannot reshape {_fmt_shape(x.shape)} ({known_in} values) to "
+                raise ValueError(f"reshape '{name}': cannot reshape {fmt_shape(x.shape)} ({known_in} values) to "
                                  f"{shape!r}")
             out = tuple(known_in // known_out if d == -1 else d for d in shape)
         else:
             if known_in != known_out:
-                raise ValueError(f"reshape '{name}': cannot reshape {_fmt_shape(x.shape)} ({known_in} values) to "
+                raise ValueError(f"reshape '{name}': cannot reshape {fmt_shape(x.shape)} ({known_in} values) to "
                                  f"{shape!r} ({known_out} values)")
             out = shape
         return self._add("reshape", name, (x,), {"shape": shape}, out, x.dtype)
@@ -364,12 +247,7 @@ class Graph:
         if not isinstance(inputs, dict):
             raise TypeError(f"inputs must be a dict of input name to numpy array, not {type(inputs).__name__}")
         names = [t.name for t in self._inputs]
-        missing, extra = [n for n in names if n not in inputs], [n for n in inputs if n not in names]
-        if missing or extra:
-            raise ValueError(f"inputs must hold exactly the graph inputs ({', '.join(names)}), not "
-                             f"{', '.join(map(str, inputs)) or 'nothing'}"
-                             + (f" (missing {', '.join(missing)})" if missing else "")
-                             + (f" (unknown {', '.join(map(str, extra))})" if extra else ""))
+        exact_names(inputs, names, "inputs must hold exactly the graph inputs")
         out = {}
         for t in self._inputs:
             a = np.asarray(inputs[t.name])
@@ -377,7 +255,7 @@ class Graph:
                 want = "a float" if t.dtype == "float32" else "an integer"
                 raise TypeError(f"input '{t.name}' must be {want} array, not {a.dtype}")
             if len(a.shape) != len(t.shape) or any(d is not None and d != s for d, s in zip(t.shape, a.shape)):
-                raise ValueError(f"input '{t.name}' must have shape {_fmt_shape(t.shape)}, not {a.shape}")
+                raise ValueError(f"input '{t.name}' must have shape {fmt_shape(t.shape)}, not {a.shape}")
             out[t.name] = a.astype(np.float32) if t.dtype == "float32" else a.astype(np.int64)
         return out
 
@@ -388,7 +266,7 @@ class Graph:
             if n.op == "input":
                 continue
             args = [env[i] for i in n.inputs]
-            env[n.name] = _eval_float(n, args)
+            env[n.name] = eval_float(n, args)
         return env
 
     def run_float(self, inputs):
@@ -405,39 +283,12 @@ class Graph:
         for n in self._nodes.values():
             extra = []
             for k, v in n.attrs.items():
-                extra.append(f"{k}{_fmt_shape(v.shape)}" if isinstance(v, np.ndarray) else f"{k}={v!r}")
+                extra.append(f"{k}{fmt_shape(v.shape)}" if isinstance(v, np.ndarray) else f"{k}={v!r}")
             args = ", ".join(list(n.inputs) + extra)
-            lines.append(f"  {n.name:<{width}}  {n.op:<9} ({args}) -> {_fmt_shape(n.shape)} {n.dtype}")
+            lines.append(f"  {n.name:<{width}}  {n.op:<9} ({args}) -> {fmt_shape(n.shape)} {n.dtype}")
         for name, t in self._outputs.items():
             lines.append(f"  output {name!r} = {t.name}")
         return "\n".join(lines)
 
     def __repr__(self):
         return self.summary()
-
-
-def _eval_float(n, args):
-    op = n.op
-    if op == "linear":
-        y = args[0] @ n.attrs["W"]
-        return (y + n.attrs["b"] if "b" in n.attrs else y).astype(np.float32)
-    if op == "matmul":
-        return (args[0] @ args[1]).astype(np.float32)
-    if op == "add":
-        b = args[1] if len(args) == 2 else n.attrs["b"]
-        return (args[0] + b).astype(np.float32)
-    if op == "relu":
-        return np.maximum(args[0], np.float32(0))
-    if op in FLOAT_FUNCTIONS:
-        return FLOAT_FUNCTIONS[op](args[0]).astype(np.float32)
-    if op == "embedding":
-        ids, table = args[0], n.attrs["table"]
-        if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
-            raise ValueError(f"embedding '{n.name}': ids must be in 0 … {len(table) - 1}, not "
-                             f"{int(ids.min())} … {int(ids.max())}")
-        return table[ids]
-    if op == "argmax":
-        return np.argmax(args[0], axis=n.attrs["axis"]).astype(np.int32)
-    if op == "reshape":
-        return args[0].reshape(n.attrs["shape"])
-    raise AssertionError(op)  # every op the builder makes is handled above

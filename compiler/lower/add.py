@@ -1,0 +1,93 @@
+"""``add``: ``acc = q_a·m_a + q_b·m_b + c`` (int32), then one requant; a and b activations of the same shape,
+or b a folded constant with ``c`` per channel. VXU passes with constant vectors from MEM (lanes past the
+features: multiplier 0 and ``c = -2**31``, so the padding requantizes to -128): ``VOP mul`` of a by the
+``m_a`` vectors into the output region, ``VOP mul`` of b by the ``m_b`` vectors into a scratch region (b's
+own region when nothing else reads it), ``VOP add`` of the two, ``VOP add`` of the ``c`` vectors, ``VOP
+requant`` (SETQ with the one multiplier), a fused ReLU's clamp as for linear.
+
+Layout in: one or two activations ``M × N`` (``Nt · M`` words). Layout out: the same layout (in a's region
+when nothing else reads a). Cost: 3 VXU passes of ``Nt · M`` words (5 with b, 6 with a clamp).
+Broadcasting adds, a constant ``c`` varying along the rows: ``NotImplementedError`` naming the node.
+"""
+import numpy as np
+
+from golden import vxu as gvxu
+
+from ..phases import _bias_reps, _tiles, _vxu_pass
+from .layout import _T, _pack_channels
+from .relu import max_zp
+
+__all__ = ["lower_add"]
+
+
+def lower_add(lw, st):
+    """``acc = q_a·m_a + q_b·m_b + c`` (int32), one requant, a fused ReLU (module docstring)."""
+    c = lw.c
+    node = st.fused[0]
+    where = f"add '{node}'"
+    p, rq = st.params, st.params["requant"]
+    for op in ("mul", "requant"):
+        if op not in c.vxu_ops:
+            raise NotImplementedError(f"{where}: the lowering needs the VXU operation {op!r}, which config "
+                                      f"{c.name} lacks")
+    a = lw.act(lw.T[st.inputs[0]], where)
+    bt = lw.act(lw.T[st.inputs[1]], where) if p["m_b"] is not None else None
+    if bt is not None and (bt.rows != a.rows or bt.features != a.features):
+        raise NotImplementedError(f"{where}: the lowering adds two activations of the same shape only, not "
+                                  f"{a.shape} and {bt.shape} (no broadcasting)")
+    M, N = a.rows, a.features
+    Nt = _tiles(N, c.mxu_cols)
+    assert len(a.region) == Nt * M
+    cv = np.asarray(p["c"], np.int64)
+    if cv.size != 1 and not (cv.ndim >= 1 and cv.shape[-1] == N and cv.size == N):
+        raise NotImplementedError(f"{where}: the lowering adds a constant per channel (shape ({N},)) only, "
+                                  f"not of shape {np.shape(p['c'])} (varying along the rows)")
+    cvec = np.broadcast_to(cv.reshape(-1), (N,))
+    reps = _bias_reps(c, M, Nt)
+    locs = lambda r: lw.channel_locs(r, reps, M, Nt)      # noqa: E731
+    desc = f"int32 ({N},) as {Nt} tiles x {reps} copies"
+    mult = int(rq.mult.reshape(-1)[0])
+    assert np.all(rq.mult == mult), "add: one requant multiplier for every channel"
+    a_sl = set(a.region.slices)
+    b_sl = set(bt.region.slices) if bt is not None else set()
+
+    def body(out):
+        b = lw.b
+        o_sl = set(out.slices)
+        ma = lw.const(f"m_a of '{node}'", _pack_channels(np.full(N, p["m_a"], np.int64), c, reps, 0),
+                      exclude=a_sl | o_sl, granule=reps, desc=desc,
+                      avoid=", on MEM slices holding neither a nor the output")
+        _vxu_pass(b, b.end, "mul", a.region.locs, out.locs, b_locs=locs(ma))
+        if bt is not None:
+            if lw.in_place_ok(bt) and bt.region is not out:
+                tmp = bt.region
+            else:
+                tmp = None
+                for excl in (o_sl | b_sl, o_sl, ()):
+                    try:
+                        tmp = lw.region("scratch", f"b * m_b of '{node}'", Nt * M, exclude=excl,
+                                        desc=f"int32 {M} x {N} as {Nt} tiles x {M} words")
+                        break
+                    except ValueError:
+                        if not excl:
+                            raise
+            mb = lw.const(f"m_b of '{node}'", _pack_channels(np.full(N, p["m_b"], np.int64), c, reps, 0),
+                          exclude=b_sl | set(tmp.slices), granule=reps, desc=desc,
+                          avoid=", on MEM slices holding neither b nor its product")
+            _vxu_pass(b, b.end, "mul", bt.region.locs, tmp.locs, b_locs=locs(mb))
+            _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=tmp.locs)
+        cr = lw.const(f"c of '{node}'", _pack_channels(cvec, c, reps, gvxu.INT32_MIN), exclude=o_sl,
+                      granule=reps, desc=desc, avoid=", on MEM slices not holding the sums")
+        _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=locs(cr))
+        _vxu_pass(b, b.end, "requant", out.locs, out.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
+        return out
+
+    inplace = a.region if lw.in_place_ok(a) and (bt is None or bt.region is not a.region) else None
+    z = lw.placed(f"'{st.name}'", Nt * M, f"int8 {M} x {N} as {Nt} tiles x {M} words", body,
+                  busy=a_sl | b_sl, inplace=inplace)
+    pad = int(gvxu.requant(np.array([gvxu.INT32_MIN]), mult, rq.shift, rq.zp)[0])
+    t = _T(st.name, "act", lw.shape(lw.q.graph.node(st.fused[-1]).shape), z, pad)
+    lw.T[st.name] = t
+    if rq.clamp_needed:
+        max_zp(lw, st, t, rq.zp)
+

@@ -1,0 +1,40 @@
+"""The one table of what is lowered: ``LOWERINGS`` maps a ``QGraph`` step's ``op`` to ``fn(lw, st)``.
+
+``lw`` is the ``placement.Lowering`` under way, ``st`` the ``compiler.quantize`` step. ``fn`` reads its inputs
+from ``lw.T`` (``lw.operand(st, i)`` as activations in MEM), allocates its constants and output through
+``lw``, schedules its phases on ``lw.b`` from ``lw.b.end`` (after everything before it) and sets
+``lw.T[st.name]``. ``lowering_for(st)``: the entry, or ``NotImplementedError`` naming the op and the node.
+"""
+from .add import lower_add
+from .argmax import lower_argmax
+from .embedding import lower_embedding
+from .graph_input import lower_input
+from .linear import lower_linear
+from .matmul import lower_matmul
+from .relu import lower_relu
+from .reshape import lower_reshape
+from .table import lower_table
+
+__all__ = ["LOWERINGS", "lowering_for"]
+
+LOWERINGS = {
+    "input": lower_input,
+    "linear": lower_linear,
+    "matmul": lower_matmul,
+    "add": lower_add,
+    "relu": lower_relu,
+    "table": lower_table,          # tanh, sigmoid, gelu, exp
+    "embedding": lower_embedding,
+    "argmax": lower_argmax,
+    "reshape": lower_reshape,
+}
+
+
+def lowering_for(st):
+    """The lowering of step ``st`` (``LOWERINGS[st.op]``)."""
+    fn = LOWERINGS.get(st.op)
+    if fn is None:
+        raise NotImplementedError(f"{st.op} '{st.fused[0]}': the lowering handles linear, matmul, add, relu, "
+                                  f"tanh/sigmoid/gelu/exp, embedding (of input ids), argmax and reshape steps, "
+                                  f"not {st.op}")
+    return fn

@@ -1,0 +1,35 @@
+"""``tanh``/``sigmoid``/``gelu``/``exp`` (``table`` steps): ``LOADLUT`` of the 256-entry int8 table from MEM
+(``ceil(256 / L)`` vectors, a constant), then one ``VOP lut`` pass.
+
+Layout in: an activation (``Nt · M`` words). Layout out: the same layout, in place when nothing else reads the
+input; the pad lanes become ``table[pad]``. Cost: ``ceil(256 / L)`` cycles of LOADLUT plus one VXU pass of
+``Nt · M`` words.
+"""
+import numpy as np
+
+from spec import isa
+
+from ..phases import _loadlut, _vxu_pass
+from .layout import _T
+
+__all__ = ["lower_table"]
+
+
+def lower_table(lw, st):
+    x = lw.operand(st)
+    c = lw.c
+    nt = isa.lut_vectors(c.lanes)
+    tv = np.zeros(nt * c.lanes, np.int64)
+    tv[:isa.LUT_ENTRIES] = st.params["table"]
+    tr = lw.const(f"table of '{st.name}'", tv.reshape(nt, c.lanes), granule=nt,
+                  desc=f"{st.params.get('func', 'table')}, 256 int8 entries as {nt} vectors")
+
+    def body(out):
+        _loadlut(lw.b, lw.b.end, tr)
+        _vxu_pass(lw.b, lw.b.end, "lut", x.region.locs, out.locs)
+        return out
+
+    out = lw.vxu_step(st, x, body)
+    pad = None if x.pad is None else int(st.params["table"][x.pad & 0xFF])
+    lw.T[st.name] = _T(st.name, "act", x.shape, out, pad)
+

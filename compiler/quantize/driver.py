@@ -1,0 +1,89 @@
+"""``quantize(graph, calibration)`` → ``QGraph``: calibrate, then walk the float nodes in order, fusing each
+linear / matmul / add with a following ``add`` of a constant vector (linear only) and ``relu`` when the
+intermediate tensor has that one consumer and is not an output, one ``QStep`` per node or fused chain.
+"""
+import numpy as np
+
+from ..ir import TABLE_OPS, Graph
+from .calibrate import calibrate
+from .graph import QGraph, QStep
+from .ops import q_add, q_linear, q_matmul, q_table
+from .params import QParams, round_half_away
+
+__all__ = ["quantize"]
+
+
+def _fuse(graph, n, skip):
+    """The chain a requant op ``n`` heads: [n, (add of a constant (N,))?, (relu)?] (linear takes the add)."""
+    outputs = {t.name for t in graph.outputs.values()}
+    chain = [n]
+
+    def sole(cur, op):
+        cons = graph.consumers(cur.name)
+        if cur.name in outputs or len(cons) != 1 or cons[0].inputs != (cur.name,) or cons[0].op != op:
+            return None
+        return cons[0]
+
+    nxt = sole(chain[-1], "add") if n.op == "linear" else None
+    if nxt is not None and nxt.attrs["b"].shape == (n.shape[-1],):
+        chain.append(nxt)
+    nxt = sole(chain[-1], "relu")
+    if nxt is not None:
+        chain.append(nxt)
+    skip.update(c.name for c in chain[1:])
+    return chain
+
+
+def quantize(graph, calibration):
+    """Quantize ``graph`` (a ``compiler.ir.Graph``) with ``calibration`` data: a ``QGraph`` (``compiler.quantize``
+    docstring)."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a compiler.ir.Graph, not {type(graph).__name__}")
+    if not graph.outputs:
+        raise ValueError("graph must have at least one output (Graph.output), not none")
+    lo, hi = calibrate(graph, calibration)
+    qp, steps, skip = {}, [], set()
+    for n in graph.nodes:
+        if n.name in skip:
+            continue
+        if n.op == "input":
+            p = QParams.from_range(lo[n.name], hi[n.name]) if n.dtype == "float32" else None
+            if p is not None:
+                qp[n.name] = p
+            steps.append(QStep("input", n.name, (), (n.name,), {"qp": p}))
+            continue
+        if n.op in ("linear", "matmul", "add"):
+            chain = _fuse(graph, n, skip)
+            out = chain[-1].name
+            relu = chain[-1].op == "relu"
+            fused = tuple(c.name for c in chain)
+            if n.op == "linear":
+                steps.append(q_linear(n, chain, qp, lo, hi, out, relu, fused))
+            elif n.op == "matmul":
+                steps.append(q_matmul(n, qp, lo, hi, out, relu, fused))
+            else:
+                steps.append(q_add(n, qp, lo, hi, out, relu, fused))
+            continue
+        x = n.inputs[0]
+        if n.op == "relu":
+            qp[n.name] = qp[x]
+            steps.append(QStep("relu", n.name, (x,), (n.name,), {"zp": qp[x].zp}))
+        elif n.op in TABLE_OPS:
+            steps.append(q_table(n, qp))
+        elif n.op == "embedding":
+            T = n.attrs["table"].astype(np.float64)
+            amax = float(np.abs(T).max())
+            s = amax / 127.0 if amax > 0 else 1.0
+            qp[n.name] = QParams(s, 0)
+            Tq = np.clip(round_half_away(T / s), -127, 127).astype(np.int8)
+            steps.append(QStep("embedding", n.name, (x,), (n.name,), {"table": Tq}))
+        elif n.op == "argmax":
+            steps.append(QStep("argmax", n.name, (x,), (n.name,), {"axis": n.attrs["axis"]}))
+        elif n.op == "reshape":
+            if x in qp:
+                qp[n.name] = qp[x]
+            steps.append(QStep("reshape", n.name, (x,), (n.name,), {"shape": n.attrs["shape"]}))
+        else:
+            raise AssertionError(n.op)  # every op of compiler.ir is handled above
+    return QGraph(graph, steps, qp)
+

@@ -15,8 +15,11 @@ __all__ = ["SUPPORTED", "UnsupportedOpError", "torch_name", "unsupported"]
 #: What ``from_torch`` maps (for the error messages; the ``compiler.frontend_torch`` docstring has the
 #: details).
 SUPPORTED = ("torch.nn.Linear, torch.nn.ReLU, torch.nn.Tanh, torch.nn.Sigmoid, torch.nn.GELU(approximate='none'), "
-             "torch.nn.Embedding, torch.nn.Flatten, torch.nn.Identity, torch.nn.Dropout (eval), torch.nn.Sequential; "
-             "relu, tanh, sigmoid, gelu, exp, linear, argmax, flatten, reshape, view, add, matmul")
+             "torch.nn.SiLU, torch.nn.Embedding, torch.nn.LayerNorm, torch.nn.RMSNorm, torch.nn.Softmax, "
+             "torch.nn.Flatten, torch.nn.Identity, torch.nn.Dropout (eval), torch.nn.Sequential; "
+             "relu, tanh, sigmoid, gelu, silu, exp, neg, softmax, layer_norm, rms_norm, linear, argmax, flatten, "
+             "reshape, view, transpose, permute (a swap), add, mul, div (by a constant), matmul, cat, split, chunk, "
+             "slicing along the last axis, masked_fill (a constant mask), scaled_dot_product_attention")
 
 
 class UnsupportedOpError(ValueError):

@@ -16,11 +16,14 @@ Contracts
   arrays, copied and stored as float32):
 
   ============================  ======================================================================
-  ``linear(x, W, b=None)``      ``x @ W (+ b)``: ``x`` (B, K), ``W`` **(K, N)**, ``b`` (N,). Note that
-                                ``torch.nn.Linear.weight`` is stored (N, K): pass ``weight.T``.
-  ``matmul(a, b)``              ``a @ b`` of two tensors: (M, K) @ (K, N) → (M, N)
+  ``linear(x, W, b=None)``      ``x @ W (+ b)``: ``x`` (B, K) or (B, …, K), ``W`` **(K, N)**, ``b`` (N,).
+                                Note that ``torch.nn.Linear.weight`` is stored (N, K): pass ``weight.T``.
+  ``matmul(a, b)``              ``a @ b`` of two tensors: (M, K) @ (K, N) → (M, N), or batched with the
+                                same leading dimensions, (…, M, K) @ (…, K, N) → (…, M, N)
   ``add(a, b)``                 ``a + b``; ``b`` a tensor or a constant, of ``a``'s shape or a (N,)
-                                vector broadcast over the last axis of ``a`` (N = ``a.shape[-1]``)
+                                vector broadcast over the last axis of ``a`` (N = ``a.shape[-1]``); a
+                                constant may also broadcast along the leading axes only ((T, N) for
+                                ``a`` (None, T, N))
   ``relu(x)``                   ``max(x, 0)``
   ``tanh/sigmoid/gelu/exp(x)``  elementwise "table" activations (on the chip: a 256-entry lookup);
                                 ``gelu`` is the exact one, ``x · (1 + erf(x / √2)) / 2``
@@ -29,6 +32,13 @@ Contracts
   ``reshape(x, shape)``         numpy ``reshape``; at most one ``-1``; a ``None`` batch stays the one
                                 free dimension (the target must then hold exactly one ``-1``)
   ============================  ======================================================================
+
+  The transformer ops (``TRANSFORMER_OPS``; ``compiler.quantize`` refuses them but ``silu``, a table op, and
+  ``mul`` of 2-D tensors by a tensor, a scalar or a (N,) constant): ``softmax``,
+  ``layernorm``, ``rmsnorm``, ``mul``, ``neg``, ``silu``, ``transpose``, ``concat``, ``slice``,
+  ``masked_fill``, ``attention``: ``compiler.ir.transformer`` (the table of their operands and shapes) and
+  ``compiler.ir.reference`` (their semantics). ``fuse_attention(g)`` (``compiler.ir.fuse``) returns ``g`` with
+  every ``softmax(masked_fill(q @ transpose(k) · scale, causal mask, -inf)) @ v`` as one ``attention``.
 
   Each op takes an optional ``name=`` (else ``op_<n>``, ``n`` counting the graph's nodes from 0, inputs
   included); names are unique across the graph.
@@ -40,8 +50,9 @@ Contracts
   ``g.outputs`` (``{name: Tensor}``), ``g.node(name)``, ``g.consumers(name)``, ``g.summary()`` /
   ``repr(g)``.
 """
+from .fuse import fuse_attention
 from .graph import Graph
 from .node import DTYPES, Node, Tensor
-from .reference import FLOAT_FUNCTIONS, TABLE_OPS
+from .reference import FLOAT_FUNCTIONS, TABLE_OPS, TRANSFORMER_OPS
 
-__all__ = ["Tensor", "Node", "Graph", "DTYPES", "TABLE_OPS", "FLOAT_FUNCTIONS"]
+__all__ = ["Tensor", "Node", "Graph", "DTYPES", "TABLE_OPS", "FLOAT_FUNCTIONS", "TRANSFORMER_OPS", "fuse_attention"]

@@ -7,14 +7,16 @@ import math
 import numpy as np
 
 from ..inputs import exact_names
-from .node import DTYPES, Node, Tensor, constant, fmt_shape
+from .node import DTYPES, Node, Tensor, broadcast_shapes, constant, fmt_shape, fmt_shapes
 from .reference import eval_float
+from .transformer import TransformerOps
 
 __all__ = ["Graph"]
 
 
-class Graph:
-    """A graph of ``Node`` s in topological order (``compiler.ir`` docstring)."""
+class Graph(TransformerOps):
+    """A graph of ``Node`` s in topological order (``compiler.ir`` docstring); the transformer ops come from
+    ``TransformerOps`` (``compiler.ir.transformer``)."""
 
     def __init__(self):
         self._nodes = {}
@@ -102,18 +104,19 @@ class Graph:
         return t
 
     def linear(self, x, W, b=None, name=None):
-        """``x @ W + b`` with ``x`` (B, K), ``W`` (K, N) (torch's ``weight`` is (N, K): pass ``weight.T``),
-        ``b`` (N,) or None."""
+        """``x @ W + b`` with ``x`` (B, K) or (B, …, K), ``W`` (K, N) (torch's ``weight`` is (N, K): pass
+        ``weight.T``), ``b`` (N,) or None."""
         name = self._name(name)
         self._tensor(x, "x", "linear", name)
         W = constant(W, f"linear '{name}': W")
-        if x.ndim != 2:
-            raise ValueError(f"linear '{name}': x must be 2-D (batch, features), not shape {fmt_shape(x.shape)}")
+        if x.ndim < 2:
+            raise ValueError(f"linear '{name}': x must be 2-D (batch, features), not shape {fmt_shape(x.shape)} "
+                             f"(or more: (batch, …, features))")
         if W.ndim != 2:
             raise ValueError(f"linear '{name}': W must be 2-D (in features, out features), not shape {W.shape}")
         K, N = W.shape
-        if x.shape[1] != K:
-            raise ValueError(f"linear '{name}': x has {x.shape[1]} features but W has {K} rows "
+        if x.shape[-1] != K:
+            raise ValueError(f"linear '{name}': x has {x.shape[-1]} features but W has {K} rows "
                              f"(x {fmt_shape(x.shape)}, W {W.shape}; W is (in, out): torch's weight is (out, in))")
         attrs = {"W": W}
         if b is not None:
@@ -121,36 +124,43 @@ class Graph:
             if b.shape != (N,):
                 raise ValueError(f"linear '{name}': b must have shape ({N},) (W has {N} columns), not {b.shape}")
             attrs["b"] = b
-        return self._add("linear", name, (x,), attrs, (x.shape[0], N), "float32")
+        return self._add("linear", name, (x,), attrs, x.shape[:-1] + (N,), "float32")
 
     def matmul(self, a, b, name=None):
-        """``a @ b`` of two 2-D tensors (M, K) @ (K, N) (use ``linear`` for a constant right operand)."""
+        """``a @ b`` of two tensors: (M, K) @ (K, N), or batched, (…, M, K) @ (…, K, N) with the same leading
+        dimensions (use ``linear`` for a constant right operand)."""
         name = self._name(name)
         self._tensor(a, "a", "matmul", name)
         self._tensor(b, "b", "matmul", name)
         for what, t in (("a", a), ("b", b)):
-            if t.ndim != 2:
-                raise ValueError(f"matmul '{name}': {what} must be 2-D, not shape {fmt_shape(t.shape)}")
-        if a.shape[1] != b.shape[0]:
-            raise ValueError(f"matmul '{name}': a has {a.shape[1]} columns but b has {b.shape[0]} rows "
+            if t.ndim < 2:
+                raise ValueError(f"matmul '{name}': {what} must be 2-D or more (…, rows, columns), not shape "
+                                 f"{fmt_shape(t.shape)}")
+        if a.shape[:-2] != b.shape[:-2]:
+            raise ValueError(f"matmul '{name}': a and b must have the same leading (batch) dimensions, not "
+                             f"a {fmt_shape(a.shape)} and b {fmt_shape(b.shape)}")
+        if a.shape[-1] != b.shape[-2]:
+            raise ValueError(f"matmul '{name}': a has {a.shape[-1]} columns but b has {b.shape[-2]} rows "
                              f"(a {fmt_shape(a.shape)}, b {fmt_shape(b.shape)})")
-        return self._add("matmul", name, (a, b), {}, (a.shape[0], b.shape[1]), "float32")
+        return self._add("matmul", name, (a, b), {}, a.shape[:-1] + (b.shape[-1],), "float32")
 
     def add(self, a, b, name=None):
-        """``a + b``: ``b`` a tensor or a constant, of ``a``'s shape or (``a.shape[-1]``,) (broadcast)."""
+        """``a + b``: ``b`` a tensor of ``a``'s shape or (``a.shape[-1]``,) (broadcast), or a constant
+        broadcast along the leading axes of ``a`` (``broadcast_shapes``: (N,), (T, N), … ``a.shape``)."""
         name = self._name(name)
         self._tensor(a, "a", "add", name)
         if a.ndim == 0:
             raise ValueError(f"add '{name}': a must have at least one dimension, not shape ()")
-        want = f"{fmt_shape(a.shape)} or ({a.shape[-1]},)"
         if isinstance(b, Tensor):
             self._tensor(b, "b", "add", name)
             if b.shape != a.shape and b.shape != (a.shape[-1],):
-                raise ValueError(f"add '{name}': b must have shape {want}, not {fmt_shape(b.shape)}")
+                raise ValueError(f"add '{name}': b must have shape {fmt_shapes([a.shape, a.shape[-1:]])}, "
+                                 f"not {fmt_shape(b.shape)}")
             return self._add("add", name, (a, b), {}, a.shape, "float32")
         c = constant(b, f"add '{name}': b")
-        if c.shape != (a.shape[-1],) and c.shape != a.shape:
-            raise ValueError(f"add '{name}': b must have shape {want}, not {fmt_shape(c.shape)}")
+        if c.shape not in broadcast_shapes(a.shape):
+            raise ValueError(f"add '{name}': b must have shape {fmt_shapes(broadcast_shapes(a.shape))}, "
+                             f"not {fmt_shape(c.shape)}")
         return self._add("add", name, (a,), {"b": c}, a.shape, "float32")
 
     def _unary(self, op, x, name):

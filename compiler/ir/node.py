@@ -7,6 +7,9 @@
 * ``fmt_shape(shape)``: a shape as the builder's messages print it (``(None, 12)``, ``(3,)``).
 * ``constant(value, what)``: ``value`` checked and copied as a float32 constant (``TypeError`` for a
   ``Tensor`` or a non-numeric value, ``ValueError`` for NaN or infinity; ``what`` names it in the message).
+* ``broadcast_shapes(shape)``: the shapes a constant may have to broadcast over a tensor of ``shape`` along
+  its leading axes: ``shape`` itself and every trailing part of it free of ``None`` (``(None, 4, 8)`` →
+  ``(None, 4, 8)``, ``(4, 8)``, ``(8,)``); ``fmt_shapes(shapes)``: them as a message lists them.
 """
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -16,7 +19,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .graph import Graph
 
-__all__ = ["Tensor", "Node", "DTYPES", "fmt_shape", "constant"]
+__all__ = ["Tensor", "Node", "DTYPES", "fmt_shape", "fmt_shapes", "constant", "broadcast_shapes"]
 
 #: The dtypes a tensor may have.
 DTYPES = ("float32", "int32", "int64")
@@ -59,6 +62,18 @@ class Node:
 
 def fmt_shape(shape):
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def fmt_shapes(shapes):
+    """``(4, 8) or (8,)``, ``(None, 4, 8), (4, 8) or (8,)``."""
+    text = [fmt_shape(s) for s in shapes]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " or " + text[-1]
+
+
+def broadcast_shapes(shape):
+    """``shape`` and its trailing parts free of ``None``: what a constant broadcast along the leading axes may be."""
+    shape = tuple(shape)
+    return [shape] + [shape[k:] for k in range(1, len(shape)) if None not in shape[k:]]
 
 
 def constant(value, what):

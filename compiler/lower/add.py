@@ -5,16 +5,23 @@ features: multiplier 0 and ``c = -2**31``, so the padding requantizes to -128): 
 own region when nothing else reads it), ``VOP add`` of the two, ``VOP add`` of the ``c`` vectors, ``VOP
 requant`` (SETQ with the one multiplier), a fused ReLU's clamp as for linear.
 
+A constant varying along the rows but not the batch (learned positions: ``x + wpe[:T]``, x (B, T, D), a (T,
+D) constant) is materialized for the whole batch: ``c`` broadcast to x's shape, packed in the activation
+layout (``Nt · M`` int32 words, M = B·T, lanes past the features ``-2**31``), a constant in MEM read word for
+word by the same ``VOP add`` pass.
+
 Layout in: one or two activations ``M × N`` (``Nt · M`` words). Layout out: the same layout (in a's region
-when nothing else reads a). Cost: 3 VXU passes of ``Nt · M`` words (5 with b, 6 with a clamp).
-Broadcasting adds, a constant ``c`` varying along the rows: ``NotImplementedError`` naming the node.
+when nothing else reads a). Cost: 3 VXU passes of ``Nt · M`` words (5 with b, 6 with a clamp), a row-varying
+constant too (plus its ``Nt · M`` words of MEM). Broadcasting adds of two activations, a constant that does
+not broadcast to x: ``NotImplementedError`` naming the node.
 """
 import numpy as np
 
 from golden import vxu as gvxu
 
-from ..phases import _bias_reps, _tiles, _vxu_pass
-from .layout import _T, _pack_channels
+from ..phases import _bias_reps, _vxu_pass
+from .elementwise import operands, scratch
+from .layout import _T, _pack_act, _pack_channels
 from .relu import max_zp
 
 __all__ = ["lower_add"]
@@ -23,26 +30,17 @@ __all__ = ["lower_add"]
 def lower_add(lw, st):
     """``acc = q_a·m_a + q_b·m_b + c`` (int32), one requant, a fused ReLU (module docstring)."""
     c = lw.c
-    node = st.fused[0]
-    where = f"add '{node}'"
     p, rq = st.params, st.params["requant"]
-    for op in ("mul", "requant"):
-        if op not in c.vxu_ops:
-            raise NotImplementedError(f"{where}: the lowering needs the VXU operation {op!r}, which config "
-                                      f"{c.name} lacks")
-    a = lw.act(lw.T[st.inputs[0]], where)
-    bt = lw.act(lw.T[st.inputs[1]], where) if p["m_b"] is not None else None
-    if bt is not None and (bt.rows != a.rows or bt.features != a.features):
-        raise NotImplementedError(f"{where}: the lowering adds two activations of the same shape only, not "
-                                  f"{a.shape} and {bt.shape} (no broadcasting)")
-    M, N = a.rows, a.features
-    Nt = _tiles(N, c.mxu_cols)
-    assert len(a.region) == Nt * M
+    node, where, a, bt, M, N, Nt = operands(lw, st, "adds", p["m_b"] is not None)
     cv = np.asarray(p["c"], np.int64)
+    rows_c = None                      # a constant varying along the rows: (M, N), every batch row's copy
     if cv.size != 1 and not (cv.ndim >= 1 and cv.shape[-1] == N and cv.size == N):
-        raise NotImplementedError(f"{where}: the lowering adds a constant per channel (shape ({N},)) only, "
-                                  f"not of shape {np.shape(p['c'])} (varying along the rows)")
-    cvec = np.broadcast_to(cv.reshape(-1), (N,))
+        try:
+            rows_c = np.broadcast_to(cv, a.shape).reshape(M, N)
+        except ValueError:
+            raise NotImplementedError(f"{where}: the lowering adds a constant broadcast along the leading axes "
+                                      f"of {a.shape} only, not of shape {np.shape(p['c'])}") from None
+    cvec = np.broadcast_to(cv.reshape(-1), (N,)) if rows_c is None else None
     reps = _bias_reps(c, M, Nt)
     locs = lambda r: lw.channel_locs(r, reps, M, Nt)      # noqa: E731
     desc = f"int32 ({N},) as {Nt} tiles x {reps} copies"
@@ -62,23 +60,22 @@ def lower_add(lw, st):
             if lw.in_place_ok(bt) and bt.region is not out:
                 tmp = bt.region
             else:
-                tmp = None
-                for excl in (o_sl | b_sl, o_sl, ()):
-                    try:
-                        tmp = lw.region("scratch", f"b * m_b of '{node}'", Nt * M, exclude=excl,
-                                        desc=f"int32 {M} x {N} as {Nt} tiles x {M} words")
-                        break
-                    except ValueError:
-                        if not excl:
-                            raise
+                tmp = scratch(lw, f"b * m_b of '{node}'", Nt * M, (o_sl | b_sl, o_sl, ()),
+                              f"int32 {M} x {N} as {Nt} tiles x {M} words")
             mb = lw.const(f"m_b of '{node}'", _pack_channels(np.full(N, p["m_b"], np.int64), c, reps, 0),
                           exclude=b_sl | set(tmp.slices), granule=reps, desc=desc,
                           avoid=", on MEM slices holding neither b nor its product")
             _vxu_pass(b, b.end, "mul", bt.region.locs, tmp.locs, b_locs=locs(mb))
             _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=tmp.locs)
-        cr = lw.const(f"c of '{node}'", _pack_channels(cvec, c, reps, gvxu.INT32_MIN), exclude=o_sl,
-                      granule=reps, desc=desc, avoid=", on MEM slices not holding the sums")
-        _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=locs(cr))
+        if rows_c is None:
+            cr = lw.const(f"c of '{node}'", _pack_channels(cvec, c, reps, gvxu.INT32_MIN), exclude=o_sl,
+                          granule=reps, desc=desc, avoid=", on MEM slices not holding the sums")
+            c_locs = locs(cr)
+        else:
+            c_locs = lw.const(f"c of '{node}'", _pack_act(rows_c, c, gvxu.INT32_MIN), exclude=o_sl,
+                              desc=f"int32 {M} x {N} as {Nt} tiles x {M} words",
+                              avoid=", on MEM slices not holding the sums").locs
+        _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=c_locs)
         _vxu_pass(b, b.end, "requant", out.locs, out.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
         return out
 

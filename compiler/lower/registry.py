@@ -11,6 +11,7 @@ from .embedding import lower_embedding
 from .graph_input import lower_input
 from .linear import lower_linear
 from .matmul import lower_matmul
+from .mul import lower_mul
 from .relu import lower_relu
 from .reshape import lower_reshape
 from .table import lower_table
@@ -22,8 +23,9 @@ LOWERINGS = {
     "linear": lower_linear,
     "matmul": lower_matmul,
     "add": lower_add,
+    "mul": lower_mul,
     "relu": lower_relu,
-    "table": lower_table,          # tanh, sigmoid, gelu, exp
+    "table": lower_table,          # tanh, sigmoid, gelu, exp, silu
     "embedding": lower_embedding,
     "argmax": lower_argmax,
     "reshape": lower_reshape,
@@ -34,7 +36,7 @@ def lowering_for(st):
     """The lowering of step ``st`` (``LOWERINGS[st.op]``)."""
     fn = LOWERINGS.get(st.op)
     if fn is None:
-        raise NotImplementedError(f"{st.op} '{st.fused[0]}': the lowering handles linear, matmul, add, relu, "
-                                  f"tanh/sigmoid/gelu/exp, embedding (of input ids), argmax and reshape steps, "
-                                  f"not {st.op}")
+        raise NotImplementedError(f"{st.op} '{st.fused[0]}': the lowering handles linear, matmul, add, mul, "
+                                  f"relu, tanh/sigmoid/gelu/exp/silu, embedding (of input ids), argmax and reshape "
+                                  f"steps, not {st.op}")
     return fn

@@ -1,4 +1,4 @@
-"""``tanh``/``sigmoid``/``gelu``/``exp`` (``table`` steps): ``LOADLUT`` of the 256-entry int8 table from MEM
+"""``tanh``/``sigmoid``/``gelu``/``exp``/``silu`` (``table`` steps): ``LOADLUT`` of the 256-entry int8 table from MEM
 (``ceil(256 / L)`` vectors, a constant), then one ``VOP lut`` pass.
 
 Layout in: an activation (``Nt · M`` words). Layout out: the same layout, in place when nothing else reads the

@@ -2,7 +2,10 @@
 
 ``quantize(graph, calibration)`` → ``QGraph``. ``calibration`` is one ``{input name: array}`` dict or a
 list of them; the float graph is run on each (``Graph.evaluate``) and every tensor's min and max over all
-of them is its calibration range (plain min/max, no percentile clipping).
+of them is its calibration range (plain min/max, no percentile clipping). A graph holding a transformer op
+(``compiler.ir.TRANSFORMER_OPS``) other than ``silu`` and the 2-D ``mul`` below, or a batched (N-D) ``matmul``,
+is refused before calibration with a ``NotImplementedError`` naming the op and the node (their int8 rules
+are issue 10's next step).
 
 The scheme (what the lowering stage must follow)
 ------------------------------------------------
@@ -43,12 +46,17 @@ The scheme (what the lowering stage must follow)
   and ``|acc| <= 2**25``), ``c = -(m_a · zp_a + m_b · zp_b)``; a constant ``b`` has no ``q_b`` and is folded:
   ``c = round_half_away(b / s_acc) - m_a · zp_a`` (taking ``s_b = max|b| / 127``). Then requant with the one
   multiplier ``s_acc / s_out`` (and a fused ReLU).
+* **mul** (2-D tensors only, so far) of two activations: ``acc = (q_a - zp_a) · (q_b - zp_b)`` in int32
+  (``golden.vxu.add`` of ``-zp`` then ``golden.vxu.mul``; ``|acc| <= 255**2``), one multiplier ``s_a · s_b /
+  s_out``; by a constant ``b`` of shape () or (N,): ``k = round_half_away(b / s_k)`` with ``s_k = max|b| /
+  2**15`` (``MUL_CONST_BITS``; an all-zero ``b`` takes ``s_k = 1``), ``acc = q_a · k + c`` with ``c = -zp_a ·
+  k`` (``|acc| <= 255 · 2**15``), one multiplier ``s_a · s_k / s_out``. Then requant (no ReLU is fused).
 * **output scales and the multiplier bound**: the requant multiplier must be below 1 (``shift >= 0``): when
   the calibrated ``s_out`` is finer than ``max(acc scale)`` it is widened to ``max(acc scale) / (1 -
   2**-20)`` (the codes cannot be finer than the accumulator's unit anyway; ``zp`` recomputed).
 * **relu** not fused (its input has other consumers or is an output): ``q = vmax(q_x, zp_x)``, the same
   scale and zero point.
-* **tanh, sigmoid, gelu, exp**: a 256-entry int8 table in ``golden.vxu.lut`` order (entry ``j`` for the
+* **tanh, sigmoid, gelu, exp, silu**: a 256-entry int8 table in ``golden.vxu.lut`` order (entry ``j`` for the
   input code ``q`` with ``q & 0xFF == j``): ``table[q & 0xFF] = quantize(f(s_x · (q - zp_x)))``, ``f`` the
   float32 function of ``compiler.ir.FLOAT_FUNCTIONS``. The output range is ``f``'s image of the 256 input
   codes (not the calibration samples: every code the table can produce is representable).
@@ -66,9 +74,9 @@ bit-exact reference: ``{output name: int8 codes}``, argmax int32), ``dequantize(
 """
 from .driver import quantize
 from .graph import QGraph, QStep
-from .ops import ACC_SCALE_BITS
+from .ops import ACC_SCALE_BITS, MUL_CONST_BITS
 from .params import CHANNEL_SCALE_FLOOR as CHANNEL_SCALE_FLOOR
 from .params import QParams, Requant, quantize_weights, requant_multipliers, requantv, round_half_away
 
 __all__ = ["QParams", "Requant", "QStep", "QGraph", "quantize", "requantv", "requant_multipliers",
-           "round_half_away", "quantize_weights", "ACC_SCALE_BITS"]
+           "round_half_away", "quantize_weights", "ACC_SCALE_BITS", "MUL_CONST_BITS"]

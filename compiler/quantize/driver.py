@@ -4,10 +4,10 @@ intermediate tensor has that one consumer and is not an output, one ``QStep`` pe
 """
 import numpy as np
 
-from ..ir import TABLE_OPS, Graph
+from ..ir import TABLE_OPS, TRANSFORMER_OPS, Graph
 from .calibrate import calibrate
 from .graph import QGraph, QStep
-from .ops import q_add, q_linear, q_matmul, q_table
+from .ops import q_add, q_linear, q_matmul, q_mul, q_table
 from .params import QParams, round_half_away
 
 __all__ = ["quantize"]
@@ -34,6 +34,14 @@ def _fuse(graph, n, skip):
     return chain
 
 
+def _quantized(n):
+    """Whether the transformer op ``n`` has an int8 rule: ``silu`` (a table), ``mul`` of 2-D tensors by a
+    tensor, a scalar or a (N,) constant."""
+    if n.op == "silu":
+        return True
+    return n.op == "mul" and len(n.shape) == 2 and ("b" not in n.attrs or n.attrs["b"].shape in ((), n.shape[-1:]))
+
+
 def quantize(graph, calibration):
     """Quantize ``graph`` (a ``compiler.ir.Graph``) with ``calibration`` data: a ``QGraph`` (``compiler.quantize``
     docstring)."""
@@ -41,6 +49,11 @@ def quantize(graph, calibration):
         raise TypeError(f"graph must be a compiler.ir.Graph, not {type(graph).__name__}")
     if not graph.outputs:
         raise ValueError("graph must have at least one output (Graph.output), not none")
+    for n in graph.nodes:
+        if (n.op in TRANSFORMER_OPS and not _quantized(n)) or (n.op == "matmul" and len(n.shape) > 2):
+            what = n.op if n.op != "matmul" else f"a batched ({len(n.shape)}-D) matmul"
+            raise NotImplementedError(f"{n.op} '{n.name}': int8 quantization of {what} is not implemented yet "
+                                      f"(issue 10)")
     lo, hi = calibrate(graph, calibration)
     qp, steps, skip = {}, [], set()
     for n in graph.nodes:
@@ -63,6 +76,9 @@ def quantize(graph, calibration):
                 steps.append(q_matmul(n, qp, lo, hi, out, relu, fused))
             else:
                 steps.append(q_add(n, qp, lo, hi, out, relu, fused))
+            continue
+        if n.op == "mul":
+            steps.append(q_mul(n, qp, lo, hi, n.name))
             continue
         x = n.inputs[0]
         if n.op == "relu":

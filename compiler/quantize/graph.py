@@ -17,13 +17,15 @@ __all__ = ["QStep", "QGraph"]
 
 @dataclass(eq=False)
 class QStep:
-    """One integer step: ``op`` (``input``, ``linear``, ``matmul``, ``add``, ``relu``, ``table``,
+    """One integer step: ``op`` (``input``, ``linear``, ``matmul``, ``add``, ``mul``, ``relu``, ``table``,
     ``embedding``, ``argmax``, ``reshape``), the tensor names it reads (``inputs``) and writes (``name``),
     the float nodes it stands for (``fused``), and its integer parameters:
 
     * ``linear``: ``W`` int8 (K, N), ``bias`` int32 (N,) (zero point folded), ``w_scale`` (N,), ``requant``;
     * ``matmul``: ``zp_a``, ``zp_b``, ``requant`` (K is the run-time width of a);
     * ``add``: ``m_a``, ``m_b`` (``None`` for a constant b), ``c`` int32 (broadcast over ``a``), ``requant``;
+    * ``mul``: ``zp_a``, ``zp_b``, ``k``, ``c``, ``requant`` (two activations: ``k``, ``c`` None; a constant:
+      ``zp_b`` None, ``k`` and ``c = -zp_a·k`` int32 of shape () or (N,));
     * ``relu``: ``zp``; ``table``: ``table`` int8 (256,) in LUT order, ``func``; ``embedding``: ``table``
       int8 (V, D); ``argmax``: ``axis``; ``reshape``: ``shape``; ``input``: the input's ``QParams`` or None.
     """
@@ -71,6 +73,14 @@ def _run_step(st, env, raw):
             acc = gvxu.add(acc, gvxu.mul(_i32(args[1]), np.full(qa.shape, p["m_b"], np.int32)))
         acc = gvxu.add(acc, np.broadcast_to(p["c"], qa.shape))
         return p["requant"].apply(acc)
+    if op == "mul":
+        qa = _i32(args[0])
+        if p["k"] is None:
+            da = gvxu.add(qa, np.full(qa.shape, -p["zp_a"], np.int32))
+            db = gvxu.add(_i32(args[1]), np.full(qa.shape, -p["zp_b"], np.int32))
+            return p["requant"].apply(gvxu.mul(da, db))
+        acc = gvxu.mul(qa, np.broadcast_to(p["k"], qa.shape))
+        return p["requant"].apply(gvxu.add(acc, np.broadcast_to(p["c"], qa.shape)))
     if op == "relu":
         return gvxu.vmax(_i32(args[0]), np.full(args[0].shape, p["zp"], np.int32)).astype(np.int8)
     if op == "table":
@@ -142,8 +152,8 @@ class QGraph:
             p = st.params
             if st.op == "linear":
                 total += p["W"].size + 4 * p["bias"].size + 4 * p["requant"].mult.size
-            elif st.op in ("matmul", "add"):
-                total += 4 * p["requant"].mult.size + (4 * np.size(p["c"]) if st.op == "add" else 0)
+            elif st.op in ("matmul", "add", "mul"):
+                total += 4 * p["requant"].mult.size + (4 * np.size(p["c"]) if st.op != "matmul" else 0)
             elif st.op in ("table", "embedding"):
                 total += p["table"].size
         return int(total)

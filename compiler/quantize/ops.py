@@ -7,7 +7,8 @@ tensor ``out`` of the fused chain, whether it ends in a ``relu`` and the fused n
 * ``q_linear(n, chain, …)``: weights, the int32 bias (the chain's ``add`` of a constant folded in, the input
   zero point folded in), refused (``ValueError``) when the int32 accumulator could wrap;
 * ``q_matmul``, ``q_add``: the zero-point terms / the ``ACC_SCALE_BITS`` multipliers and offset;
-* ``q_table(n, qp)``: the 256-entry int8 table of ``tanh``/``sigmoid``/``gelu``/``exp``.
+* ``q_mul``: the zero points of two activations, or the ``MUL_CONST_BITS`` integer constant and offset;
+* ``q_table(n, qp)``: the 256-entry int8 table of ``tanh``/``sigmoid``/``gelu``/``exp``/``silu``.
 """
 import numpy as np
 
@@ -19,10 +20,12 @@ from .calibrate import fit_out
 from .graph import QStep
 from .params import QParams, Requant, quantize_weights, requant_multipliers, round_half_away
 
-__all__ = ["ACC_SCALE_BITS", "q_linear", "q_matmul", "q_add", "q_table"]
+__all__ = ["ACC_SCALE_BITS", "MUL_CONST_BITS", "q_linear", "q_matmul", "q_add", "q_mul", "q_table"]
 
 #: ``add``: the accumulator unit is ``max(s_a, s_b) / 2**ACC_SCALE_BITS``.
 ACC_SCALE_BITS = 16
+#: ``mul`` by a constant: the constant as integers ``k`` with ``max|k| = 2**MUL_CONST_BITS``.
+MUL_CONST_BITS = 15
 
 
 def q_linear(n, chain, qp, lo, hi, out, relu, fused):
@@ -89,6 +92,28 @@ def q_add(n, qp, lo, hi, out, relu, fused):
     rq = Requant(mult, shift, po.zp, relu, real)
     return QStep("add", out, tuple(n.inputs), fused, {"m_a": m_a, "m_b": m_b, "c": c.astype(np.int32),
                                                       "requant": rq})
+
+
+def q_mul(n, qp, lo, hi, out):
+    a = n.inputs[0]
+    pa = qp[a]
+    if len(n.inputs) == 2:
+        pb = qp[n.inputs[1]]
+        acc_scale = pa.scale * pb.scale
+        p = {"zp_a": pa.zp, "zp_b": pb.zp, "k": None, "c": None}
+    else:
+        const = n.attrs["b"].astype(np.float64)
+        amax = float(np.abs(const).max())
+        s_k = amax / 2.0 ** MUL_CONST_BITS if amax > 0 else 1.0
+        k = round_half_away(const / s_k)
+        acc_scale = pa.scale * s_k
+        p = {"zp_a": pa.zp, "zp_b": None, "k": k.astype(np.int32), "c": (-pa.zp * k).astype(np.int32)}
+    po = fit_out(lo, hi, out, acc_scale)
+    qp[out] = po
+    real = np.full(n.shape[-1], acc_scale / po.scale)
+    mult, shift = requant_multipliers(real, f"mul '{n.name}'")
+    p["requant"] = Requant(mult, shift, po.zp, False, real)
+    return QStep("mul", out, tuple(n.inputs), (n.name,), p)
 
 
 def q_table(n, qp):

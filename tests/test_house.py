@@ -29,6 +29,7 @@ ALLOWED = {
     "verify": {"spec", "rtl", "golden", "waves", "compiler", "sim", "fpga"},
     "mutants": {"spec", "rtl", "golden", "compiler", "sim", "formal", "verify"},
     "bench": {"spec", "rtl", "golden", "compiler", "sim", "demos", "cli"},
+    "perf": {"spec"},                                 # the cost model reads the spec, never builds a program
 }
 #: folders not checked: the test suite sits above everything
 ABOVE_ALL = {"tests"}

@@ -198,6 +198,18 @@ def build_parser():
     fpga.add_argument("--seed", type=_int_in(1, MAX_SEED), default=1,
                       help=f"nextpnr placement seed (1..{MAX_SEED}; default 1)")
     fpga.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
+    pf = sub.add_parser("perf", help="estimate a language model on many model-only chips (tsp) beside the GPU "
+                                     "roofline: tokens/s per user, tokens/J, $ per million tokens")
+    pf.add_argument("model", nargs="?", metavar="MODEL", help="a model of perf.models (conveyor perf --list)")
+    pf.add_argument("--list", action="store_true", help="list the known models and exit")
+    pf.add_argument("--config", type=_config, default="tsp",
+                    help="chip configuration: a preset (default tsp) or a JSON file of ChipConfig fields")
+    pf.add_argument("--chips", type=_int_in(1), default=None,
+                    help="chips in the pipeline (default: the fewest that hold the weights and KV cache)")
+    for name, default, what in (("batch", 1, "users decoding together"), ("prompt", 128, "prompt tokens"),
+                                ("tokens", 128, "generated tokens")):
+        pf.add_argument(f"--{name}", type=_int_in(1), default=default, help=f"{what} (default {default})")
+    pf.add_argument("--json", metavar="FILE", help="also write the report as JSON (with every assumption)")
     return parser
 
 
@@ -706,6 +718,25 @@ def cmd_fpga(args):
     return 0
 
 
+def cmd_perf(args):
+    from cli.perf_report import print_models, print_report
+    from perf.estimate import estimate
+    from perf.models import MODELS
+    if args.list:
+        print_models()
+        return 0
+    if args.model is None:
+        raise UsageError("the following arguments are required: MODEL (or --list)")
+    if args.model not in MODELS:
+        raise UsageError(f"argument MODEL: must be one of {', '.join(MODELS)}, not {args.model!r}")
+    r = estimate(args.model, args.config, chips=args.chips, batch=args.batch, prompt=args.prompt,
+                 tokens=args.tokens).to_json()
+    print_report(r)
+    if args.json:
+        _write_json(args.json, r)
+    return 0
+
+
 def _os_error_text(e):
     """One line for an ``OSError``: the file(s) and the reason."""
     what = " ".join(str(e.strerror or e).split())
@@ -730,7 +761,7 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
         commands = {"gen": cmd_gen, "sim": cmd_sim, "run": cmd_run, "compile": cmd_compile, "demo": cmd_demo,
-                    "fpga": cmd_fpga}
+                    "fpga": cmd_fpga, "perf": cmd_perf}
         if not args.quiet:
             return commands[args.command](args)
         from sim import progress

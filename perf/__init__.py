@@ -11,9 +11,14 @@ There so far:
   small, Llama-2-7B/13B/70B, Llama-3-8B/70B, the two reference LMs of issue 10) with ``params()`` and
   ``weight_bytes()``.
 
-Still to come (issue 12, items 3-7): mapping a model onto many model-only chips (``tsp``, ``rtl=False``:
-weights in SRAM, pipeline and tensor splits, links, the KV cache), energy and cost per token, the GPU
-roofline beside it, design-space sweeps on Dask, and the API and CLI (``perf.estimate``, ``conveyor perf``).
-The cost model reads only ``spec`` (``tests/test_house.py``); it never imports the compiler. See
+* ``perf.estimate``: ``estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128)``, a
+  language model on a pipeline of model-only chips (chips to hold the int8 weights and KV cache in SRAM,
+  decode step, time to first token, tokens/s per user and in all, tokens per joule, dollars per million
+  tokens, where the time goes) with the H200 and H100 rooflines beside it (``perf.gpu``), from the named
+  assumptions of ``perf.assumptions`` (each with its source) and the per-token work of ``perf.work``.
+
+Still to come (issue 12): tensor splits across chips, compiled transformer kernels (attention and the vector
+operators are estimated by formula), design-space sweeps on Dask, and exactness against compiled LM
+programs. The cost model reads only ``spec`` (``tests/test_house.py``); it never imports the compiler. See
 ``docs/perf.md``.
 """

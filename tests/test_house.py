@@ -24,7 +24,7 @@ ALLOWED = {
     "cocotb_tests": {"spec", "sim"},                  # the harnesses' Python side, run by sim
     "fpga": {"spec", "rtl", "sim"},
     "demos": {"spec", "golden", "compiler", "sim"},
-    "cli": {"spec", "rtl", "golden", "waves", "compiler", "sim", "fpga", "demos"},
+    "cli": {"spec", "rtl", "golden", "waves", "compiler", "sim", "fpga", "demos", "perf"},  # perf: conveyor perf
     "formal": {"spec", "rtl", "sim"},
     "verify": {"spec", "rtl", "golden", "waves", "compiler", "sim", "fpga"},
     "mutants": {"spec", "rtl", "golden", "compiler", "sim", "formal", "verify"},

@@ -1,0 +1,172 @@
+"""``perf.estimate``: chips, speed, energy and cost of language models on ``tsp``, the GPU roofline, the CLI."""
+import json
+import math
+
+import pytest
+
+from cli.main import main
+from perf import cost
+from perf.assumptions import DEFAULT
+from perf.estimate import _bound, estimate, gemm_time
+from perf.models import MODELS, ModelShape
+from perf.work import gemm_macs, kv_bytes_per_token
+from spec.config import PRESETS
+
+TSP = PRESETS["tsp"]
+SRAM = len(TSP.positions("mem")) * TSP.mem_bytes_per_slice
+LLAMAS = ["llama-2-7b", "llama-2-13b", "llama-2-70b"]
+KEYS = {"tokens_per_s_per_user", "time_to_first_token_s", "tokens_per_s", "chips", "tokens_per_joule",
+        "usd_per_million_tokens", "assumptions", "gpu"}
+
+
+def test_the_preset_is_the_published_chip():
+    """``tsp`` agrees with the published figures it stands for: 220 MiB, 900 MHz, 320 lanes, ~750 TOPS."""
+    a = DEFAULT.tsp
+    assert SRAM == a.sram_mib.value * 2**20
+    assert TSP.clock_mhz == a.clock_mhz.value and TSP.lanes == a.lanes.value
+    planes = len(TSP.positions("mxu"))
+    tops = planes * TSP.mxu_rows * TSP.mxu_cols * 2 * TSP.clock_mhz * 1e6 / 1e12
+    assert abs(tops - a.int8_tops.value) / a.int8_tops.value < 0.02, tops
+
+
+@pytest.mark.parametrize("name", ["gpt2-small", *LLAMAS, "llama-3-70b"])
+def test_chips_hold_weights_and_kv(name):
+    m = MODELS[name]
+    e = estimate(name, batch=2, prompt=100, tokens=28)
+    need = m.weight_bytes(8) + 2 * 128 * kv_bytes_per_token(m)
+    assert e.chips == e.chips_needed == math.ceil(need / SRAM)
+    assert e.sram["weight_bytes"] + e.sram["kv_bytes"] == need
+    assert (e.chips - 1) * SRAM < need <= e.chips * SRAM
+
+
+def test_chips_grow_and_speed_falls_with_the_model():
+    es = [estimate(n) for n in LLAMAS]
+    assert [e.chips for e in es] == sorted(e.chips for e in es) and es[0].chips < es[-1].chips
+    per_user = [e.tokens_per_s_per_user for e in es]
+    assert per_user == sorted(per_user, reverse=True) and per_user[0] > per_user[-1]
+
+
+def test_batch_raises_aggregate_and_lowers_the_cost():
+    e1, e8 = estimate("llama-2-7b", batch=1), estimate("llama-2-7b", batch=8)
+    assert e8.tokens_per_s > 4 * e1.tokens_per_s
+    assert e8.tokens_per_s_per_user < e1.tokens_per_s_per_user
+    assert e8.usd_per_million_tokens < e1.usd_per_million_tokens
+    assert e8.gpu["h200"]["tokens_per_s"] > e1.gpu["h200"]["tokens_per_s"]
+
+
+def test_batch_one_is_weight_install_bound():
+    e = estimate("llama-2-70b")
+    assert e.time_split["weight_installs"] > 0.9
+    assert sum(e.time_split.values()) == pytest.approx(1)
+    # every weight streams through the MXU planes once a token, one R-byte row per plane a cycle
+    planes = len(TSP.positions("mxu"))
+    floor = MODELS["llama-2-70b"].weight_bytes(8) / (planes * TSP.mxu_rows * TSP.clock_mhz * 1e6)
+    assert floor < e.step_s < 1.1 * floor
+
+
+def test_more_chips_than_needed_add_hops():
+    e, more = estimate("llama-2-7b"), estimate("llama-2-7b", chips=64)
+    assert more.chips == 64 and more.step_s > e.step_s
+    assert more.step_s - e.step_s == pytest.approx(
+        (64 - e.chips) * (DEFAULT.tsp.link_latency_us.value * 1e-6 + 4096 / (DEFAULT.tsp.link_gbytes_s.value * 1e9)))
+
+
+def test_gpu_roofline_by_hand():
+    """Llama-2-7B at batch 1 on an H100: 6.74e9 B / 3.35e12 B/s ≈ 2.0 ms a token, plus the KV reads."""
+    m = MODELS["llama-2-7b"]
+    g = estimate(m, batch=1, prompt=1, tokens=2).gpu["h100"]
+    assert g["gpus"] == 1 and g["bound"] == "memory"
+    assert g["step_s"] == (6_738_415_616 + 2 * kv_bytes_per_token(m)) / 3.35e12
+    assert g["step_s"] == pytest.approx(2.0e-3, rel=0.01)
+    assert g["tokens_per_s_per_user"] == pytest.approx(497, rel=0.01)
+    assert g["tokens_per_joule"] == pytest.approx(g["tokens_per_s"] / 700)
+
+
+def test_gpu_prefill_is_compute_bound_and_big_models_take_more_gpus():
+    g = estimate("llama-2-70b", batch=4, prompt=1024, tokens=128).gpu
+    assert g["h200"]["gpus"] == 1 and g["h100"]["gpus"] == 1
+    pre = 2 * 4 * 1024 * gemm_macs(MODELS["llama-2-70b"]) / 1979e12
+    assert g["h100"]["time_to_first_token_s"] > pre
+    big = ModelShape("big", 160, 8192, 64, 8, 28672, "swiglu", 32000, 4096, tied=False)
+    assert estimate(big, chips=None).gpu["h100"]["gpus"] == 2
+
+
+@pytest.mark.parametrize("M, K, N", [(1, 8192, 2048), (1, 4096, 1024), (128, 8192, 7168), (4096, 2048, 1000)])
+def test_the_mxu_bound_is_near_the_exact_schedule(M, K, N):
+    """The fallback of a GEMM too big for one chip agrees with ``perf.cost`` where both apply."""
+    exact = cost.gemm_cycles(M, K, N, TSP)
+    assert abs(_bound(M, K, N, TSP) - exact) / exact < 0.02
+
+
+def test_gemms_too_big_for_a_chip_use_the_bound():
+    cycles, _, method = gemm_time(1, 8192, 128256, TSP)
+    assert method == "spec.mxu bound" and cycles == _bound(1, 8192, -(-128256 // 4), TSP)
+    assert gemm_time(1, 8192, 8192, TSP)[2] == "perf.cost.gemm_cycles"
+
+
+def test_every_assumption_has_a_source():
+    values = DEFAULT.values()
+    assert len(values) >= 25
+    for name, v in values:
+        assert v.source.strip() and v.unit and v.value > 0, name
+    e = estimate("gpt2-small").to_json()
+    assert e["assumptions"] == DEFAULT.to_dict()
+    assert e["assumptions"]["h200"]["hbm_tbytes_s"]["value"] == 4.8
+
+
+def test_energy_and_cost_follow_the_assumptions():
+    e = estimate("llama-2-7b")
+    board = e.chips * DEFAULT.tsp.board_w.value
+    assert e.tokens_per_joule_board == pytest.approx(e.tokens_per_s / board)
+    assert e.tokens_per_joule > e.tokens_per_joule_board       # per-op energies omit leakage, wires, control
+    life = 4 * 365.25 * 86400
+    usd_s = e.chips * (20000 / life + 300 * 1.5 * 0.10 / 3.6e6)
+    assert e.usd_per_million_tokens == pytest.approx(usd_s / e.tokens_per_s * 1e6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(model="gpt-5"), "model must be a perf.models.ModelShape or one of gpt2-small, llama-2-7b"),
+    (dict(model="gpt", prompt=60, tokens=10), "prompt + tokens must be at most gpt's context of 64, not 70"),
+    (dict(model="llama-2-70b", chips=3), "chips must be an integer of at least 300"),
+    (dict(model="gpt", batch=0), "batch must be a positive integer, not 0"),
+    (dict(model="gpt", config="huge"), "config must be a spec.config.ChipConfig or one of tiny, small, tsp"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("+", r"\+")):
+        estimate(**kwargs)
+
+
+# ---- the CLI --------------------------------------------------------------------------------------------
+def test_cli_report_and_json(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["perf", "llama-2-70b", "--config", "tsp", "--batch", "2", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert KEYS <= set(r) and set(r["gpu"]) == {"h200", "h100"} and KEYS - {"assumptions", "gpu", "chips"} <= set(
+        r["gpu"]["h200"])
+    assert r["chips"] == estimate("llama-2-70b", batch=2).chips and r["batch"] == 2
+    text = capsys.readouterr().out
+    assert text.startswith("llama-2-70b on ") and "tokens/s" in text and "H200 GPU" in text
+    assert len(text.splitlines()) <= 24
+
+
+def test_cli_list(capsys):
+    assert main(["perf", "--list"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in MODELS) and "68,976,648,192" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["perf", "gpt-5"], "argument MODEL: must be one of gpt2-small, llama-2-7b, llama-2-13b, llama-2-70b, "
+                        "llama-3-8b, llama-3-70b, gpt, llama, not 'gpt-5'"),
+    (["perf"], "the following arguments are required: MODEL (or --list)"),
+    (["perf", "gpt", "--batch", "0"], "argument --batch: must be an integer of at least 1, not 0"),
+    (["perf", "gpt", "--config", "huge"], "argument --config: must be one of tiny, small, tsp or a .json file, "
+                                          "not 'huge'"),
+    (["perf", "gpt", "--prompt", "60", "--tokens", "10"],
+     "prompt + tokens must be at most gpt's context of 64, not 70"),
+    (["perf", "llama-2-70b", "--chips", "3"], "chips must be an integer of at least 300 (the chips that hold "
+                                               "llama-2-70b's 69,018,591,232 bytes of weights and KV cache), not 3"),
+])
+def test_cli_errors(argv, message, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"conveyor: error: {message}\n"

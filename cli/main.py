@@ -209,8 +209,53 @@ def build_parser():
     for name, default, what in (("batch", 1, "users decoding together"), ("prompt", 128, "prompt tokens"),
                                 ("tokens", 128, "generated tokens")):
         pf.add_argument(f"--{name}", type=_int_in(1), default=default, help=f"{what} (default {default})")
+    pf.add_argument("--split", type=_one_of(("auto", "tensor", "pipeline")), default="auto",
+                    help="how the model is split across chips: auto (the faster, default), tensor (every layer over "
+                         "a group of chips, stages of groups) or pipeline (layers on consecutive chips)")
+    pf.add_argument("--tensor-group", type=_int_in(1), default=None, metavar="T",
+                    help="chips per tensor-parallel group (--split tensor; default: the fastest)")
     pf.add_argument("--json", metavar="FILE", help="also write the report as JSON (with every assumption)")
+    sw = sub.add_parser("sweep", help="sweep conveyor perf over a grid of chip designs (lanes, MXU, SRAM, clock, "
+                                      "chips, links) as tasks on Dask: CSV, JSON and plots")
+    sw.add_argument("model", metavar="MODEL", help="a model of perf.models (conveyor perf --list)")
+    sw.add_argument("--config", type=_config, default="tsp",
+                    help="the chip configuration the axes change: a preset (default tsp) or a JSON file")
+    sw.add_argument("--axis", type=_sweep_axis, action="append", default=[], metavar="NAME=V1,V2,...",
+                    help="an axis of the grid and its values (repeatable): lanes, mxu, mem_slices, mem_depth, "
+                         "clock_mhz, chips, link_gbytes_s, link_latency_us")
+    for name, default, what in (("batch", 1, "users decoding together"), ("prompt", 128, "prompt tokens"),
+                                ("tokens", 128, "generated tokens")):
+        sw.add_argument(f"--{name}", type=_int_in(1), default=default, help=f"{what} (default {default})")
+    sw.add_argument("--scheduler", metavar="ADDRESS",
+                    help="a running Dask scheduler (tcp://host:8786; default: a local cluster of 2 workers)")
+    sw.add_argument("--csv", metavar="FILE", help="write the points as CSV")
+    sw.add_argument("--json", metavar="FILE", help="write the points as JSON")
+    sw.add_argument("--plot", metavar="FILE.png", help="plot tokens/s per user against chips and the Pareto front "
+                                                       "against tokens per joule")
     return parser
+
+
+def _sweep_axis(text):
+    """``NAME=V1,V2,...`` of ``perf.sweep.AXES`` as ``(name, [values])``."""
+    from perf.sweep import AXES
+    name, eq, values = text.partition("=")
+    if name not in AXES:
+        raise argparse.ArgumentTypeError(f"unknown axis {name!r}: must be one of {', '.join(AXES)} "
+                                         "(NAME=V1,V2,...)")
+    kind = AXES[name][0]
+    what = "integers" if kind is int else "numbers"
+    if not eq or not values:
+        raise argparse.ArgumentTypeError(f"{name} needs values: {name}=V1,V2,... (positive {what})")
+    out = []
+    for v in values.split(","):
+        try:
+            x = kind(v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} takes positive {what}, not {v.strip()!r}") from None
+        if not 0 < x < float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} takes positive {what}, not {v.strip()!r}")
+        out.append(x)
+    return name, out
 
 
 @functools.cache
@@ -729,11 +774,56 @@ def cmd_perf(args):
         raise UsageError("the following arguments are required: MODEL (or --list)")
     if args.model not in MODELS:
         raise UsageError(f"argument MODEL: must be one of {', '.join(MODELS)}, not {args.model!r}")
+    if args.tensor_group is not None and args.split != "tensor":
+        raise UsageError("argument --tensor-group: applies to --split tensor")
     r = estimate(args.model, args.config, chips=args.chips, batch=args.batch, prompt=args.prompt,
-                 tokens=args.tokens).to_json()
+                 tokens=args.tokens, split=args.split, tensor_group=args.tensor_group).to_json()
     print_report(r)
     if args.json:
         _write_json(args.json, r)
+    return 0
+
+
+def cmd_sweep(args):
+    from perf.models import MODELS
+    from perf.sweep import pareto, plot, points, sweep, write_csv, write_json
+    from sim import progress
+    if args.model not in MODELS:
+        raise UsageError(f"argument MODEL: must be one of {', '.join(MODELS)}, not {args.model!r}")
+    if not args.axis:
+        raise UsageError("the following arguments are required: --axis NAME=V1,V2,... (at least one)")
+    grid = {}
+    for name, values in args.axis:
+        if name in grid:
+            raise UsageError(f"argument --axis: {name} given twice")
+        grid[name] = values
+    n = len(points(grid))
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else "a local Dask cluster (2 workers)"
+    t0 = time.perf_counter()
+    with progress.step(f"sweeping {args.model} over {n} point{'s' * (n != 1)}", where=where) as s:
+        results = sweep(args.model, grid, config=args.config, scheduler=args.scheduler, batch=args.batch,
+                        prompt=args.prompt, tokens=args.tokens,
+                        progress=lambda done, total: s.update(f"{done} of {total} points"))
+    seconds = time.perf_counter() - t0
+    ok = [r for r in results if r.ok]
+    print(f"{args.model} on {args.config.name}: {n} points ({', '.join(f'{k} {len(v)}' for k, v in grid.items())}), "
+          f"{len(ok)} ran, {n - len(ok)} failed, in {seconds:.1f} s")
+    failed = [r for r in results if not r.ok]
+    for r in failed[:10]:
+        print(f"  failed {r.label()}: {r.error}")
+    if len(failed) > 10:
+        print(f"  ... and {len(failed) - 10} more failed points (in the CSV and JSON)")
+    if ok:
+        best, front = max(ok, key=lambda r: r.figures["tokens_per_s_per_user"]), pareto(results)
+        print(f"  fastest: {best.label()}: {best.figures['tokens_per_s_per_user']:.4g} tokens/s per user on "
+              f"{best.figures['chips']} chips, {best.figures['tokens_per_joule']:.4g} tokens/J")
+        print(f"  Pareto front (tokens/s per user against tokens/J): {len(front)} point{'s' * (len(front) != 1)}")
+    about = dict(model=args.model, config=args.config.name, batch=args.batch, prompt=args.prompt,
+                 tokens=args.tokens, grid=grid)
+    for path, write in ((args.csv, write_csv), (args.json, lambda r, p: write_json(r, p, **about)),
+                        (args.plot, plot)):
+        if path:
+            print(f"wrote {write(results, path)}")
     return 0
 
 
@@ -761,7 +851,7 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
         commands = {"gen": cmd_gen, "sim": cmd_sim, "run": cmd_run, "compile": cmd_compile, "demo": cmd_demo,
-                    "fpga": cmd_fpga, "perf": cmd_perf}
+                    "fpga": cmd_fpga, "perf": cmd_perf, "sweep": cmd_sweep}
         if not args.quiet:
             return commands[args.command](args)
         from sim import progress

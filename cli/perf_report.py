@@ -17,13 +17,16 @@ def _money(x):
 
 def print_report(r):
     s, a = r["sram"], r["assumptions"]
-    print(f"{r['model']} on {r['chips']} chips of {r['config']} (pipeline by layers), batch {r['batch']}, prompt "
+    mapping = r.get("mapping", "pipeline by layers")
+    print(f"{r['model']} on {r['chips']} chips of {r['config']} ({mapping}), batch {r['batch']}, prompt "
           f"{r['prompt']}, {r['tokens']} tokens")
     print(f"  chips        {r['chips']} (needed {r['chips_needed']}: {s['weight_bytes']:,} B of int8 weights + "
           f"{s['kv_bytes']:,} B of KV cache, {s['bytes_per_chip']:,} B of SRAM a chip, {s['utilisation']:.1%} used)")
     print(f"  per user     {r['tokens_per_s_per_user']:,.1f} tokens/s (a step of {r['step_s'] * 1e3:.3g} ms); first "
           f"token after {r['time_to_first_token_s'] * 1e3:.3g} ms")
     print(f"  aggregate    {r['tokens_per_s']:,.1f} tokens/s")
+    if r.get("split_reason"):
+        print(f"  split        {r['split_reason']}")
     split = ", ".join(f"{k.replace('_', ' ')} {v:.1%}"
                       for k, v in sorted(r["time_split"].items(), key=lambda kv: -kv[1]))
     print(f"  time         {split} (GEMMs: {', '.join(r['gemm_methods'])})")

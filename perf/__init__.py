@@ -17,8 +17,13 @@ There so far:
   tokens, where the time goes) with the H200 and H100 rooflines beside it (``perf.gpu``), from the named
   assumptions of ``perf.assumptions`` (each with its source) and the per-token work of ``perf.work``.
 
-Still to come (issue 12): tensor splits across chips, compiled transformer kernels (attention and the vector
-operators are estimated by formula), design-space sweeps on Dask, and exactness against compiled LM
+``split="tensor"|"auto"`` spreads every layer over groups of chips, its link exchanges counted.
+
+* ``perf.sweep``: ``sweep(model, grid)``, ``perf.estimate`` over a grid of chip designs (lanes, MXU, SRAM,
+  clock, chips, links) as Dask tasks, with CSV/JSON files and plots (``conveyor sweep``).
+
+Still to come (issue 12): compiled transformer kernels (attention and the vector
+operators are estimated by formula), and exactness against compiled LM
 programs. The cost model reads only ``spec`` (``tests/test_house.py``); it never imports the compiler. See
 ``docs/perf.md``.
 """

@@ -53,6 +53,8 @@ class TSPCard(_Group):
                                      "power under load, the GroqCard datasheet range being about 240-375 W")
     link_gbytes_s: Value = Value(15, "GB/s", f"{_LINLEY20}: 16 C2C links per chip, each 4 lanes of 30 Gb/s "
                                              "(14 GB/s per direction cabled); one link per pipeline hop assumed")
+    links_per_chip: Value = Value(16, "links", f"{_LINLEY20}: 16 C2C links per chip (a tensor group's exchanges "
+                                               "use up to this many at once)")
     link_latency_us: Value = Value(1.0, "us", "estimate: SerDes, FEC and cable of one C2C hop, taken as 1 us "
                                               "(order 0.5-2 us; no per-hop latency found in the published papers)")
     price_usd: Value = Value(20000, "USD", "press reports 2023-2024 of the GroqCard's distributor list price "

@@ -20,6 +20,11 @@ Method (``docs/perf.md``):
   lanes) + RL + PIPE + slices / 2`` cycles.
 * **Links**: ``chips`` hops a token (``chips - 1`` between stages, one back to the first with the sampled
   token), each ``latency + batch · d_model bytes / bandwidth``.
+* **Tensor split** (``split="tensor"``, or ``"auto"``: the one of more tokens/s per user): ``stages`` pipeline
+  stages of groups of ``t`` chips; every GEMM split ``tk × tn = t`` ways (K with an int32 partial-sum
+  reduce-scatter, columns), each chip installing its share; after every GEMM group, attention and the head,
+  an exchange over the group's links (``exchange_s``: ``h · (latency + bytes / (min(links, t - 1) ·
+  bandwidth))`` a phase, ``h = hops(t, links)``), plus ``stages`` hops between stages (``docs/perf.md``).
 * **Prefill** (time to first token): the same with ``M = batch · prompt`` rows and context ``prompt``, no
   overlap of stages over the prompt's chunks (an upper bound).
 * **Energy**: per operation (MACs, SRAM bytes read: weights, KV, activations; link bits) and, separately,
@@ -93,22 +98,137 @@ def _vxu(m, c, rows, ctx):
                for _, n, count in vxu_passes(m, ctx))
 
 
-def _step(m, c, a, chips, users, rows, ctx):
-    """Seconds of one pass of ``users × rows`` tokens through the pipeline, and where they go."""
+ACC_BYTES = 4   # a partial sum travels as the MXU's int32 result (spec.mxu)
+_SHARED_INPUT = {"q": "qkv", "k": "qkv", "v": "qkv", "gate": "ffn in", "up": "ffn in"}
+
+
+def hops(t, links):
+    """Hops across a group of ``t`` chips of ``links`` links each: the Moore bound, the fewest ``h`` with
+    ``1 + links · Σ_{i<h} (links - 1)^i >= t`` (a fully connected group of up to ``links + 1`` chips: 1 hop)."""
+    if t <= 1:
+        return 0
+    if links <= 1:
+        return t - 1
+    h, reach, frontier = 0, 1, 1
+    while reach < t:
+        frontier = links if h == 0 else frontier * (links - 1)
+        reach, h = reach + frontier, h + 1
+    return h
+
+
+def divisors(t):
+    return [d for d in range(1, t + 1) if t % d == 0]
+
+
+def exchange_s(t, reduce_bytes, gather_bytes, a):
+    """Seconds of one exchange of activations across a group of ``t`` chips: a phase for the partial sums
+    (``reduce_bytes`` received by each chip) if any, a phase for the outputs (``gather_bytes``) if any, each
+    ``h · (latency + bytes / (min(links, t - 1) · bandwidth))`` with ``h = hops(t, links)``."""
+    if t <= 1:
+        return 0.0
+    links = int(a.tsp.links_per_chip.value)
+    h, bw = hops(t, links), min(links, t - 1) * a.tsp.link_gbytes_s.value * 1e9
+    lat = a.tsp.link_latency_us.value * 1e-6
+    return sum(h * (lat + b / bw) for b in (reduce_bytes, gather_bytes) if b)
+
+
+def _gemm_bytes(M, N, tk, tn):
+    """``(reduce, gather)`` bytes each chip receives after a GEMM split ``tk`` ways by K, ``tn`` by columns
+    over ``t = tk · tn`` chips: a reduce-scatter of the int32 partial sums of its ``ceil(N / tn)`` columns
+    (its ``1 / tk`` of them from each of ``tk - 1`` peers), then an all-gather of the int8 outputs it lacks."""
+    t, Nc = tk * tn, -(-N // tn)
+    return ((tk - 1) * M * -(-Nc // tk) * ACC_BYTES if tk > 1 else 0), (M * (N - -(-N // t)) if t > 1 else 0)
+
+
+def gemm_splits(m, c, a, t, M):
+    """``{name: (tk, tn)}``: each GEMM's split over a group of ``t`` chips (``tk · tn = t``), the one of least
+    ``gemm_time`` of its ``ceil(K/tk) × ceil(N/tn)`` share plus its own exchange (ties: fewer K parts)."""
+    f, out = c.clock_mhz * 1e6, {}
+    for name, K, N, _ in gemms(m):
+        def cost_of(tk, K=K, N=N):
+            tn = t // tk
+            return gemm_time(M, -(-K // tk), -(-N // tn), c)[0] / f + exchange_s(t, *_gemm_bytes(M, N, tk, tn), a)
+        tk = min(divisors(t), key=lambda tk: (cost_of(tk), tk))
+        out[name] = (tk, t // tk)
+    return out
+
+
+def _step(m, c, a, t, stages, splits, users, rows, ctx):
+    """Seconds of one pass of ``users × rows`` tokens through ``stages`` pipeline stages of tensor groups of
+    ``t`` chips (``splits`` from ``gemm_splits``), where they go, the GEMM methods and the link traffic."""
     f = c.clock_mhz * 1e6
+    M = users * rows
     total = comp = 0.0
     methods = set()
-    for _, K, N, count in gemms(m):
-        cyc, cc, method = gemm_time(users * rows, K, N, c)
+    exchanges: dict = {}
+    for name, K, N, count in gemms(m):
+        tk, tn = splits[name]
+        cyc, cc, method = gemm_time(M, -(-K // tk), -(-N // tn), c)
         total, comp = total + cyc * count, comp + cc * count
         methods.add(method)
+        r, g = _gemm_bytes(M, N, tk, tn)
+        key = _SHARED_INPUT.get(name, name)
+        er, eg, _ = exchanges.get(key, (0, 0, count))
+        exchanges[key] = (er + r, eg + g, count)
     at, ac = _attention(m, c, users, rows, ctx)
-    vxu = _vxu(m, c, users * rows, ctx)
-    link = chips * (a.tsp.link_latency_us.value * 1e-6
-                    + users * rows * m.d_model / (a.tsp.link_gbytes_s.value * 1e9))
-    t = {"compute": (comp + ac) / f, "weight_installs": (total - comp + at - ac) / f, "vxu": vxu / f,
-         "links": link}
-    return sum(t.values()), t, sorted(methods)
+    at, ac = at / t, ac / t
+    if t > 1:
+        exchanges["attention"] = (0, M * (m.d_model - -(-m.d_model // t)), m.layers)
+    vxu = _vxu(m, c, M, ctx)
+    hop = a.tsp.link_latency_us.value * 1e-6 + M * m.d_model / (a.tsp.link_gbytes_s.value * 1e9)
+    pipe = stages * hop
+    coll = sum(exchange_s(t, r, g, a) * n for r, g, n in exchanges.values())
+    links = int(a.tsp.links_per_chip.value)
+    h = hops(t, links)
+    detail = {"pipeline_hops": stages, "pipeline_s": pipe, "hops_per_exchange": h,
+              "exchanges_per_token": sum(n for _, _, n in exchanges.values()) if t > 1 else 0,
+              "exchange_s": coll,
+              "exchange_bytes_per_chip": sum((r + g) * n for r, g, n in exchanges.values()) if t > 1 else 0,
+              "link_bytes": stages * M * m.d_model + (t * h * sum((r + g) * n for r, g, n in exchanges.values())
+                                                      if t > 1 else 0)}
+    times = {"compute": (comp + ac) / f, "weight_installs": (total - comp + at - ac) / f, "vxu": vxu / f,
+             "links": pipe + coll}
+    return sum(times.values()), times, sorted(methods), detail
+
+
+def _plan(m, c, a, t, stages, batch, prompt, tokens):
+    """Every figure of one mapping: ``stages`` pipeline stages of tensor groups of ``t`` chips."""
+    chips = t * stages
+    ctx = prompt + tokens / 2
+    splits = gemm_splits(m, c, a, t, batch) if t > 1 else {n: (1, 1) for n, *_ in gemms(m)}
+    step, times, methods, links = _step(m, c, a, t, stages, splits, batch, 1, math.ceil(ctx))
+    ttft, _, _, _ = _step(m, c, a, t, stages, splits, batch, prompt, prompt)
+    tok_s = batch / step
+    e = a.energy
+    act = 0     # activations read once per column tile of each chip's share
+    for name, K, N, n in gemms(m):
+        tk, tn = splits[name]
+        act += batch * -(-K // tk) * -(-math.ceil(N / tn) // c.mxu_cols) * t * n
+    sram_read = m.weight_bytes(8) + batch * ctx * kv_bytes_per_token(m) + act
+    joules = (batch * (gemm_macs(m) + attention_macs(m, ctx)) * e.int8_mac_pj.value
+              + sram_read * e.sram_read_pj_per_byte.value
+              + links["link_bytes"] * 8 * e.link_pj_per_bit.value) * 1e-12
+    board = chips * a.tsp.board_w.value
+    usd_s = usd_per_second(chips, a.tsp.price_usd.value, a.tsp.board_w.value, a.economics)
+    return dict(chips=chips, tensor_group=t, stages=stages, step_s=step, time_to_first_token_s=ttft,
+                tokens_per_s_per_user=1 / step, tokens_per_s=tok_s, tokens_per_joule=batch / joules,
+                tokens_per_joule_board=tok_s / board,
+                usd_per_million_tokens=usd_s / (tok_s * a.economics.utilisation.value) * 1e6,
+                time_split={k: v / step for k, v in times.items()}, gemm_methods=methods, links=links,
+                gemm_splits={k: list(v) for k, v in splits.items()}, bytes_read_per_step=sram_read)
+
+
+def _summary(p):
+    keys = ("chips", "tensor_group", "stages", "step_s", "time_to_first_token_s", "tokens_per_s_per_user",
+            "tokens_per_s", "tokens_per_joule", "tokens_per_joule_board", "usd_per_million_tokens", "time_split")
+    return {k: p[k] for k in keys}
+
+
+def _groups(chips, needed):
+    """The tensor groups ``t >= 2`` worth trying on ``chips`` chips: ``t = chips // s`` for ``s`` stages,
+    where ``(chips // t) · t`` chips still hold the model."""
+    return sorted({chips // s for s in range(1, chips + 1)
+                   if chips // s >= 2 and (chips // (chips // s)) * (chips // s) >= needed})
 
 
 @dataclass(frozen=True)
@@ -132,19 +252,49 @@ class Estimate:
     gemm_methods: list
     sram: dict
     gpu: dict
-    assumptions: dict = field(repr=False)
+    split: str = "pipeline"
+    split_reason: str = ""
+    tensor_group: int = 1
+    stages: int = 0
+    links: dict = field(default_factory=dict)
+    gemm_splits: dict = field(default_factory=dict)
+    alternatives: dict = field(default_factory=dict)
+    assumptions: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def mapping(self):
+        if self.tensor_group == 1:
+            return "pipeline by layers"
+        return f"tensor groups of {self.tensor_group} chips in {self.stages} pipeline stage(s)"
 
     def to_json(self):
-        return dict(self.__dict__, mapping="pipeline by layers")
+        return dict(self.__dict__, mapping=self.mapping)
+
+
+SPLITS = ("pipeline", "tensor", "auto")
+
+
+def _positive(name, v):
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, not {v!r}")
 
 
 def estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128,
-             assumptions: Assumptions = DEFAULT):
-    """The figures of ``model`` (a ``ModelShape`` or its name) on ``config`` (module docstring)."""
+             assumptions: Assumptions = DEFAULT, split="pipeline", tensor_group=None):
+    """The figures of ``model`` (a ``ModelShape`` or its name) on ``config`` (module docstring).
+
+    ``split``: ``"pipeline"`` (layers over chips), ``"tensor"`` (every layer's matrices over groups of
+    ``tensor_group`` chips, the fastest group when ``None``, groups in pipeline stages) or ``"auto"`` (the
+    one of more tokens/s per user; ``split_reason`` says why, ``alternatives`` holds both)."""
     m, c, a = model_shape(model), _pick(config, ChipConfig, PRESETS, "config"), assumptions
     for name, v in (("batch", batch), ("prompt", prompt), ("tokens", tokens)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        _positive(name, v)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    if tensor_group is not None:
+        _positive("tensor_group", tensor_group)
+        if split == "pipeline" and tensor_group != 1:
+            raise ValueError(f"tensor_group must be 1 (or None) with split='pipeline', not {tensor_group}")
     if prompt + tokens > m.context:
         raise ValueError(f"prompt + tokens must be at most {m.name}'s context of {m.context}, not {prompt + tokens}")
     if not c.positions("mxu") or not c.positions("vxu"):
@@ -152,30 +302,50 @@ def estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128,
     sram = len(c.positions("mem")) * c.mem_bytes_per_slice
     weights, kv = m.weight_bytes(8), batch * (prompt + tokens) * kv_bytes_per_token(m)
     needed = math.ceil((weights + kv) / sram)
-    if chips is None:
+    if chips is None and tensor_group is not None and split != "pipeline":
+        chips = -(-needed // tensor_group) * tensor_group
+    elif chips is None:
         chips = needed
     elif isinstance(chips, bool) or not isinstance(chips, int) or chips < needed:
         raise ValueError(f"chips must be an integer of at least {needed} (the chips that hold {m.name}'s "
                          f"{weights + kv:,} bytes of weights and KV cache), not {chips!r}")
-    ctx = prompt + tokens / 2
-    step, split, methods = _step(m, c, a, chips, batch, 1, math.ceil(ctx))
-    ttft, _, _ = _step(m, c, a, chips, batch, prompt, prompt)
-    tok_s = batch / step
-    e = a.energy
-    act = sum(batch * K * -(-N // c.mxu_cols) * n for _, K, N, n in gemms(m))
-    sram_read = weights + batch * ctx * kv_bytes_per_token(m) + act
-    joules = (batch * (gemm_macs(m) + attention_macs(m, ctx)) * e.int8_mac_pj.value
-              + sram_read * e.sram_read_pj_per_byte.value
-              + chips * batch * m.d_model * 8 * e.link_pj_per_bit.value) * 1e-12
-    board = chips * a.tsp.board_w.value
-    usd_s = usd_per_second(chips, a.tsp.price_usd.value, a.tsp.board_w.value, a.economics)
+    args = (m, c, a)
+    plans = {}
+    if split in ("pipeline", "auto"):
+        plans["pipeline"] = _plan(*args, 1, chips, batch, prompt, tokens)
+    if split in ("tensor", "auto"):
+        if tensor_group is not None:
+            if tensor_group > chips or (chips // tensor_group) * tensor_group < needed:
+                raise ValueError(f"tensor_group must leave at least {needed} chips in whole groups of {chips} "
+                                 f"chips, not {tensor_group}")
+            groups = [tensor_group]
+        else:
+            groups = _groups(chips, needed) or [chips]
+        tried = {t: _plan(*args, t, chips // t, batch, 1, 1)["step_s"] for t in groups}
+        best = min(tried, key=lambda t: (tried[t], t))
+        plans["tensor"] = _plan(*args, best, chips // best, batch, prompt, tokens)
+    if split == "auto":
+        pick = max(plans, key=lambda k: (plans[k]["tokens_per_s_per_user"], k == "pipeline"))
+        other = "tensor" if pick == "pipeline" else "pipeline"
+        p, q = plans[pick], plans[other]
+        reason = (f"{pick}: {p['tokens_per_s_per_user']:,.1f} tokens/s per user against "
+                  f"{q['tokens_per_s_per_user']:,.1f} for the {other} split ({plans['tensor']['tensor_group']} "
+                  f"chips a tensor group, {plans['tensor']['stages']} stage(s), links "
+                  f"{plans['tensor']['time_split']['links']:.0%} of its step; the pipeline's "
+                  f"{chips} chips work one at a time)")
+    else:
+        pick, reason = split, f"{split}: asked for"
+    p = plans[pick]
     gpu = {g: roofline(m, getattr(a, g), a.economics, batch, prompt, tokens) for g in ("h200", "h100")}
     return Estimate(
-        model=m.name, config=c.name, chips=chips, chips_needed=needed, batch=batch, prompt=prompt, tokens=tokens,
-        step_s=step, time_to_first_token_s=ttft, tokens_per_s_per_user=1 / step, tokens_per_s=tok_s,
-        tokens_per_joule=batch / joules, tokens_per_joule_board=tok_s / board,
-        usd_per_million_tokens=usd_s / (tok_s * a.economics.utilisation.value) * 1e6,
-        time_split={k: v / step for k, v in split.items()}, gemm_methods=methods,
+        model=m.name, config=c.name, chips=p["chips"], chips_needed=needed, batch=batch, prompt=prompt,
+        tokens=tokens, step_s=p["step_s"], time_to_first_token_s=p["time_to_first_token_s"],
+        tokens_per_s_per_user=p["tokens_per_s_per_user"], tokens_per_s=p["tokens_per_s"],
+        tokens_per_joule=p["tokens_per_joule"], tokens_per_joule_board=p["tokens_per_joule_board"],
+        usd_per_million_tokens=p["usd_per_million_tokens"], time_split=p["time_split"],
+        gemm_methods=p["gemm_methods"],
         sram={"bytes_per_chip": sram, "weight_bytes": weights, "kv_bytes": kv,
-              "utilisation": (weights + kv) / (chips * sram), "bytes_read_per_step": sram_read},
-        gpu=gpu, assumptions=a.to_dict())
+              "utilisation": (weights + kv) / (p["chips"] * sram), "bytes_read_per_step": p["bytes_read_per_step"]},
+        gpu=gpu, split=pick, split_reason=reason, tensor_group=p["tensor_group"], stages=p["stages"],
+        links=p["links"], gemm_splits=p["gemm_splits"],
+        alternatives={k: _summary(v) for k, v in plans.items()}, assumptions=a.to_dict())

@@ -147,6 +147,11 @@ def test_cli_report_and_json(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.startswith("llama-2-70b on ") and "tokens/s" in text and "H200 GPU" in text
     assert len(text.splitlines()) <= 24
+    assert r["split"] == estimate("llama-2-70b", batch=2, split="auto").split
+    assert f"  split        {r['split']}: " in text
+    out2 = tmp_path / "p.json"
+    assert main(["perf", "llama-2-70b", "--split", "pipeline", "--json", str(out2)]) == 0
+    assert json.loads(out2.read_text())["tokens_per_s_per_user"] == estimate("llama-2-70b").tokens_per_s_per_user
 
 
 def test_cli_list(capsys):
@@ -159,6 +164,8 @@ def test_cli_list(capsys):
     (["perf", "gpt-5"], "argument MODEL: must be one of gpt2-small, llama-2-7b, llama-2-13b, llama-2-70b, "
                         "llama-3-8b, llama-3-70b, gpt, llama, not 'gpt-5'"),
     (["perf"], "the following arguments are required: MODEL (or --list)"),
+    (["perf", "gpt", "--split", "ring"], "argument --split: must be one of auto, tensor, pipeline, not 'ring'"),
+    (["perf", "gpt", "--tensor-group", "2"], "argument --tensor-group: applies to --split tensor"),
     (["perf", "gpt", "--batch", "0"], "argument --batch: must be an integer of at least 1, not 0"),
     (["perf", "gpt", "--config", "huge"], "argument --config: must be one of tiny, small, tsp or a .json file, "
                                           "not 'huge'"),
@@ -170,3 +177,79 @@ def test_cli_list(capsys):
 def test_cli_errors(argv, message, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err == f"conveyor: error: {message}\n"
+
+
+# ---- the tensor split -----------------------------------------------------------------------------------
+def test_tensor_beats_the_pipeline_at_batch_one():
+    p, t = estimate("llama-2-70b", split="pipeline"), estimate("llama-2-70b", split="tensor")
+    assert p.chips == t.chips == 300 and t.tensor_group > 1 and t.tensor_group * t.stages == 300
+    assert t.tokens_per_s_per_user > 10 * p.tokens_per_s_per_user
+    assert t.time_to_first_token_s < p.time_to_first_token_s
+    assert t.usd_per_million_tokens < p.usd_per_million_tokens and t.tokens_per_joule_board > p.tokens_per_joule_board
+
+
+def test_installs_scale_as_one_over_t_until_links_dominate():
+    es = {t: estimate("llama-2-70b", split="tensor", tensor_group=t) for t in (1, 2, 4, 10, 50, 150, 300)}
+    install = {t: e.time_split["weight_installs"] * e.step_s for t, e in es.items()}
+    for t in (2, 4, 10):
+        assert install[t] * t == pytest.approx(install[1], rel=0.12)   # tiles round up as shares shrink
+    shares = [e.time_split["links"] for e in es.values()]
+    assert shares == sorted(shares) and shares[0] < 0.01 and shares[-1] > 0.5
+    assert es[300].tokens_per_s_per_user < es[150].tokens_per_s_per_user      # links dominate past here
+
+
+def test_two_chips_by_hand():
+    """One layer, d_model 640, d_ff 1280 (GELU, so q k v o up down and a head) over a group of 2 chips."""
+    m = ModelShape("two", 1, 640, 2, 2, 1280, "gelu", 640, 64, tied=False)
+    e = estimate(m, chips=2, split="tensor", tensor_group=2, prompt=4, tokens=4)
+    assert (e.chips, e.tensor_group, e.stages) == (2, 2, 1)
+    assert e.links["hops_per_exchange"] == 1
+    lat, bw = 1e-6, 15e9
+    want = {}
+    for name, _K, N in (("q", 640, 640), ("k", 640, 640), ("v", 640, 640), ("o", 640, 640), ("up", 640, 1280),
+                       ("down", 1280, 640), ("head", 640, 640)):
+        tk, tn = e.gemm_splits[name]
+        assert tk * tn == 2
+        reduce = 4 * (N // 2) if tk == 2 else 0          # int32 partial sums of the half it owns, from the peer
+        want[name] = (reduce, N // 2)                      # then the int8 half of the output it lacks
+    qkv = tuple(sum(want[n][i] for n in "qkv") for i in (0, 1))
+    exchanges = [qkv, want["o"], want["up"], want["down"], want["head"], (0, 320)]   # the last: attention
+    seconds = sum(lat + b / bw for r, g in exchanges for b in (r, g) if b)
+    assert e.links["exchanges_per_token"] == 6
+    assert e.links["exchange_s"] == pytest.approx(seconds, rel=1e-12)
+    assert e.links["pipeline_s"] == pytest.approx(lat + 640 / bw)
+    assert e.time_split["links"] * e.step_s == pytest.approx(seconds + lat + 640 / bw)
+    assert e.links["exchange_bytes_per_chip"] == sum(r + g for r, g in exchanges)
+
+
+def test_auto_picks_the_faster_split_and_says_why():
+    big = estimate("llama-2-70b", split="auto")
+    small = estimate("gpt", config="tsp", split="auto", prompt=16, tokens=16)
+    for e in (big, small):
+        alt = e.alternatives
+        assert set(alt) == {"pipeline", "tensor"}
+        best = max(alt, key=lambda k: alt[k]["tokens_per_s_per_user"])
+        assert e.split == best and e.split_reason.startswith(best)
+        assert e.tokens_per_s_per_user == alt[best]["tokens_per_s_per_user"]
+    assert big.split == "tensor"
+    j = big.to_json()
+    assert {"split", "split_reason", "alternatives", "tensor_group", "stages", "links", "gemm_splits",
+            "mapping"} | KEYS <= set(j)
+    assert json.loads(json.dumps(j)) == j
+    assert j["mapping"] == f"tensor groups of {big.tensor_group} chips in {big.stages} pipeline stage(s)"
+
+
+def test_more_chips_serve_the_tensor_split():
+    e, more = estimate("llama-2-70b", split="tensor"), estimate("llama-2-70b", split="tensor", chips=576)
+    assert more.chips <= 576 and more.tokens_per_s_per_user >= e.tokens_per_s_per_user
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(split="ring"), "split must be one of pipeline, tensor, auto, not 'ring'"),
+    (dict(split="tensor", tensor_group=7), "tensor_group must leave at least 300 chips in whole groups"),
+    (dict(split="pipeline", tensor_group=2), "tensor_group must be 1"),
+    (dict(split="tensor", tensor_group=0), "tensor_group must be a positive integer, not 0"),
+])
+def test_bad_splits(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        estimate("llama-2-70b", chips=300, **kwargs)

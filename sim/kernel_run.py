@@ -12,7 +12,7 @@ import numpy as np
 
 from waves.chip import chip_wave_views
 
-from . import chip_run, chip_verilator
+from . import chip_run, chip_verilator, progress
 
 __all__ = ["run_on_chip", "kernel_result", "kernel_report"]
 
@@ -34,7 +34,8 @@ def run_on_chip(config, programs, inputs, *, name, waves=False, build_dir="build
     simr = chip_verilator.ChipSimulator(config, build_root=Path(build_dir) / "sim", waves=waves)
     run_dir = Path(build_dir) / "waves" / f"{name}_{config.name}" if waves else None
     t0 = time.perf_counter()
-    res = chip_run.run_program(config, programs, inputs, simulator=simr, seed=seed, run_dir=run_dir)
+    with progress.step(f"running {name} on chip {config.name} in Verilator (and on the golden model)"):
+        res = chip_run.run_program(config, programs, inputs, simulator=simr, seed=seed, run_dir=run_dir)
     report = res.to_json()
     report["wall_seconds"] = round(time.perf_counter() - t0, 3)
     report["build_seconds"] = round(simr.last_build_seconds, 3)

@@ -97,6 +97,10 @@ _BACKENDS = {"golden": _Golden, "verilator": _Verilator}
 
 def run(program, inputs, backend="golden", *, check=True, build_dir=None, seed=1):
     """Run ``program`` (a ``compiler.CompiledProgram``) on ``inputs`` with ``backend`` (module docstring)."""
+    from compiler.program import CompiledProgram
+    if not isinstance(program, CompiledProgram):
+        raise TypeError(f"program must be a compiler.CompiledProgram (compiler.compile or CompiledProgram.load), not "
+                        f"{type(program).__name__}")
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     batches = program.batches(inputs)
@@ -112,7 +116,8 @@ def run(program, inputs, backend="golden", *, check=True, build_dir=None, seed=1
             outputs.append(out)
             cycles.append(cyc)
             matches.append(match)
-            mismatch = mismatch or diff
+            if diff and mismatch is None:
+                mismatch = diff if len(batches) == 1 else f"run {i + 1} of {len(batches)}: {diff}"
     match = None if backend == "golden" else all(matches)
     return RunResult(program.merge(outputs), sum(cycles), backend, program.predicted_cycles * len(batches), match,
                      mismatch, cycles, one.build_seconds)

@@ -62,6 +62,14 @@ def test_more_rows_than_the_batch_run_as_several_runs(torch_program):
     assert r.outputs[cp.output_names[0]].shape[0] == 11
 
 
+def test_run_refuses_what_is_not_a_compiled_program(torch_program):
+    with pytest.raises(TypeError, match=r"^program must be a compiler.CompiledProgram \(compiler.compile or "
+                                        r"CompiledProgram.load\), not Graph$"):
+        sim.run(Graph(), _data(0, 4))
+    with pytest.raises(ValueError, match=r"^backend must be one of golden, verilator, not 'rtl'$"):
+        sim.run(torch_program, _data(0, 4), backend="rtl")
+
+
 def test_graph_accepts_every_form():
     rng = np.random.default_rng(0)
     g = Graph()

@@ -26,10 +26,7 @@ from .program import CompiledProgram
 from .quantize import quantize
 from .saved import FORMAT, FORMAT_VERSION, InputSpec
 
-__all__ = ["compile", "CompiledProgram", "FORMAT", "FORMAT_VERSION", "BACKENDS"]
-
-#: What a compiled program runs on (``sim.run``): the golden chip model, or the chip's RTL in Verilator.
-BACKENDS = ("golden", "verilator")
+__all__ = ["compile", "CompiledProgram", "FORMAT", "FORMAT_VERSION"]
 
 
 def _as_graph(model, example_inputs):

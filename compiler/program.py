@@ -17,14 +17,11 @@ import json
 import numpy as np
 
 from .inputs import as_numpy, named_inputs
+from .ir.node import fmt_shape
 from .runners import runner
 from .saved import load_program, save_program
 
 __all__ = ["CompiledProgram", "Batch"]
-
-
-def _fmt_shape(shape):
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 class Batch:
@@ -108,7 +105,7 @@ class CompiledProgram:
         for s in self._inputs:
             ids = s.dtype != "float32"             # embedding ids, gathered on the host
             batched = bool(s.shape) and s.shape[0] is None
-            what = (f"{'an integer' if ids else 'a float'} array of shape {_fmt_shape(s.shape)}"
+            what = (f"{'an integer' if ids else 'a float'} array of shape {fmt_shape(s.shape)}"
                     + (" with at least one row" if batched else ""))
             a = as_numpy(named[s.name])
             if a.dtype.kind not in ("iu" if ids else "iuf"):

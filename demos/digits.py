@@ -22,11 +22,11 @@ import compiler
 import sim
 from compiler.ir import Graph
 from sim import progress
+from sim.runner import BACKENDS
 from spec.config import PRESETS, ChipConfig
 
 __all__ = ["load_split", "train_mlp", "build_graph", "run_demo", "BACKENDS", "TRAIN_FRACTION"]
 
-BACKENDS = ("verilator", "golden")
 TRAIN_FRACTION = 0.8
 
 

@@ -278,6 +278,7 @@ class _Vop(_Op):
     def __init__(self, *a):
         super().__init__(*a)
         self.out = {}
+        self.held = None      # a spread's item 0 operand
 
     def step(self, u):
         sim, ins = self.sim, self.instr
@@ -286,7 +287,10 @@ class _Vop(_Op):
             a = sim._see(self.p, ins.src)
             b = sim._see(self.p, ins.src2) if ins.src2 is not None else None
             v = sim.vxu[self.p]
-            self.out[self.t + self.tm.first_out + i] = gvxu.execute(ins.vop, a, b, v["params"], v["table"])
+            if i == 0:
+                self.held = a     # a spread's every item reads item 0's operand
+            self.out[self.t + self.tm.first_out + i] = gvxu.execute(ins.vop, a, b, v["params"], v["table"],
+                                                                    item=i, held=self.held)
         if u in self.out:
             sim._emit(self.p, ins.dst, self.out.pop(u), self.pc)
 

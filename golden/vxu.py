@@ -19,7 +19,12 @@ batch of vectors can be computed at once) holding int32 values, and returns ``np
   as for ``requant``;
 * ``lut(a, table)``: ``table[a & 0xFF]``, the lane's low 8 bits as an unsigned index 0 … 255, the entry an
   int8 value (sign-extended to int32);
-* ``argmax(a)``: lane 0 the index of the largest lane (the lowest index on ties), other lanes 0.
+* ``argmax(a)``: lane 0 the index of the largest lane (the lowest index on ties), other lanes 0;
+* ``lsum(a)``, ``lmax(a)``: every lane the sum (wrapping modulo 2**32) or the signed maximum of the lanes;
+* ``recip(a)``, ``rsqrt(a)``: per lane ≈ ``2**31 / a`` and ≈ ``2**31 / sqrt(a)`` by the tables of
+  ``spec/vxu_rom.py`` (the one rule; ``a <= 0`` gives ``2**31 - 1``);
+* ``spread(held, i)``: item ``i`` of a ``spread``: every lane is lane ``i mod L`` of ``held``, the vector the
+  operation's item 0 sampled (``execute`` takes it as ``held`` and the item index as ``item``).
 
 ``lut_table(vectors)`` builds the 256-entry table a ``LOADLUT`` loads (entry ``j`` is the low byte, as a
 signed int8, of lane ``j mod L`` of vector ``j // L``; lanes past entry 255 ignored). ``execute(op, a, b,
@@ -30,12 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spec import vxu_rom
 from spec.isa import FIELDS, LUT_ENTRIES, REQUANT_RESET, VXU_OPS
 
 __all__ = [
     "INT32_MIN", "INT32_MAX", "wrap_int32", "low_byte", "add", "mul", "vmax", "relu", "round_half_away_shift",
     "requant", "requantv", "REQUANTV_MULT_MASK", "lut", "lut_table", "argmax", "RequantParams", "RESET_REQUANT",
-    "execute",
+    "lsum", "lmax", "recip", "rsqrt", "spread", "execute",
 ]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -160,8 +166,58 @@ def argmax(a):
     return out
 
 
-def execute(op, a, b=None, params=RESET_REQUANT, table=None):
-    """The VXU operation ``op`` (a name of ``spec.isa.VXU_OPS``) on ``a`` (and ``b`` for binary ones)."""
+def lsum(a):
+    """Every lane: the sum of the lanes (wrapping modulo 2**32)."""
+    v = _as_int64(a, "a")
+    return wrap_int32(np.broadcast_to(v.sum(axis=-1, keepdims=True), v.shape))
+
+
+def lmax(a):
+    """Every lane: the largest lane (signed)."""
+    v = _as_int64(a, "a")
+    return np.broadcast_to(v.max(axis=-1, keepdims=True), v.shape).astype(np.int32)
+
+
+def _rom_lookup(a, lookup):
+    """``lookup(e, f)`` per lane of the positive lanes of ``a`` (``spec.vxu_rom`` normalization), else
+    ``NONPOSITIVE_RESULT``."""
+    v = _as_int64(a, "a")
+    pos = np.maximum(v, 1)
+    e = np.floor(np.log2(pos)).astype(np.int64)
+    # log2 of an int64 below 2**31 as float64 can land one off at exact powers of two; settle it with integers
+    e = np.where((np.int64(1) << e) > pos, e - 1, e)
+    e = np.where((np.int64(1) << (e + 1)) <= pos, e + 1, e)
+    f = ((pos << vxu_rom.ROM_INDEX_BITS) >> e) & (vxu_rom.ROM_ENTRIES - 1)
+    return np.where(v > 0, lookup(e, f), vxu_rom.NONPOSITIVE_RESULT).astype(np.int32)
+
+
+_RECIP = np.array(vxu_rom.RECIP_ROM, dtype=np.int64)
+_RSQRT = np.array(vxu_rom.RSQRT_ROM, dtype=np.int64)
+
+
+def recip(a):
+    """≈ ``2**31 / a`` per lane: ``RECIP_ROM[f] >> e`` (``spec/vxu_rom.py``); ``a <= 0`` gives ``2**31 - 1``."""
+    return _rom_lookup(a, lambda e, f: _RECIP[f] >> e)
+
+
+def rsqrt(a):
+    """≈ ``2**31 / sqrt(a)`` per lane: ``RSQRT_ROM[e & 1][f] >> (e >> 1)``; ``a <= 0`` gives ``2**31 - 1``."""
+    return _rom_lookup(a, lambda e, f: _RSQRT[e & 1, f] >> (e >> 1))
+
+
+def spread(held, i):
+    """Item ``i`` of a ``spread``: every lane is lane ``i mod L`` of ``held`` (item 0's operand)."""
+    v = _as_int64(held, "held")
+    L = v.shape[-1]
+    return np.broadcast_to(v[..., i % L:i % L + 1], v.shape).astype(np.int32)
+
+
+_UNARY = {"lsum": lsum, "lmax": lmax, "recip": recip, "rsqrt": rsqrt}
+
+
+def execute(op, a, b=None, params=RESET_REQUANT, table=None, item=0, held=None):
+    """The VXU operation ``op`` (a name of ``spec.isa.VXU_OPS``) on ``a`` (and ``b`` for binary ones); a
+    ``spread`` uses ``held`` (item 0's ``a``; ``a`` itself when None) and the item index ``item``."""
     if op not in VXU_OPS:
         raise ValueError(f"op must be one of {', '.join(VXU_OPS)}, not {op!r}")
     if VXU_OPS[op].arity == 2:
@@ -178,4 +234,8 @@ def execute(op, a, b=None, params=RESET_REQUANT, table=None):
         return lut(a, np.zeros(LUT_ENTRIES, np.int8) if table is None else table)
     if op == "argmax":
         return argmax(a)
+    if op == "spread":
+        return spread(a if held is None else held, item)
+    if op in _UNARY:
+        return _UNARY[op](a)
     raise AssertionError(op)  # every operation of spec.isa.VXU_OPS is handled above

@@ -261,10 +261,11 @@ PRESETS = {c.name: c for c in [
                mem_depth=64, mxu_rows=4, mxu_cols=4, mxu_acc_depth=64, vxu_ops=_ALL_VXU, queue_depth=256,
                clock_mhz=100.0),
     # the default: an FPGA-sized MXU tile; 4 MEM slices of 4 banks x 1024 words hold a GEMM of
-    # 1024 x 64 x 64 (activations, weights and int32 results) with room to spare
+    # 1024 x 64 x 64 (activations, weights and int32 results) with room to spare; queues of 4096 words
+    # hold the decode step of the reference language models (issue 10: about 2300 words on the busiest slice)
     ChipConfig(name="small", lanes=16, streams=8, slices=("mem", "mem", "mxu", "vxu", "mem", "mem"),
                mem_banks=4, mem_depth=1024, mxu_rows=16, mxu_cols=16, mxu_acc_depth=1024, vxu_ops=_ALL_VXU,
-               queue_depth=1024, clock_mhz=100.0),
+               queue_depth=4096, clock_mhz=100.0),
     # the published TSP, for the performance model only: 88 MEM slices of 2.5 MiB (2 × 4096 words of
     # 320 bytes), four 320×320 MXU planes (two at each end), 32 streams per direction, 900 MHz
     ChipConfig(name="tsp", lanes=320, streams=32,

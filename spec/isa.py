@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass
 from enum import IntEnum
 
+from .vxu_rom import ROM_ENTRIES
+
 __all__ = [
     "check_programs",
     "WORD_BITS", "DIRECTIONS", "STREAM_INDEX_BITS", "MAX_STREAMS", "SLICE_INDEX_BITS", "MAX_SLICES",
@@ -251,6 +253,14 @@ VXU_OPS = {v.name: v for v in [
                            "per-lane multiplier m = b & 0x7FFFFFFF (b's low 31 bits, unsigned: a positive int32 "
                            "b is itself; bit 31 is ignored, so m = 0 gives zp) and shift, zp of the SETQ in "
                            "force when a is sampled (its mult unused)"),
+    VxuOp("lsum", 8, 1, "every lane: the sum of the lanes of a, wrapping modulo 2**32 (a row's partial sum)"),
+    VxuOp("lmax", 9, 1, "every lane: the largest lane of a (signed)"),
+    VxuOp("recip", 10, 1, f"≈ 2**31 / a per lane: RECIP_ROM[f] >> e with a = 2**e · (1 + f / {ROM_ENTRIES} + …) "
+                          "(spec/vxu_rom.py); a <= 0 gives 2**31 - 1"),
+    VxuOp("rsqrt", 11, 1, "≈ 2**31 / sqrt(a) per lane: RSQRT_ROM[e & 1][f] >> (e >> 1) (spec/vxu_rom.py); "
+                          "a <= 0 gives 2**31 - 1"),
+    VxuOp("spread", 12, 1, "item i: every lane = lane i mod L of the a sampled by item 0 (a column of one "
+                           "vector, for transposes; items after the first do not read src)"),
 ]}
 _VXU_BY_CODE = {v.code: v for v in VXU_OPS.values()}
 

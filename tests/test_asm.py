@@ -178,7 +178,7 @@ def test_any_words_round_trip(programs):
      "VOP <vop> <src> [<src2>] count=<count> -> <dst>"),
     (".slice vxu\n VOP ad E1 E2 count=1 -> E0",
      "line 2: 'VOP ad E1 E2 count=1 -> E0': unknown VXU operation 'ad' (did you mean add?); the operations are "
-     "add, mul, max, relu, requant, lut, argmax, requantv"),
+     "add, mul, max, relu, requant, lut, argmax, requantv, lsum, lmax, recip, rsqrt, spread"),
     (".slice mem1\n LOADW E0 count=1",
      "line 2: 'LOADW E0 count=1': LOADW runs on MXU slices, not on MEM slices (ILLEGAL_OPCODE on slice mem1)"),
     ("HALT", "line 1: 'HALT': instruction outside a section: start one with '.slice <name or index>'"),

@@ -34,10 +34,12 @@ TINY = PRESETS["tiny"]
     (dict(lanes=128, mxu_rows=65), ValueError, "mxu_rows must be an integer between 1 and 64, not 65"),
     (dict(mxu_acc_depth=1), ValueError, "mxu_acc_depth must be an integer between 2 and 65536, not 1"),
     (dict(vxu_ops=("add", "gelu")), ValueError,
-     "vxu_ops[1] must be one of 'add', 'mul', 'max', 'relu', 'requant', 'lut', 'argmax', 'requantv', not 'gelu'"),
+     "vxu_ops[1] must be one of 'add', 'mul', 'max', 'relu', 'requant', 'lut', 'argmax', 'requantv', 'lsum', "
+     "'lmax', 'recip', 'rsqrt', 'spread', not 'gelu'"),
     (dict(vxu_ops=("add", "relu", "add")), ValueError, "vxu_ops[2] must not repeat an operation, not 'add' again"),
     (dict(vxu_ops="add"), TypeError,
-     "vxu_ops must be a tuple of VXU operations ('add', 'mul', 'max', 'relu', 'requant', 'lut', 'argmax', 'requantv'), "
+     "vxu_ops must be a tuple of VXU operations ('add', 'mul', 'max', 'relu', 'requant', 'lut', 'argmax', "
+     "'requantv', 'lsum', 'lmax', 'recip', 'rsqrt', 'spread'), "
      "not 'add'"),
     (dict(queue_depth=0), ValueError, "queue_depth must be an integer between 1 and 65536, not 0"),
     (dict(chips=65), ValueError, "chips must be an integer between 1 and 64, not 65"),
@@ -73,7 +75,7 @@ def test_preset_figures():
     assert (tiny.lanes, tiny.streams, tiny.mxu_rows, tiny.mem_banks, tiny.mem_depth, tiny.queue_depth) == \
         (4, 4, 4, 2, 64, 256)
     assert (small.lanes, small.streams, small.mxu_rows, small.mxu_cols, small.queue_depth, small.clock_mhz) == \
-        (16, 8, 16, 16, 1024, 100.0)
+        (16, 8, 16, 16, 4096, 100.0)
     assert len(small.positions("mem")) == 4 and small.mem_depth == 1024 and small.positions("vxu")
     assert tsp.lanes == 320 and tsp.streams == 32 and tsp.clock_mhz == 900.0
     assert len(tsp.positions("mem")) == 88 and len(tsp.positions("mxu")) == 4

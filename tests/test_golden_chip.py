@@ -251,7 +251,7 @@ def word(**kw):
     ("mxu", " NOP 2\n NOP 1\n", ErrorCode.ILLEGAL_OPCODE, 2, 3),   # ran off the program into zero words
     ("mem0", f" NOP 1\n {word(op='LOADW', src='E0', count=1)}\n", ErrorCode.ILLEGAL_OPCODE, 1, 1),
     ("vxu", f" .word 0x{encode(Instruction('HALT')) | 1 << 7:016x}\n", ErrorCode.BAD_FIELD, 0, 0),
-    ("vxu", " NOP 4\n .word 0x" + f"{(0x18 << 58) | (9 << 4):016x}\n", ErrorCode.BAD_FIELD, 1, 4),
+    ("vxu", " NOP 4\n .word 0x" + f"{(0x18 << 58) | (15 << 4):016x}\n", ErrorCode.BAD_FIELD, 1, 4),
     ("mem2", f" NOP 5\n {word(op='READ', bank=2, addr=0, count=1, dst='E0')}\n", ErrorCode.BAD_BANK, 1, 5),
     ("mem2", f" {word(op='WRITE', bank=1, addr=60, count=5, src='E0')}\n", ErrorCode.BAD_ADDRESS, 0, 0),
     ("mxu", f" NOP 2\n {word(op='LOADW', src='E0', count=5)}\n", ErrorCode.BAD_ADDRESS, 1, 2),

@@ -202,7 +202,8 @@ def test_execute_dispatches_every_operation():
     t = vxu.lut_table(np.arange(256).reshape(64, 4) * -1)
     expected = {"add": vxu.add(a, b), "mul": vxu.mul(a, b), "max": vxu.vmax(a, b), "relu": vxu.relu(a),
                 "requant": vxu.requant(a, p.mult, p.shift, p.zp), "lut": vxu.lut(a, t), "argmax": vxu.argmax(a),
-                "requantv": vxu.requantv(a, b, p.shift, p.zp)}
+                "requantv": vxu.requantv(a, b, p.shift, p.zp), "lsum": vxu.lsum(a), "lmax": vxu.lmax(a),
+                "recip": vxu.recip(a), "rsqrt": vxu.rsqrt(a), "spread": vxu.spread(a, 0)}
     assert set(expected) == set(VXU_OPS)
     for op, want in expected.items():
         assert vxu.execute(op, a, b, p, t).tolist() == want.tolist(), op
@@ -214,3 +215,71 @@ def test_execute_dispatches_every_operation():
     assert vxu.execute("requantv", a, b).tolist() == [0, 0, 0, 0]   # reset: shift 0, zp 0; 2 / 2**31 -> 0
     with pytest.raises(ValueError, match="needs two operands"):
         vxu.execute("requantv", a)
+
+
+# ---- lane reductions, the tables, spread (issue 10) ---------------------------------------------------
+def test_lane_reductions_broadcast_to_every_lane():
+    a = np.array([[1, -2, 3, 7], [2**31 - 1, 1, 0, 0], [-2**31, -1, -5, -2**31]])   # the last row's sum is -2**32 - 6
+    assert vxu.lsum(a).tolist() == [[9] * 4, [-2**31] * 4, [-6] * 4]    # wraps modulo 2**32
+    assert vxu.lmax(a).tolist() == [[7] * 4, [2**31 - 1] * 4, [-1] * 4]
+
+
+def _scalar_cases():
+    cases = [1, 2, 3, 127, 128, 129, 255, 256, 2**30, 2**31 - 1, 0, -1, -2**31, 12345]
+    cases += [v for k in range(31) for v in ((1 << k) - 1, 1 << k, (1 << k) + 1) if 0 < v < 2**31]
+    rng = np.random.default_rng(10)
+    print("seed 10")
+    cases += rng.integers(-2**31, 2**31, 2000).tolist() + rng.integers(1, 4096, 500).tolist()
+    return np.array(cases, dtype=np.int64)
+
+
+def test_recip_and_rsqrt_follow_the_rom_rule_exactly():
+    from spec import vxu_rom
+    a = _scalar_cases()
+    got_r, got_s = vxu.recip(a), vxu.rsqrt(a)
+    for k, v in enumerate(a.tolist()):
+        assert got_r[k] == vxu_rom.recip(v), f"recip({v}) = {got_r[k]}, the rule says {vxu_rom.recip(v)}"
+        assert got_s[k] == vxu_rom.rsqrt(v), f"rsqrt({v}) = {got_s[k]}, the rule says {vxu_rom.rsqrt(v)}"
+
+
+def test_recip_and_rsqrt_are_close_to_the_functions():
+    a = np.arange(1, 1 << 16, dtype=np.int64)
+    rel_r = np.abs(vxu.recip(a) * a / 2.0**31 - 1)
+    rel_s = np.abs(vxu.rsqrt(a) * np.sqrt(a) / 2.0**31 - 1)
+    bound = 2.0**-8 + 2.0**-14          # the table's half interval, plus the shift's truncation below 2**16
+    assert rel_r.max() <= bound and rel_s.max() <= bound, (rel_r.max(), rel_s.max())
+    assert vxu.recip(np.array([0, -7])).tolist() == [2**31 - 1] * 2
+    assert vxu.rsqrt(np.array([0, -2**31])).tolist() == [2**31 - 1] * 2
+
+
+def test_spread_reads_the_held_vector_lane_by_item():
+    held = np.array([10, -20, 30, -40])
+    assert [vxu.spread(held, i).tolist() for i in range(6)] == [
+        [10] * 4, [-20] * 4, [30] * 4, [-40] * 4, [10] * 4, [-20] * 4]
+    # execute: the held vector wins over a (the items after the first do not read src)
+    assert vxu.execute("spread", np.array([1, 2, 3, 4]), item=2, held=held).tolist() == [30] * 4
+
+
+def test_spread_on_the_chip_holds_item_zero():
+    from spec.config import PRESETS
+    from tests.test_golden_chip import run_asm
+    tiny = PRESETS["tiny"]
+    # mem0 is slice 0, the VXU slice 3, mem2 slice 4: a vector written at t is seen d slices on at t + d
+    src = """
+.slice mem0
+    READ bank=0 addr=0 count=3 -> E0
+    HALT
+.slice vxu
+    NOP 5
+    VOP spread E0 count=6 -> E1
+    HALT
+.slice mem2
+    NOP 10
+    WRITE E1 bank=0 addr=0 count=6
+    HALT
+"""
+    res = run_asm(src, [("mem0", 0, 0, np.array([[1, 2, 3, 4], [5, 6, 7, 8], [9, 9, 9, 9]]))])
+    assert res.ok, res.error
+    got = res.read_mem("mem2", 0, 0, 6)
+    assert got.tolist() == [[1] * 4, [2] * 4, [3] * 4, [4] * 4, [1] * 4, [2] * 4]
+    assert tiny.lanes == 4

@@ -87,7 +87,8 @@ def test_pinned_words():
      "MATMUL without emit takes no dst, got dst='E1'"),
     (dict(op="MATMUL", src="E0", count=1, addr=0, emit=1, dst="E1"), TypeError, "emit must be True or False, not 1"),
     (dict(op="VOP", vop="gelu", src="E0", count=1, dst="E1"), ValueError,
-     "vop must be one of add, mul, max, relu, requant, lut, argmax, requantv, not 'gelu'"),
+     "vop must be one of add, mul, max, relu, requant, lut, argmax, requantv, lsum, lmax, recip, rsqrt, spread, "
+     "not 'gelu'"),
     (dict(op="VOP", vop="relu", src="E0", src2="E1", count=1, dst="E1"), ValueError,
      "VOP relu takes no src2, got src2='E1'"),
     (dict(op="SETQ", mult=0, shift=0, zp=0), ValueError, "mult must be an integer between 1 and 2147483647, not 0"),

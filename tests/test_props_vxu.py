@@ -4,7 +4,9 @@ Verilator through pyverilator equals the cycle-level reference of ``tests/test_v
 
 A program is up to ``MAX_INSTRS`` instructions issued back to back whenever the alu is free (or after a
 short gap), as ``tests.test_vxu_rtl.schedule`` does: VOPs of every operation (add, mul, max, relu, requant,
-requantv, lut, argmax) with 1 … 4 items, SETQs (often issued in the previous VOP's last sampling cycle, so
+requantv, lut, argmax, lsum, lmax, recip, rsqrt, spread) with 1 … 4 items (a spread's items after the first
+see vectors on src that it must ignore; ``reference`` hands item 0's to ``golden.vxu.execute`` as ``held``),
+SETQs (often issued in the previous VOP's last sampling cycle, so
 results in flight must keep the old parameters; power-of-two multipliers make exact rounding ties), and
 LOADLUTs (a whole table, issued in a lut's last sampling cycle too). The operand vectors a VOP samples are
 drawn by hypothesis (int32 lanes with INT32_MIN/MAX, -128/127 and ties weighted in) and put on its source

@@ -36,6 +36,7 @@ from spec.isa import (
     timing,
 )
 from spec.lanes import pack_lanes, unpack_lanes
+from spec.vxu_rom import ROM_ENTRIES, ROM_INDEX_BITS, normalize
 from tests.reset_harness import ResetHarness
 
 TINY = PRESETS["tiny"]
@@ -49,7 +50,15 @@ NO_MULT = TINY5.replace(name="nomult", vxu_ops=("add", "max", "lut"))
 VONLY = TINY5.replace(name="vonly", vxu_ops=("requantv", "relu"))
 #: every op but requantv: the chip as it was before requantv.
 NO_REQUANTV = TINY.replace(name="norequantv", vxu_ops=tuple(op for op in isa.VXU_OPS if op != "requantv"))
+#: every op but the five added after requantv (no reduction tree but argmax's, no table, no latch).
+BEFORE_ROM = TINY.replace(name="beforerom", vxu_ops=tuple(op for op in isa.VXU_OPS if isa.VXU_OPS[op].code < 8))
+#: the reductions without argmax (a max tree without an index), spread, and add (a binary op).
+REDUCE = TINY5.replace(name="reduce", vxu_ops=("lsum", "lmax", "spread", "add"))
+#: one table each: rsqrt without recip, recip without rsqrt (with lmax and argmax sharing their tree).
+RSQRT_ONLY = TINY.replace(name="rsqrtonly", vxu_ops=("rsqrt",))
+RECIP_ONLY = TINY5.replace(name="reciponly", vxu_ops=("recip", "argmax", "lmax", "relu"))
 REQUANT_OPS = ("requant", "requantv")
+ROM_OPS = ("recip", "rsqrt")
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 EXTREMES = [INT32_MIN, INT32_MAX, INT32_MIN + 1, 0, 1, -1, 127, -128, 128, -129, 255, 256, 1 << 30, -(1 << 30)]
@@ -69,6 +78,7 @@ def reference(config, issues, see, run=None):
     params = gvxu.RESET_REQUANT
     table = np.full(LUT_ENTRIES, LUT_RESET, np.int8)
     ops, results, free = [], {}, 0
+    held = {}                               # VOP issue cycle -> its item 0's operand a (spread)
     out = [None] * T
     n = -1                                  # the unit's own time: run-high cycles only
     for k in range(T):
@@ -93,7 +103,10 @@ def reference(config, issues, see, run=None):
             a = _see(see, k, ins.src)
             if ins.op == "VOP":
                 b = _see(see, k, ins.src2) if ins.src2 is not None else None
-                results[t + tm.first_out + i] = (ins.dst.bits(), gvxu.execute(ins.vop, a, b, params, table))
+                if i == 0:
+                    held[t] = a
+                results[t + tm.first_out + i] = (ins.dst.bits(), gvxu.execute(ins.vop, a, b, params, table,
+                                                                              item=i, held=held[t]))
             else:   # LOADLUT vector i
                 cnt = min(L, LUT_ENTRIES - i * L)
                 table[i * L:i * L + cnt] = gvxu.low_byte(a[:cnt])
@@ -255,14 +268,25 @@ def test_signature():
         assert Shape.cast(members["word"].shape).width == isa.WORD_BITS
 
 
+@pytest.mark.parametrize("lanes", [1, 2, 5])
+def test_each_op_alone_elaborates(lanes):
+    """Every operation alone (and none at all) elaborates: each one's hardware stands without the others'
+    (the trees without argmax's index, rsqrt's table without recip's, spread's latch for one lane)."""
+    base = TINY.replace(name=f"lanes{lanes}", lanes=lanes, streams=2, mxu_rows=1, mxu_cols=1)
+    for ops in [()] + [(op,) for op in isa.VXU_OPS]:
+        Fragment.get(VXUSlice(base.replace(vxu_ops=ops)), None)
+
+
 @pytest.mark.parametrize("config, seed, n_instr", [
     (TINY, 0, 40), (TINY, 1, 40), (TINY, 2, 40), (TINY5, 3, 40), (TINY5, 4, 40), (SMALL, 5, 30),
     (LANES1, 6, 30), (UNARY, 7, 30), (NO_MULT, 8, 30), (VONLY, 9, 30), (NO_REQUANTV, 10, 40),
+    (BEFORE_ROM, 18, 30), (REDUCE, 19, 30), (RSQRT_ONLY, 20, 20), (RECIP_ONLY, 21, 30),
 ], ids=lambda v: v.name if hasattr(v, "name") else str(v))
 def test_random_schedule(config, seed, n_instr):
     """Random VOPs of every configured op back to back (with gaps), SETQs (also in a requant's or
     requantv's last sampling cycle, so its results in flight use the old parameters), LOADLUT + lut.
-    requantv's b lanes are random int32 vectors: out-of-range multipliers (0, negative) included."""
+    requantv's b lanes are random int32 vectors: out-of-range multipliers (0, negative) included; a
+    spread's items after the first see random vectors on src (which they must ignore)."""
     rng = np.random.default_rng(seed)
     issues, end = schedule(config, random_program(config, rng, n_instr, luts=1 if config.lanes > 1 else 0), rng,
                            gaps=True)
@@ -563,3 +587,106 @@ def test_matches_golden_chip():
     assert sum(p is not None for p in golden_puts) > 10
     assert_puts_equal("reference vs ChipSim", issues, golden_puts, reference(config, issues, see))
     assert_puts_equal("RTL vs ChipSim", issues, golden_puts, run_rtl(config, issues, see))
+
+
+def _rom_values():
+    """Positive and non-positive lanes for recip/rsqrt: the int32 ends, 0, ±1, every power of two and its
+    neighbours, every table index f at exponents of both parities (7, 8, 29, 30, and a low one where f
+    runs past the lane's bits), and random values."""
+    rng = np.random.default_rng(22)
+    values = EXTREMES + [-2, 2, 3, -(1 << 31) + 2]
+    for e in range(31):
+        values += [1 << e, (1 << e) - 1, (1 << e) + 1, -(1 << e)]
+    for e in (7, 8, 29, 30):
+        values += [((ROM_ENTRIES + f) << e) >> ROM_INDEX_BITS for f in range(ROM_ENTRIES)]
+    values += [((ROM_ENTRIES + f) << 3) >> ROM_INDEX_BITS for f in range(0, ROM_ENTRIES, 16)]  # e = 3
+    values += rng.integers(1, INT32_MAX + 1, size=40).tolist()
+    return [v for v in values if INT32_MIN <= v <= INT32_MAX]
+
+
+@pytest.mark.parametrize("config", [TINY, TINY5], ids=lambda c: c.name)
+def test_recip_rsqrt_extremes(config):
+    """recip and rsqrt on every table index (both parities of e), every power of two and its neighbours,
+    the int32 ends, 0, negatives; the two VOPs back to back (rsqrt issued in recip's last sampling cycle),
+    then a requant (sharing stage 3's register) right after."""
+    L = config.lanes
+    rng = np.random.default_rng(23)
+    values = _rom_values()
+    # the data really reaches every entry of each table
+    normal = [normalize(v) for v in values if v > 0]
+    assert {f for _, f in normal} == set(range(ROM_ENTRIES))
+    assert {(e & 1, f) for e, f in normal} == {(p, f) for p in (0, 1) for f in range(ROM_ENTRIES)}
+    assert {e for e, _ in normal} == set(range(31))
+    vectors = _chunks(rng.permutation(np.array(values, np.int64)), L)
+    instrs = [Instruction("VOP", vop=op, src=random_stream(rng, config), count=len(vectors),
+                          dst=random_stream(rng, config)) for op in ROM_OPS]
+    instrs.append(Instruction("VOP", vop="requant", src=random_stream(rng, config), count=3,
+                              dst=random_stream(rng, config)))
+    issues, end = schedule(config, instrs)
+    see = random_vectors(rng, (end + DRAIN, 2, config.streams, L))
+    ts = sorted(issues)
+    for t, ins in zip(ts[:2], instrs):
+        _feed(config, issues, see, t, ins, vectors)
+    want = check(config, issues, see, f"{config.name} recip/rsqrt")
+    for t, fn in zip(ts, (gvxu.recip, gvxu.rsqrt)):   # the reference computed the tables' rule
+        first = t + VXU_INPUT_OFFSET + VXU_PIPELINE
+        assert [list(want[first + i][1]) for i in range(len(vectors))] == fn(vectors).tolist()
+    got = {int(x) for i in range(len(vectors)) for x in want[ts[0] + VXU_INPUT_OFFSET + VXU_PIPELINE + i][1]}
+    assert {INT32_MAX, 1} <= got                # a <= 0, and the largest a (RECIP_ROM[f] >> 30 == 1)
+
+
+@pytest.mark.parametrize("config", [TINY, TINY5, LANES1], ids=lambda c: c.name)
+def test_lsum_lmax_extremes(config):
+    """lsum wrapping at both int32 ends, lmax on ties (all equal, repeated maxima), the int32 ends, then an
+    argmax of the same vectors (sharing the comparator tree) right after."""
+    L = config.lanes
+    rng = np.random.default_rng(24)
+    rows = [[INT32_MAX] * L, [INT32_MIN] * L, [0] * L, [-1] * L, [1] * L,
+            [INT32_MAX] + [1] * (L - 1), [INT32_MIN] + [-1] * (L - 1), [INT32_MIN, INT32_MAX] * L,
+            [3, 1] * L, [1, 3, 3] * L, [-5, -2, -2, -7] * L, [INT32_MIN + 1, INT32_MIN] * L,
+            list(range(L)), list(range(L, 0, -1)), [(1 << 30)] * L, [-(1 << 30)] * L]
+    rows = [(r * L)[:L] for r in rows]
+    vectors = np.concatenate([np.array(rows, np.int64), random_vectors(rng, (8, L))])
+    instrs = [Instruction("VOP", vop=op, src=random_stream(rng, config), count=len(vectors),
+                          dst=random_stream(rng, config)) for op in ("lsum", "lmax", "argmax")]
+    issues, end = schedule(config, instrs)
+    see = random_vectors(rng, (end + DRAIN, 2, config.streams, L))
+    ts = sorted(issues)
+    for t, ins in zip(ts, instrs):
+        _feed(config, issues, see, t, ins, vectors)
+    want = check(config, issues, see, f"{config.name} lsum/lmax")
+    sums = [(int(sum(int(x) for x in r)) + (1 << 31)) % (1 << 32) - (1 << 31) for r in vectors]
+    for t, expect in zip(ts[:2], (sums, [int(max(r)) for r in vectors])):
+        first = t + VXU_INPUT_OFFSET + VXU_PIPELINE
+        assert [want[first + i][1] for i in range(len(vectors))] == [(x,) * L for x in expect]
+    if L > 1:   # the sums really wrapped
+        assert sums[0] == L * INT32_MAX - (1 << 32) * ((L * INT32_MAX + (1 << 31)) >> 32)
+
+
+@pytest.mark.parametrize("config", [TINY, TINY5, LANES1, REDUCE], ids=lambda c: c.name)
+def test_spread_counts(config):
+    """spread with count < L, = L and > L (every item on every lane is lane i mod L of item 0's operand),
+    each issued in the previous spread's last sampling cycle (its latch takes the new item 0, while the
+    old one's last items are still in the pipeline), random vectors on src after item 0 (to be ignored),
+    and spreads right after and before another operation."""
+    L = config.lanes
+    rng = np.random.default_rng(25)
+    other = "lsum" if "lsum" in config.vxu_ops else "lmax"
+    counts = [1, max(1, L - 1), L, L + 1, 2 * L + 3, 1, L]
+    instrs = [Instruction("VOP", vop="spread", src=random_stream(rng, config), count=n,
+                          dst=random_stream(rng, config)) for n in counts]
+    instrs.insert(5, Instruction("VOP", vop=other, src=random_stream(rng, config), count=2,
+                                 dst=random_stream(rng, config)))
+    instrs.append(Instruction("VOP", vop=other, src=random_stream(rng, config), count=2,
+                              dst=random_stream(rng, config)))
+    issues, end = schedule(config, instrs)
+    see = random_vectors(rng, (end + DRAIN, 2, config.streams, L))
+    want = check(config, issues, see, f"{config.name} spread")
+    # the reference: item i of each spread is lane i mod L of what the spread sampled first, on every lane
+    for t, ins in zip(sorted(issues), instrs):
+        if ins.vop != "spread":
+            continue
+        first_in = t + VXU_INPUT_OFFSET
+        v0 = _see(see, first_in, ins.src)
+        for i in range(ins.count):
+            assert want[first_in + VXU_PIPELINE + i] == (ins.dst.bits(), (int(v0[i % L]),) * L)

@@ -187,6 +187,21 @@ def build_parser():
     digits.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     digits.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
+    lmd = demo_sub.add_parser("lm", help="a language model trained here (gpt), compiled with compile_lm and "
+                                         "generating text on the chip, every token checked against the int8 "
+                                         "reference")
+    _add_config_arg(lmd)
+    lmd.add_argument("--arch", type=_one_of(("gpt",)), default="gpt",
+                     help="the reference model (gpt; llama does not compile yet: its rotary embeddings)")
+    lmd.add_argument("--prompt", default="The ", help="the prompt text (default 'The ')")
+    lmd.add_argument("--tokens", type=_int_in(1), default=32, help="tokens to generate (default 32)")
+    lmd.add_argument("--backend", type=_one_of(("verilator", "golden")), default="verilator",
+                     help="verilator (default: the RTL, every step compared with golden) or golden")
+    lmd.add_argument("--temperature", type=float, default=0.0, help="0 (default): greedy; else seeded sampling")
+    lmd.add_argument("--seed", type=_int_in(0), default=0, help="seed of the sampling (default 0)")
+    lmd.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    lmd.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
+
     fpga = sub.add_parser("fpga", help="synthesize the MXU tile with yosys and nextpnr and report Fmax and area")
     fpga.add_argument("--target", required=True, type=_one_of(TARGETS), help="FPGA: " + " or ".join(TARGETS))
     _add_array_args(fpga, rows=8, cols=8)
@@ -715,9 +730,41 @@ def cmd_demo_digits(args):
     return 0 if r["match"] else 1
 
 
+def cmd_demo_lm(args):
+    from demos.lm.demo import run_demo
+    c = args.config.check_rtl() if args.backend == "verilator" else args.config
+    if not args.temperature >= 0:
+        raise ValueError(f"--temperature must be >= 0, not {args.temperature}")
+    r = run_demo(args.arch, args.prompt, args.tokens, args.backend, c, args.temperature, args.seed,
+                 args.build_dir)
+    ok = "equal to the int8 reference, token for token" if r["tokens_match"] else "DIFFERENT from the int8 reference"
+    print(f"language model {r['arch']} on chip {r['config']} ({r['backend']}), {len(r['tokens'])} tokens {ok}")
+    print(f"  prompt       {r['prompt']!r}")
+    print(f"  generated    {r['text']!r}")
+    d = r["decode_cycles"]
+    same = all(a == b for a, b in zip(d, r["predicted_decode_cycles"])) and (
+        r["prefill_cycles"] == r["predicted_prefill_cycles"])
+    print(f"  cycles       prefill {r['prefill_cycles']} ({len(r['prompt'])} steps), decode {r['step_cycles']} per "
+          f"token ({'= predicted' if same else 'predicted ' + str(r['predicted_decode_cycles'][:1])}); host "
+          f"{r['host_words_per_step']} words per step")
+    print(f"  speed        {r['tokens_per_s_per_user']:,.0f} tokens/s per user at {r['clock_mhz']:g} MHz (host edge "
+          f"counted; chip alone {r['chip_only_tokens_per_s_per_user']:,.0f}), MXU utilization "
+          f"{r['mxu_utilization']:.3f}")
+    print(f"  bound        weight streaming {r['weight_bound_cycles']} cycles per token: the step is "
+          f"{r['bound_ratio']:.2f}x it")
+    print(f"  loss         validation {r['float_val_loss']:.4f} float, {r['int8_val_loss']:.4f} int8 nats per "
+          f"character ({r['val_windows']} windows; unigram entropy {r['unigram_entropy']:.3f})")
+    print(f"  compile      {r['compile_seconds']:.2f} s; generation {r['run_seconds']:.1f} s")
+    if args.json:
+        _write_json(args.json, r)
+    return 0 if r["tokens_match"] and r["rtl_match"] is not False else 1
+
+
 def cmd_demo(args):
     if args.demo == "digits":
         return cmd_demo_digits(args)
+    if args.demo == "lm":
+        return cmd_demo_lm(args)
     from demos.mlp import run_demo
     config = args.config.check_rtl()
     _check_operands_fit(config, X=(args.m, args.k), W1=(args.k, args.hidden), W2=(args.hidden, args.n))

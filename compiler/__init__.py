@@ -11,6 +11,8 @@
 * ``compiler.api``: ``compile(model, example_inputs, config="small")`` → ``CompiledProgram``
   (``compiler.program``: quantize, lower; ``save``/``load`` in ``compiler.saved``, ``timeline``,
   ``sram_report``). Inputs in any form of ``compiler.inputs`` (tuple, one array, dict by name).
+* ``compiler.lm``: ``compile_lm(model, max_context, config, calibration)`` → ``LMProgram`` (a language model's
+  decode step with its KV cache in MEM; ``generate(prompt_ids, max_new_tokens, backend=...)``).
 
 The compiler's job ends at a program: it reads ``spec`` (and ``golden`` for expectations and golden runs)
 and never imports ``rtl/`` or ``sim/``. Running a program is ``sim.run(program, inputs, backend=...)``;
@@ -18,5 +20,6 @@ and never imports ``rtl/`` or ``sim/``. Running a program is ``sim.run(program, 
 """
 
 from .api import CompiledProgram, compile  # noqa: E402  (after the docstring)
+from .lm import Generation, LMProgram, compile_lm  # noqa: E402
 
-__all__ = ["compile", "CompiledProgram"]
+__all__ = ["compile", "CompiledProgram", "compile_lm", "LMProgram", "Generation"]

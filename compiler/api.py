@@ -89,6 +89,11 @@ def compile(model, example_inputs, config="small", calibration=None, batch=None)
     t0 = time.perf_counter()
     q = quantize(graph, calib)
     t1 = time.perf_counter()
+    att = next((n for n in graph.nodes if n.op == "attention"), None)
+    if att is not None:
+        raise NotImplementedError(f"attention '{att.name}': a compiled program runs attention only as a language "
+                                  f"model's decode step, with its KV cache in MEM: compile the model with "
+                                  f"compiler.compile_lm(model, max_context, calibration=ids)")
     m = lower(q, config, batch)
     t2 = time.perf_counter()
     specs = []

@@ -223,8 +223,9 @@ class _BiasAdd:
         _write_from(b, items, zl, vxu, f + isa.VXU_PIPELINE, ADD_OUT, f"bias sums of (m0={m0}, nt={nt})")
 
 
-def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None):
-    """One VXU operation over words ``a`` (and ``b_locs``) of MEM into words ``out``, from cycle ``start``."""
+def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None, same=False):
+    """One VXU operation over words ``a`` (and ``b_locs``) of MEM into words ``out``, from cycle ``start``;
+    ``same``: a binary operation with ``a`` as both operands (one stream on both read ports: a square)."""
     c = b.config
     vxu = c.positions("vxu")[0]
     items = []
@@ -239,9 +240,28 @@ def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None):
                     _dirs(b, out, vxu, False)))
     for i0, n, (ad, bd, od) in _groups(keys):
         kw = dict(src2=Stream(bd, VXU_B)) if bd else {}
+        if same:
+            kw = dict(src2=Stream(ad, VXU_A))
         items.append((vxu, f - 1 + i0, Instruction("VOP", vop=op, src=Stream(ad, VXU_A), count=n,
                                                    dst=Stream(od, VXU_OUT), **kw)))
     _write_from(b, items, out, vxu, f + isa.VXU_PIPELINE, VXU_OUT, f"{op} results")
+    b.place(items)
+
+
+def _spread_pass(b, start, src, out):
+    """``VOP spread`` of the word at ``src`` (one location) into the words ``out`` (word ``i`` every lane the
+    source's lane ``i mod L``), from cycle ``start``: one READ, one VOP of ``len(out)`` items."""
+    c = b.config
+    vxu = c.positions("vxu")[0]
+    items = []
+    f = start + isa.MEM_READ_LATENCY + b.hops(src[0], vxu)
+    _read_to(b, items, [src], vxu, f, VXU_A, "spread operand")
+    keys = _dirs(b, out, vxu, False)
+    for i0, n, od in _groups(keys):
+        assert i0 == 0, "spread: the outputs must lie on one side of the VXU"
+        items.append((vxu, f - 1, Instruction("VOP", vop="spread", src=Stream(b.direction(src[0], vxu), VXU_A),
+                                              count=n, dst=Stream(od, VXU_OUT))))
+    _write_from(b, items, out, vxu, f + isa.VXU_PIPELINE, VXU_OUT, "spread results")
     b.place(items)
 
 

@@ -26,14 +26,16 @@ def register_runner(name, fn):
     _RUNNERS[name] = fn
 
 
-def runner():
-    """The runner registered last, loading the ``conveyor.runners`` entry points if none is; a
-    ``RuntimeError`` saying how to get one when there is none."""
-    if not _RUNNERS:
+def runner(name="sim"):
+    """The runner called ``name`` (``"sim"``: compiled programs; ``"lm"``: generation with a compiled language
+    model), loading the ``conveyor.runners`` entry points if it is not registered; a ``RuntimeError`` saying
+    how to get one when there is none."""
+    if name not in _RUNNERS:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            register_runner(ep.name, ep.load())
-    if not _RUNNERS:
+            if ep.name not in _RUNNERS:
+                register_runner(ep.name, ep.load())
+    if name not in _RUNNERS:
         raise RuntimeError("no runner for compiled programs is registered: run them with sim.run(program, inputs) "
                            "(importing sim registers it), or install the conveyor package (pip install -e .), "
                            f"which declares one as the entry point {ENTRY_POINT_GROUP!r}")
-    return next(reversed(_RUNNERS.values()))
+    return _RUNNERS[name]

@@ -116,6 +116,17 @@ class ProgramBuilder:
         self._streams = {}                         # (dir, index, position, cycle) -> label
         self._done = False
 
+    def __deepcopy__(self, memo):
+        """A copy to go back to (``compiler.lower.placement``'s snapshots): the containers are copied, their
+        items (cycles, frozen ``Instruction`` s, labels) are immutable and shared; the config is the same."""
+        new = object.__new__(ProgramBuilder)
+        new.__dict__.update(self.__dict__)
+        new._sched = [list(s) for s in self._sched]
+        new._next = list(self._next)
+        new._busy = [dict(b) for b in self._busy]
+        new._streams = dict(self._streams)
+        return new
+
     # ---- queries -------------------------------------------------------------------------------------
     def next_issue(self, slice):
         """The first cycle at which slice ``slice`` may issue its next instruction."""

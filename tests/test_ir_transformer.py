@@ -44,7 +44,7 @@ def test_references_equal_torch(rng):
         "rmsnorm": g.rmsnorm(x, w, eps=1e-6), "rmsnorm_plain": g.rmsnorm(x), "mul": g.mul(x, x),
         "mul_c": g.mul(x, c), "mul_s": g.mul(x, 0.5), "neg": g.neg(x), "silu": g.silu(x),
         "transpose": g.transpose(x, 1, 2), "slice": g.slice(x, 2, 6),
-        "rotate": g.concat([g.neg(g.slice(x, 4, 8)), g.slice(x, 0, 4)]),
+        "rotate": g.concat([g.neg(g.slice(x, 4, 8)), g.slice(x, 0, 4)]), "rotate_half": g.rotate_half(x),
         "masked": g.masked_fill(x, mask, -7.5), "causal": g.attention(x, x, x),
         "cross": g.attention(x, kv, g.slice(kv, 0, 3), causal=False, scale=0.3),
         "bmm": g.matmul(x, g.transpose(kv, -1, -2)), "linear": g.linear(x, W, bias), "add_c": g.add(x, c),
@@ -63,6 +63,7 @@ def test_references_equal_torch(rng):
         "rmsnorm_plain": F.rms_norm(tx, (8,), eps=1e-5), "mul": tx * tx, "mul_c": tx * f32(c), "mul_s": tx * 0.5,
         "neg": -tx, "silu": F.silu(tx), "transpose": tx.transpose(1, 2), "slice": tx[..., 2:6],
         "rotate": torch.cat((-tx[..., 4:], tx[..., :4]), dim=-1),
+        "rotate_half": torch.cat((-tx[..., 4:], tx[..., :4]), dim=-1),
         "masked": tx.masked_fill(torch.from_numpy(mask), -7.5),
         "causal": F.scaled_dot_product_attention(tx, tx, tx, is_causal=True),
         "cross": F.scaled_dot_product_attention(tx, tkv, tkv[..., :3], scale=0.3),
@@ -77,7 +78,7 @@ def test_references_equal_torch(rng):
     assert shapes["bmm"] == (None, 2, 5, 7) and shapes["linear"] == (None, 2, 5, 3)
     assert shapes["heads"] == (None, 5, 16) and shapes["slice"] == (None, 2, 5, 4)
     assert set(TRANSFORMER_OPS) == {"softmax", "layernorm", "rmsnorm", "mul", "neg", "silu", "transpose", "concat",
-                                    "slice", "masked_fill", "attention"}
+                                    "slice", "masked_fill", "attention", "rotate_half"}
 
 
 def test_minus_inf_masks_and_large_inputs_stay_finite_where_torch_does():
@@ -218,12 +219,10 @@ def test_fuse_attention_leaves_other_patterns_alone():
 
 # ---- quantization refuses them -------------------------------------------------------------------------
 def test_quantize_refuses_the_transformer_ops_naming_the_node(rng):
-    builders = {
-        "softmax": lambda g, x: g.softmax(x, name="attn.softmax"),
-        "layernorm": lambda g, x: g.layernorm(x, name="attn.softmax"),
-        "mul": lambda g, x: g.mul(x, 0.5, name="attn.softmax"),
-        "slice": lambda g, x: g.slice(x, 0, 2, name="attn.softmax"),
-        "attention": lambda g, x: g.attention(x, x, x, name="attn.softmax"),
+    builders = {        # softmax, the norms, mul, causal attention, transpose, slice, rotate_half: int8 rules
+        "concat": lambda g, x: g.concat([x, x], name="attn.softmax"),
+        "masked_fill": lambda g, x: g.masked_fill(x, np.eye(8, dtype=bool)[:4], 0.0, name="attn.softmax"),
+        "neg": lambda g, x: g.neg(x, name="attn.softmax"),
     }
     calib = {"x": rng.normal(size=(2, 4, 8)).astype(np.float32)}
     for op, build in builders.items():
@@ -233,6 +232,11 @@ def test_quantize_refuses_the_transformer_ops_naming_the_node(rng):
         with raises(NotImplementedError, f"{op} 'attn.softmax': int8 quantization of {op} is not implemented yet "
                                          f"(issue 10)"):
             quantize(g, calib)
+    g = Graph()
+    x = g.input("x", (None, 4, 8))
+    g.output(g.attention(x, x, x, causal=False, name="enc"), "y")
+    with raises(NotImplementedError, "attention 'enc': int8 attention is causal only (a decoder), not causal=False"):
+        quantize(g, calib)
     g = Graph()
     x = g.input("x", (None, 4, 8))
     g.output(g.matmul(x, g.reshape(x, (-1, 8, 4)), name="bmm"), "y")

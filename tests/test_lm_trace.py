@@ -1,6 +1,6 @@
 """The two reference language models (demos.lm) through the compiler's torch front end: the traced graph's
 float reference equals the torch module, at several sequence lengths and batch sizes, and compiling them
-stops with an error naming the first operator int8 quantization does not handle yet (issue 10)."""
+as a plain program (``compiler.compile``) says to use ``compiler.compile_lm``."""
 import numpy as np
 import pytest
 import torch
@@ -31,10 +31,10 @@ def test_traced_lm_equals_torch(arch, length):
         np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4, err_msg=f"{arch} T={length} B={batch}")
 
 
-@pytest.mark.parametrize("arch, op", [("gpt", "layernorm"), ("llama", "rmsnorm")])
-def test_compiling_an_lm_names_what_is_not_quantized_yet(arch, op):
+@pytest.mark.parametrize("arch", ["gpt", "llama"])
+def test_compiling_an_lm_as_a_program_points_to_compile_lm(arch):
     torch.manual_seed(0)
-    model = build(arch).eval()
-    ids = _ids(0, 1, 8, model.config.vocab_size)
-    with pytest.raises(NotImplementedError, match=rf"^{op} '.+': int8 quantization of {op} is not implemented yet"):
-        compiler.compile(model, (ids,), config="small")
+    ids = _ids(0, 1, 8, 103)
+    with pytest.raises(NotImplementedError, match=r"^attention '.+': a compiled program runs attention only as a "
+                                                  r"language model's decode step.*compiler.compile_lm"):
+        compiler.compile(build(arch).eval(), (ids,), config="small")

@@ -169,11 +169,11 @@ def test_int8_is_close_to_float():
 
 
 def test_what_is_left_refused_names_the_node():
-    """mul of 3-D tensors and the norms stay refused before calibration (issue 10's next steps)."""
+    """concat (other than rotate-half) and neg stay refused before calibration; mul of N-D tensors quantizes
+    (its lowering: below)."""
     rng = rng_for(8)
-    for op, build in (("mul", lambda g, x: g.mul(x, x, name="n1")),
-                      ("layernorm", lambda g, x: g.layernorm(x, name="n1")),
-                      ("rmsnorm", lambda g, x: g.rmsnorm(x, name="n1"))):
+    for op, build in (("concat", lambda g, x: g.concat([x, x], name="n1")),
+                      ("neg", lambda g, x: g.neg(x, name="n1"))):
         g = Graph()
         x = g.input("x", (None, 3, 4))
         g.output(build(g, x), "y")
@@ -228,3 +228,24 @@ def test_mul_on_the_rtl_takes_the_predicted_cycles():
     r = sim.run(cp, test, backend="verilator")            # raises unless the RTL equals golden word for word
     assert r.match and r.cycles == cp.predicted_cycles
     np.testing.assert_array_equal(r.outputs["y"], cp.qgraph.run_int8({"x": test})["y"])
+
+
+# ---- slice ---------------------------------------------------------------------------------------------
+def test_slice_of_whole_tiles_aliases_and_a_lane_slice_is_refused():
+    """``qkv[..., a:b]`` of a fused projection: whole tiles are the same words (0 cycles); a slice starting
+    inside a tile would move lanes and is refused naming the node."""
+    rng = rng_for(12)
+    for start, stop in ((16, 48), (0, 20), (32, 48)):
+        g = Graph()
+        x = g.input("x", (None, 24))
+        h = g.linear(x, rng.normal(size=(24, 48)), rng.normal(size=48), name="qkv")
+        s = g.slice(h, start, stop, name="part")
+        g.output(g.linear(s, rng.normal(size=(stop - start, 8)), name="out"), "y")
+        cal = rng.normal(size=(32, 24)).astype(np.float32)
+        compiled(g, {"x": cal}, "small", 5, [{"x": cal[:5]}, {"x": np.full((5, 24), 1e3, np.float32)}])
+    g = Graph()
+    x = g.input("x", (None, 24))
+    g.output(g.slice(g.linear(x, rng.normal(size=(24, 48)), name="qkv"), 8, 24, name="part"), "y")
+    with pytest.raises(NotImplementedError, match=re.escape("slice 'part': the lowering slices whole tiles only "
+                                                            "(start a multiple of mxu_cols = 16), not [8:24]")):
+        lower(quantize(g, {"x": rng.normal(size=(8, 24)).astype(np.float32)}), SMALL, 2)

@@ -5,7 +5,7 @@
 A node whose inputs are all sizes or constants (``self.tril[:T, :T] == 0``, ``self.wpe(self.pos[:T])``) is
 folded to its traced value; every other node goes through the tables of ``ops`` and ``transformer``.
 """
-from ..ir import Graph, fuse_attention
+from ..ir import Graph, fuse_attention, fuse_rotate_half
 from . import ops, transformer
 from .arguments import example_tensors
 from .context import Const, Context, numpy_of, propagate, trace
@@ -117,4 +117,4 @@ def from_torch(module, example_inputs, dynamic_batch=True):
             g.output(out_tensor(a, f"output_{i}"), f"output_{i}")
     else:
         g.output(out_tensor(outputs, "output"), "output")
-    return fuse_attention(g)
+    return fuse_rotate_half(fuse_attention(g))

@@ -54,5 +54,7 @@ from .fuse import fuse_attention
 from .graph import Graph
 from .node import DTYPES, Node, Tensor
 from .reference import FLOAT_FUNCTIONS, TABLE_OPS, TRANSFORMER_OPS
+from .rotary import fuse_rotate_half
 
-__all__ = ["Tensor", "Node", "Graph", "DTYPES", "TABLE_OPS", "FLOAT_FUNCTIONS", "TRANSFORMER_OPS", "fuse_attention"]
+__all__ = ["Tensor", "Node", "Graph", "DTYPES", "TABLE_OPS", "FLOAT_FUNCTIONS", "TRANSFORMER_OPS", "fuse_attention",
+           "fuse_rotate_half"]

@@ -91,6 +91,8 @@ _TRANSFORMER = {
     "slice": lambda n, a: a[0][..., n.attrs["start"]:n.attrs["stop"]],
     "masked_fill": lambda n, a: np.where(n.attrs["mask"], np.float32(n.attrs["value"]), a[0]),
     "attention": lambda n, a: _attention(n, *a),
+    "rotate_half": lambda n, a: np.concatenate([-a[0][..., a[0].shape[-1] // 2:], a[0][..., :a[0].shape[-1] // 2]],
+                                               axis=-1),
 }
 
 #: The transformer ops (``compiler.ir.transformer``): ``compiler.quantize`` refuses them but ``silu`` and some ``mul``.

@@ -13,6 +13,7 @@ eps=1e-5)``                                + bias`` (biased variance), ``weight`
 ``mul(a, b)``                              ``a · b``: ``b`` a tensor of ``a``'s shape, or a constant of
                                            shape () or broadcast along the leading axes (``broadcast_shapes``)
 ``neg(x)``, ``silu(x)``                    ``-x``; ``x · sigmoid(x)``
+``rotate_half(x)``                         ``[-x[..., h:], x[..., :h]]``, ``h`` half the last axis (rotary)
 ``transpose(x, axis0, axis1)``             swaps two axes (not a ``None`` batch axis)
 ``concat(xs, axis=-1)``                    along the last axis; every other dimension equal
 ``slice(x, start, stop, axis=-1)``         ``x[..., start:stop]``, ``0 <= start < stop <= N``
@@ -114,6 +115,15 @@ class TransformerOps:
             raise ValueError(f"mul '{name}': b must be a constant of shape {fmt_shapes(allowed)} (or a tensor of "
                              f"a's shape), not {fmt_shape(c.shape)}")
         return self._add("mul", name, (a,), {"b": c}, a.shape, "float32")
+
+    def rotate_half(self, x, name=None):
+        """``[-x[..., h:], x[..., :h]]`` with ``h`` half the last axis (rotary embeddings)."""
+        name = self._name(name)
+        self._tensor(x, "x", "rotate_half", name)
+        self._last_axis("rotate_half", x, -1, name)
+        if x.shape[-1] % 2:
+            raise ValueError(f"rotate_half '{name}': the last axis must have an even size, not {x.shape[-1]}")
+        return self._add("rotate_half", name, (x,), {}, x.shape, "float32")
 
     def neg(self, x, name=None):
         """``-x``."""

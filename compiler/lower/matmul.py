@@ -184,7 +184,7 @@ def _lowered(lw, st, a, bt, direct, plan):
     z = lw.placed(f"'{st.name}'", Nt * M, f"int8 {M} x {N} as {Nt} tiles x {M} words", body,
                   busy=A | W | Bi)
     pad = rq.zp                         # padding lanes: 0 + 0 accumulated, requantized to zp
-    t = _T(st.name, "act", lw.shape(lw.q.graph.node(st.fused[-1]).shape), z, pad)
+    t = _T(st.name, "act", lw.out_shape(st), z, pad)
     lw.T[st.name] = t
     if rq.clamp_needed:
         max_zp(lw, st, t, rq.zp)

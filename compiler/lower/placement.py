@@ -13,7 +13,8 @@
   words and bytes, and the free words.
 * Liveness (``release_dead``, after every step): a tensor's remaining readers are counted from the graph (one
   more for each graph output it is, never consumed); a region no tensor with readers left holds (aliases
-  share a region) goes back to the allocator, the step's constants and scratch regions included.
+  share a region) goes back to the allocator, the step's constants and scratch regions included (constants
+  not, with ``keep_constants``: a program that runs again on the same MEM, the decode step of ``compiler/lm``).
 * Relaxed (the second pass of ``lower``, for a model the first cannot place): data written on the chip takes
   those words first (``reuse``: safe, since every later phase starts at ``ProgramBuilder.end``, after the
   last read of what was there; constants and inputs, loaded before the run, never do), constants go to the
@@ -47,6 +48,8 @@ class Lowering:
         self.fit = relaxed                  # relaxed: constants to the fullest slice that holds them first
         self.spill = 0                      # relaxed: the rotation of the excluded slices a constant falls back to
         self.released = set()               # ids of the regions handed back to the allocator
+        self.keep_constants = False         # a program run again and again (compiler/lm): constants stay
+        self.parents = {}                   # tensor name -> the region it is a part of (slices of tiles)
         self.alloc = MemAllocator(config)
         self.b = ProgramBuilder(config)
         self.mxu, self.vxu = config.positions("mxu")[0], config.positions("vxu")[0]
@@ -125,10 +128,11 @@ class Lowering:
         return (copy.deepcopy(self.b, {id(self.c): self.c}), self.alloc.state, len(self.regions),
                 len(self.constants), list(self.act_slices), self.matmuls,
                 {name: (t, t.kind, t.region, t.pad) for name, t in self.T.items()},
-                {name: len(v) for name, v in self.layout.views.items()})
+                {name: len(v) for name, v in self.layout.views.items()}, dict(self.parents))
 
     def restore(self, snap):
-        b, alloc, nr, nc, acts, mm, tensors, views = snap
+        b, alloc, nr, nc, acts, mm, tensors, views, parents = snap
+        self.parents = dict(parents)
         self.b, self.alloc.state, self.matmuls = copy.deepcopy(b, {id(self.c): self.c}), alloc, mm
         del self.regions[nr:]
         del self.constants[nc:]
@@ -165,7 +169,10 @@ class Lowering:
         """Hand every region no later step nor output reads back to the allocator (after a step: every later
         phase starts at ``ProgramBuilder.end``, after the last read of the dead data)."""
         live = {id(t.region) for t in self.T.values() if t.region is not None and self.uses.get(t.name, 0) > 0}
-        for _role, r in self.regions:
+        live |= {id(r) for name, r in self.parents.items() if self.uses.get(name, 0) > 0}
+        for role, r in self.regions:
+            if role == "const" and self.keep_constants:
+                continue
             if id(r) not in live and id(r) not in self.released:
                 self.released.add(id(r))
                 self.alloc.release(r)
@@ -225,7 +232,9 @@ class Lowering:
 
     def in_place_ok(self, t):
         """Whether no later step nor output reads ``t``'s region (through ``t`` or an alias)."""
-        return all(self.uses.get(o.name, 0) == 0 for o in self.T.values() if o.region is t.region)
+        base = self.parents.get(t.name, t.region)
+        return all(self.uses.get(o.name, 0) == 0 for o in self.T.values()
+                   if o.region is t.region or self.parents.get(o.name, o.region) is base)
 
     def vxu_step(self, st, x, body):
         """``body(out region)`` for a VXU pass over ``x`` writing step ``st``'s output (in place when no one
@@ -237,6 +246,13 @@ class Lowering:
     def operand(self, st, i=0):
         """Input ``i`` of step ``st`` as an activation in MEM (``act``; errors name the step)."""
         return self.act(self.T[st.inputs[i]], f"{st.op} '{st.name}'")
+
+    def out_shape(self, st):
+        """The shape of step ``st``'s output: its graph node's (the batch filled in), or ``st.params
+        ["out_shape"]`` for a step made by a later stage (``compiler/lm``) that has no node."""
+        if "out_shape" in st.params:
+            return tuple(st.params["out_shape"])
+        return self.shape(self.q.graph.node(st.fused[-1]).shape)
 
     def shape(self, shape):
         return tuple(self.batch if d is None else int(d) for d in shape)

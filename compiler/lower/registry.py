@@ -14,9 +14,19 @@ from .matmul import lower_matmul
 from .mul import lower_mul
 from .relu import lower_relu
 from .reshape import lower_reshape
+from .rotate import lower_rotate_half
+from .rows import lower_norm, lower_softmax
+from .slice import lower_slice
 from .table import lower_table
 
 __all__ = ["LOWERINGS", "lowering_for"]
+
+
+def lower_attention_refused(lw, st):
+    """Attention over a whole sequence is not lowered: a language model runs as decode steps."""
+    raise NotImplementedError(f"attention '{st.name}': a compiled program runs attention only as a language "
+                              f"model's decode step, with its KV cache in MEM: compile the model with "
+                              f"compiler.compile_lm(model, max_context, calibration=ids)")
 
 LOWERINGS = {
     "input": lower_input,
@@ -24,11 +34,16 @@ LOWERINGS = {
     "matmul": lower_matmul,
     "add": lower_add,
     "mul": lower_mul,
+    "norm": lower_norm,            # layernorm, rmsnorm
+    "softmax": lower_softmax,
     "relu": lower_relu,
     "table": lower_table,          # tanh, sigmoid, gelu, exp, silu
     "embedding": lower_embedding,
     "argmax": lower_argmax,
     "reshape": lower_reshape,
+    "slice": lower_slice,
+    "rotate_half": lower_rotate_half,
+    "attention": lower_attention_refused,
 }
 
 
@@ -37,6 +52,6 @@ def lowering_for(st):
     fn = LOWERINGS.get(st.op)
     if fn is None:
         raise NotImplementedError(f"{st.op} '{st.fused[0]}': the lowering handles linear, matmul, add, mul, "
-                                  f"relu, tanh/sigmoid/gelu/exp/silu, embedding (of input ids), argmax and reshape "
-                                  f"steps, not {st.op}")
+                                  f"layernorm/rmsnorm, softmax, slice, rotate_half, relu, tanh/sigmoid/gelu/exp/silu, "
+                                  f"embedding (of input ids), argmax and reshape steps, not {st.op}")
     return fn

@@ -5,7 +5,8 @@
   ``graph.evaluate``; integer and empty tensors are left out; ``TypeError`` for other ``calibration``,
   ``ValueError`` for a tensor that is not finite.
 * ``fit_out(lo, hi, name, acc_scale_max)``: the ``QParams`` of a requantized output ``name``, widened so the
-  requant multiplier ``acc scale / scale`` stays below 1.
+  requant multiplier ``acc scale / scale`` stays below 1; symmetric (zero point 0) for the names in
+  ``symmetric`` (what ``quantize`` marks: the tensors attention reads).
 """
 import numpy as np
 
@@ -35,7 +36,13 @@ def calibrate(graph, calibration):
     return lo, hi
 
 
-def fit_out(lo, hi, name, acc_scale_max):
-    """Output ``QParams`` from the calibration range, widened so the requant multiplier is below 1."""
-    return QParams.from_range(lo.get(name, 0.0), hi.get(name, 0.0), min_scale=acc_scale_max / _WIDEN)
+def fit_out(lo, hi, name, acc_scale_max, symmetric=()):
+    """Output ``QParams`` from the calibration range, widened so the requant multiplier is below 1; symmetric
+    (``scale = max|range| / 127``, zero point 0) when ``name`` is in ``symmetric`` (attention's q, k, v: no
+    zero-point terms in its products)."""
+    mn, mx = lo.get(name, 0.0), hi.get(name, 0.0)
+    if name in symmetric:
+        a = max(abs(mn), abs(mx)) or 1.0
+        return QParams(max(a / 127.0, acc_scale_max / _WIDEN), 0)
+    return QParams.from_range(mn, mx, min_scale=acc_scale_max / _WIDEN)
 

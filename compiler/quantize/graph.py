@@ -26,6 +26,10 @@ class QStep:
     * ``add``: ``m_a``, ``m_b`` (``None`` for a constant b), ``c`` int32 (broadcast over ``a``), ``requant``;
     * ``mul``: ``zp_a``, ``zp_b``, ``k``, ``c``, ``requant`` (two activations: ``k``, ``c`` None; a constant:
       ``zp_b`` None, ``k`` and ``c = -zp_a·k`` int32 of shape () or (N,));
+    * ``norm`` (layernorm, rmsnorm) and ``softmax``: the parameters of ``rows.py``; ``attention``: those of
+      ``attention.py``; ``transpose``: ``axes``; ``slice``: ``start``, ``stop`` (the last axis; codes
+      unchanged); ``rotate_half``: none (codes ``[-q[..., h:], q[..., :h]]``, zero point 0, -(-128) clamped
+      to 127);
     * ``relu``: ``zp``; ``table``: ``table`` int8 (256,) in LUT order, ``func``; ``embedding``: ``table``
       int8 (V, D); ``argmax``: ``axis``; ``reshape``: ``shape``; ``input``: the input's ``QParams`` or None.
     """
@@ -58,14 +62,19 @@ def _run_step(st, env, raw):
         acc = gvxu.add(acc, np.broadcast_to(p["bias"], acc.shape))
         return p["requant"].apply(acc)
     if op == "matmul":
-        qa, qb = args
-        acc = mxu_matmul(qa, qb)
-        rows = _i32(qa.astype(np.int64).sum(axis=1))[:, None]      # |.| <= 128 K
-        cols = _i32(qb.astype(np.int64).sum(axis=0))[None, :]
-        acc = gvxu.add(acc, gvxu.mul(np.broadcast_to(rows, acc.shape), np.full(acc.shape, -p["zp_b"], np.int32)))
-        acc = gvxu.add(acc, gvxu.mul(np.broadcast_to(cols, acc.shape), np.full(acc.shape, -p["zp_a"], np.int32)))
-        acc = gvxu.add(acc, np.broadcast_to(gvxu.wrap_int32(qa.shape[1] * p["zp_a"] * p["zp_b"]), acc.shape))
-        return p["requant"].apply(acc)
+        from .attention import matmul_int8
+        return matmul_int8(args[0], args[1], p["zp_a"], p["zp_b"], p["requant"])
+    if op == "attention":
+        from .attention import run_attention
+        return run_attention(*args, p)
+    if op == "transpose":
+        return np.swapaxes(args[0], *p["axes"])
+    if op == "slice":
+        return args[0][..., p["start"]:p["stop"]]
+    if op == "rotate_half":
+        q = args[0].astype(np.int32)
+        h = q.shape[-1] // 2
+        return np.clip(np.concatenate([-q[..., h:], q[..., :h]], axis=-1), -128, 127).astype(np.int8)
     if op == "add":
         qa = _i32(args[0])
         acc = gvxu.mul(qa, np.full(qa.shape, p["m_a"], np.int32))
@@ -81,6 +90,12 @@ def _run_step(st, env, raw):
             return p["requant"].apply(gvxu.mul(da, db))
         acc = gvxu.mul(qa, np.broadcast_to(p["k"], qa.shape))
         return p["requant"].apply(gvxu.add(acc, np.broadcast_to(p["c"], qa.shape)))
+    if op == "norm":
+        from .rows import run_norm
+        return run_norm(args[0], p)
+    if op == "softmax":
+        from .rows import run_softmax
+        return run_softmax(args[0], p)
     if op == "relu":
         return gvxu.vmax(_i32(args[0]), np.full(args[0].shape, p["zp"], np.int32)).astype(np.int8)
     if op == "table":
@@ -156,6 +171,10 @@ class QGraph:
                 total += 4 * p["requant"].mult.size + (4 * np.size(p["c"]) if st.op != "matmul" else 0)
             elif st.op in ("table", "embedding"):
                 total += p["table"].size
+            elif st.op == "softmax":
+                total += 2 * p["table_hi"].size
+            elif st.op == "norm":
+                total += 4 * p["C"].size + (4 * p["beta"]["c"].size if p["beta"] is not None else 0)
         return int(total)
 
     def summary(self):

@@ -28,7 +28,7 @@ ACC_SCALE_BITS = 16
 MUL_CONST_BITS = 15
 
 
-def q_linear(n, chain, qp, lo, hi, out, relu, fused):
+def q_linear(n, chain, qp, lo, hi, out, relu, fused, sym=()):
     x = n.inputs[0]
     sx, zx = qp[x].scale, qp[x].zp
     W = n.attrs["W"]
@@ -41,7 +41,7 @@ def q_linear(n, chain, qp, lo, hi, out, relu, fused):
         if c.op == "add":
             b += c.attrs["b"].astype(np.float64)
     acc_scale = sx * sw
-    po = fit_out(lo, hi, out, acc_scale.max())
+    po = fit_out(lo, hi, out, acc_scale.max(), sym)
     qp[out] = po
     bias = round_half_away(b / acc_scale) - zx * Wq.astype(np.int64).sum(axis=0)
     bound = 2 * K * 128 * 127 + int(np.abs(bias).max())
@@ -69,7 +69,7 @@ def q_matmul(n, qp, lo, hi, out, relu, fused):
     return QStep("matmul", out, (a, b), fused, {"zp_a": pa.zp, "zp_b": pb.zp, "requant": rq})
 
 
-def q_add(n, qp, lo, hi, out, relu, fused):
+def q_add(n, qp, lo, hi, out, relu, fused, sym=()):
     a = n.inputs[0]
     pa = qp[a]
     if len(n.inputs) == 2:
@@ -84,7 +84,7 @@ def q_add(n, qp, lo, hi, out, relu, fused):
         s_acc = max(pa.scale, s_b) / 2.0 ** ACC_SCALE_BITS
         m_a, m_b = int(round_half_away(pa.scale / s_acc)), None
         c = round_half_away(const / s_acc) - m_a * pa.zp
-    po = fit_out(lo, hi, out, s_acc)
+    po = fit_out(lo, hi, out, s_acc, sym)
     qp[out] = po
     N = n.shape[-1]
     real = np.full(N, s_acc / po.scale)
@@ -94,7 +94,7 @@ def q_add(n, qp, lo, hi, out, relu, fused):
                                                       "requant": rq})
 
 
-def q_mul(n, qp, lo, hi, out):
+def q_mul(n, qp, lo, hi, out, sym=()):
     a = n.inputs[0]
     pa = qp[a]
     if len(n.inputs) == 2:
@@ -108,7 +108,7 @@ def q_mul(n, qp, lo, hi, out):
         k = round_half_away(const / s_k)
         acc_scale = pa.scale * s_k
         p = {"zp_a": pa.zp, "zp_b": None, "k": k.astype(np.int32), "c": (-pa.zp * k).astype(np.int32)}
-    po = fit_out(lo, hi, out, acc_scale)
+    po = fit_out(lo, hi, out, acc_scale, sym)
     qp[out] = po
     real = np.full(n.shape[-1], acc_scale / po.scale)
     mult, shift = requant_multipliers(real, f"mul '{n.name}'")

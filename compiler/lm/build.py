@@ -1,0 +1,77 @@
+"""``compile_lm(model, max_context, config="small", calibration=ids) -> LMProgram``.
+
+* ``model``: a decoder-only ``torch.nn.Module`` taking token ids ``(B, T)`` and returning logits ``(B, T, V)``
+  (the front end's ops: ``compiler.frontend_torch``);
+* ``max_context``: the longest sequence it will see, a multiple of ``mxu_cols`` (the key tiles of the cache);
+* ``calibration``: token ids, a 1-D run of text (cut into windows of ``max_context``) or ``(B, max_context)``
+  windows: the int8 ranges are calibrated on them (``CALIBRATION_WINDOWS`` windows at most).
+
+The model is traced twice, at ``max_context`` (quantized: the int8 reference, whose every row depends only
+on the rows before it) and for one token (the shapes of a decode step), and the decode step is lowered
+(``decode.py``). ``timings`` says how long tracing, quantizing and lowering took.
+"""
+import time
+
+import numpy as np
+
+from ..api import _preset
+from ..quantize import quantize
+from .decode import lower_decode
+from .program import LMProgram
+
+__all__ = ["compile_lm", "CALIBRATION_WINDOWS"]
+
+#: Calibration windows used at most (evenly spaced over what is given).
+CALIBRATION_WINDOWS = 32
+
+
+def _windows(calibration, T):
+    ids = np.asarray(calibration)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"calibration must be integer token ids, not {ids.dtype}")
+    if ids.ndim == 1:
+        n = len(ids) // T
+        if n < 1:
+            raise ValueError(f"calibration must hold at least max_context = {T} ids, not {len(ids)}")
+        ids = ids[:n * T].reshape(n, T)
+    if ids.ndim != 2 or ids.shape[1] != T:
+        raise ValueError(f"calibration must be 1-D ids or windows of shape (B, {T}), not shape {ids.shape}")
+    if len(ids) > CALIBRATION_WINDOWS:
+        ids = ids[np.linspace(0, len(ids) - 1, CALIBRATION_WINDOWS).round().astype(int)]
+    return ids.astype(np.int64)
+
+
+def compile_lm(model, max_context, config="small", calibration=None):
+    """Compile the language model ``model`` for generation on ``config`` (module docstring)."""
+    import torch
+
+    from ..frontend_torch import from_torch
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a decoder-only language model), not {type(model).__name__}")
+    if isinstance(max_context, bool) or not isinstance(max_context, (int, np.integer)) or max_context < 1:
+        raise ValueError(f"max_context must be an int >= 1, not {max_context!r}")
+    config = _preset(config)
+    T = int(max_context)
+    if T % config.mxu_cols:
+        raise ValueError(f"max_context must be a multiple of mxu_cols = {config.mxu_cols} of config {config.name} "
+                         f"(the key tiles of the cache), not {T}")
+    if calibration is None:
+        raise ValueError("calibration must be given: token ids of text like what the model will see")
+    timings = {}
+    t0 = time.perf_counter()
+    g_full = from_torch(model, np.zeros((1, T), np.int64))
+    g_one = from_torch(model, np.zeros((1, 1), np.int64))
+    timings["trace"] = time.perf_counter() - t0
+    if len(g_full.inputs) != 1 or len(g_full.outputs) != 1:
+        raise ValueError(f"model must take one input (token ids) and return one output (logits), not "
+                         f"{len(g_full.inputs)} inputs and {len(g_full.outputs)} outputs")
+    ids_name = g_full.inputs[0].name
+    wins = _windows(calibration, T)
+    t0 = time.perf_counter()
+    q = quantize(g_full, [{ids_name: wins[i:i + 8]} for i in range(0, len(wins), 8)])
+    timings["quantize"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model_d, data = lower_decode(q, g_one, config)
+    timings["lower"] = time.perf_counter() - t0
+    vocab = int(g_full.outputs[next(iter(g_full.outputs))].shape[-1])
+    return LMProgram(config, T, vocab, q, model_d, data, timings)

@@ -1,0 +1,122 @@
+"""``LMProgram``: a language model compiled for generation (``compile_lm``), and ``Generation``, what a run gives.
+
+* ``generate(prompt_ids, max_new_tokens, backend="golden"|"verilator", temperature=0.0, seed=0) -> Generation``
+  through the registered ``"lm"`` runner (``compiler.runners``; ``sim/lm_run.py``);
+* ``reference(prompt_ids, max_new_tokens, temperature, seed)``: the tokens the int8 reference (``QGraph.run_int8``
+  on the whole sequence so far, padded to the context; causal, so the padding changes nothing) generates;
+* ``choose(logit_codes, temperature, rng)``: the one decoding rule both use: greedy (``temperature == 0``: the
+  lowest index among the largest codes) or a sample of ``softmax(dequantized logits / temperature)`` drawn with
+  ``rng`` (``numpy.random.default_rng(seed)``, one draw per token): the same seed gives the same text on every
+  backend, since the logits are equal;
+* ``steps(prompt_len, max_new_tokens)``: the positions run: the prompt's tokens one per step (the prefill), then
+  each generated token but the last.
+
+``Generation``: ``tokens`` (generated ids), ``reference`` (the int8 reference's for the same prompt and decoding),
+``cycles`` and ``predicted_cycles`` per step (prefill first: the prompt's steps summed, then one entry per
+decode step), ``host_cycles`` (per step, prefill first: the host edge's words, one command per cycle: the
+writes before START, START, STATUS and the logits' reads), ``tokens_match``, ``backend``.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..runners import runner
+
+__all__ = ["LMProgram", "Generation"]
+
+
+@dataclass
+class Generation:
+    tokens: list
+    reference: list
+    cycles: list
+    predicted_cycles: list
+    host_cycles: list
+    backend: str
+    prompt: list = field(default_factory=list)
+    match: bool | None = None          # verilator: the RTL equalled golden word for word at every step
+    mismatch: str | None = None
+
+    @property
+    def tokens_match(self):
+        return self.tokens == self.reference
+
+
+class LMProgram:
+    """A compiled language model (module docstring)."""
+
+    def __init__(self, config, context, vocab, qgraph, model, data, timings):
+        self.config, self.context, self.vocab = config, context, vocab
+        self.qgraph, self.model, self.data = qgraph, model, data
+        self.timings = dict(timings)
+
+    # ---- the program ---------------------------------------------------------------------------------
+    @property
+    def step_cycles(self):
+        """Cycles of one decode step (every position: one program)."""
+        return int(self.model.program.predicted_cycles)
+
+    @property
+    def host_words(self):
+        """Host-edge commands per step: the writes, START, STATUS, the logits' reads."""
+        return self.data.write_words + 2 + self.data.read_words
+
+    def memory_image(self):
+        """The constants loaded once before the first step (weights, tables, the zeroed cache)."""
+        return list(self.model.constants)
+
+    def logits_of(self, read):
+        """The logit codes (int8, V) from ``read(slice, bank, addr, n)`` (words) over the output segments."""
+        out = self.data.logits
+        words = np.concatenate([read(s, b, a, n) for s, b, a, n in out.segments])
+        C = self.config.mxu_cols
+        codes = np.concatenate([words[nt, :min(C, out.features - nt * C)] for nt in range(len(words))])
+        return codes.astype(np.int8)
+
+    # ---- decoding ------------------------------------------------------------------------------------
+    def check_prompt(self, prompt_ids, max_new_tokens):
+        p = np.asarray(prompt_ids)
+        if p.ndim != 1 or p.dtype.kind not in "iu" or not len(p):
+            raise ValueError(f"prompt_ids must be a non-empty 1-D sequence of token ids, not {p!r}")
+        if p.min() < 0 or p.max() >= self.vocab:
+            raise ValueError(f"prompt_ids must be in 0 … {self.vocab - 1}, not {int(p.min())} … {int(p.max())}")
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be an int >= 1, not {max_new_tokens!r}")
+        if len(p) + max_new_tokens - 1 > self.context:
+            raise ValueError(f"the prompt ({len(p)} tokens) and max_new_tokens ({max_new_tokens}) must fit the "
+                             f"compiled context of {self.context}: at most {self.context - len(p) + 1} new tokens")
+        return [int(t) for t in p]
+
+    def choose(self, codes, temperature, rng):
+        if temperature == 0:
+            return int(np.argmax(codes))
+        qp = self.qgraph.params_of(next(iter(self.qgraph.outputs)))
+        z = qp.dequantize(codes).astype(np.float64) / temperature
+        pr = np.exp(z - z.max())
+        return int(rng.choice(len(pr), p=pr / pr.sum()))
+
+    def reference_logits(self, ids):
+        """The int8 reference's logit codes for the last of ``ids`` (padded to the context)."""
+        T = self.context
+        x = np.zeros((1, T), np.int64)
+        x[0, :len(ids)] = ids
+        (out,) = self.qgraph.run_int8({self.qgraph.graph.inputs[0].name: x}).values()
+        return out[0, len(ids) - 1]
+
+    def reference(self, prompt_ids, max_new_tokens, temperature=0.0, seed=0):
+        ids = self.check_prompt(prompt_ids, max_new_tokens)
+        rng = np.random.default_rng(seed)
+        out = []
+        for _ in range(max_new_tokens):
+            tok = self.choose(self.reference_logits(ids), temperature, rng)
+            out.append(tok)
+            ids.append(tok)
+        return out
+
+    def generate(self, prompt_ids, max_new_tokens, backend="golden", temperature=0.0, seed=0, **options):
+        """Generate on ``backend`` (module docstring): a ``Generation``."""
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
+            raise ValueError(f"temperature must be a number >= 0, not {temperature!r}")
+        self.check_prompt(prompt_ids, max_new_tokens)
+        return runner("lm")(self, prompt_ids, max_new_tokens, backend=backend, temperature=float(temperature),
+                            seed=seed, **options)

@@ -18,7 +18,7 @@ PIP_FLAGS ?= --disable-pip-version-check --no-input --progress-bar off
 # are found by amaranth-boards and friends without activating the venv.
 RUN      := PATH="$(abspath $(VENV_BIN)):$$PATH"
 
-# ---- make sim: the main demos (the digits MLP from the compiler; an MLP step from assembly) --------------
+# ---- make sim: the main demos (the digits MLP from the compiler; an MLP step from assembly; an LM) -------
 CONFIG ?= small
 DIGITS_BATCH ?= 64
 M      ?= 256
@@ -27,6 +27,10 @@ HIDDEN ?= 64
 N      ?= 16
 SEED   ?= 1
 SIM_ARGS ?=
+# ...and a language model (trained here on first use, cached under build/lm) generating text on the RTL
+LM_ARCH   ?= gpt
+LM_TOKENS ?= 16
+LM_PROMPT ?= The
 
 # ---- make waves: the same demo, smaller, with a waveform dump, a GTKWave layout and a PNG ----------------
 WAVES_CONFIG ?= tiny
@@ -96,9 +100,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## Create/refresh .venv from requirements.txt (done automatically by every target)
 
-sim: $(STAMP) ## Main demos on chip CONFIG: the digits MLP compiled end to end, then an MLP step from assembly
+sim: $(STAMP) ## Main demos on chip CONFIG: the digits MLP compiled end to end, an MLP step from assembly, then a language model generating text
 	$(RUN) $(CONVEYOR) demo digits --config $(CONFIG) --batch $(DIGITS_BATCH) --seed $(SEED) $(SIM_ARGS)
 	$(RUN) $(CONVEYOR) demo mlp --config $(CONFIG) --m $(M) --k $(K) --hidden $(HIDDEN) --n $(N) --seed $(SEED) $(SIM_ARGS)
+	$(RUN) $(CONVEYOR) demo lm --config $(CONFIG) --arch $(LM_ARCH) --tokens $(LM_TOKENS) --prompt "$(LM_PROMPT)" $(SIM_ARGS)
 
 waves: $(STAMP) ## The demo on chip WAVES_CONFIG with a VCD, a .gtkw grouped by slice and a PNG of the first cycles
 	$(RUN) $(CONVEYOR) demo mlp --config $(WAVES_CONFIG) --m $(WAVES_M) --k $(WAVES_K) --hidden $(WAVES_HIDDEN) --n $(WAVES_N) --seed $(SEED) --waves $(SIM_ARGS)

@@ -108,7 +108,8 @@ def build_parser():
     comp.add_argument("model", metavar="MODEL.py",
                       help="a Python file defining model() (a compiler.ir.Graph or a torch.nn.Module) and "
                            "example_inputs() (a tuple of arrays in argument order, one array, or a dict of input "
-                           "name to array; also the calibration data)")
+                           "name to array; also the calibration data); or a language model: model() (a decoder "
+                           "taking token ids), max_context() and calibration() (token ids)")
     _add_config_arg(comp)
     comp.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (program.json, data.npz)")
     comp.add_argument("--batch", type=_int_in(1), default=None,
@@ -135,6 +136,10 @@ def build_parser():
     run.add_argument("--waves", action="store_true",
                      help="write a VCD waveform, a GTKWave layout (.gtkw) grouped by slice and a PNG of the "
                           "first cycles")
+    run.add_argument("--prompt-ids", metavar="IDS",
+                     help="language model folder: the prompt's token ids, comma-separated (needed)")
+    run.add_argument("--tokens", type=_int_in(1), default=8, help="language model folder: tokens to generate "
+                                                                  "(default 8)")
     run.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     run.add_argument("--seed", type=_int_in(0, MAX_SEED), default=1,
                      help=f"seed of the host edge's valid/ready pattern (0..{MAX_SEED}; default 1)")
@@ -187,12 +192,13 @@ def build_parser():
     digits.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     digits.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
-    lmd = demo_sub.add_parser("lm", help="a language model trained here (gpt), compiled with compile_lm and "
-                                         "generating text on the chip, every token checked against the int8 "
+    lmd = demo_sub.add_parser("lm", help="a language model trained here (gpt or llama), compiled with compile_lm "
+                                         "and generating text on the chip, every token checked against the int8 "
                                          "reference")
     _add_config_arg(lmd)
-    lmd.add_argument("--arch", type=_one_of(("gpt",)), default="gpt",
-                     help="the reference model (gpt; llama does not compile yet: its rotary embeddings)")
+    lmd.add_argument("--arch", type=_one_of(("gpt", "llama")), default="gpt",
+                     help="the reference model: gpt (learned positions, LayerNorm, GELU; default) or llama (rotary, "
+                          "RMSNorm, SwiGLU)")
     lmd.add_argument("--prompt", default="The ", help="the prompt text (default 'The ')")
     lmd.add_argument("--tokens", type=_int_in(1), default=32, help="tokens to generate (default 32)")
     lmd.add_argument("--backend", type=_one_of(("verilator", "golden")), default="verilator",
@@ -353,6 +359,8 @@ def _load_model_file(path):
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as e:
         raise fail("loading it", e) from None
+    if callable(getattr(module, "max_context", None)):          # a language model: compile_lm
+        return _load_lm_file(path, module, fail)
     missing = [f for f in ("model", "example_inputs") if not callable(getattr(module, f, None))]
     if missing:
         raise UsageError(f"{path} must define the functions model() and example_inputs() (missing "
@@ -372,9 +380,77 @@ def _load_model_file(path):
     return model, examples
 
 
+def _load_lm_file(path, module, fail):
+    """``("lm", model, max_context, calibration ids)`` of a language model's MODEL.py."""
+    calib = next((f for f in ("calibration", "example_inputs") if callable(getattr(module, f, None))), None)
+    if not callable(getattr(module, "model", None)) or calib is None:
+        raise UsageError(f"{path} defines max_context(), so it is a language model: it must also define model() "
+                         f"and calibration() (token ids of text like what it will see; example_inputs() also "
+                         f"serves)")
+    out = []
+    for f in ("model", "max_context", calib):
+        try:
+            out.append(getattr(module, f)())
+        except (Exception, SystemExit) as e:
+            raise fail(f"{f}()", e) from None
+    return ("lm", *out)
+
+
+def cmd_compile_lm(args, model, context, calibration):
+    import compiler
+    if args.batch is not None or args.timeline:
+        raise UsageError("arguments --batch and --timeline: apply to a compiled program, not to a language model "
+                         "(one decode step at batch 1)")
+    try:
+        lm = compiler.compile_lm(model, context, config=args.config, calibration=calibration)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
+    out = lm.save(args.output)
+    print(f"compiled the language model {args.model} for config {lm.config.name}: context {lm.context}, "
+          f"vocabulary {lm.vocab}")
+    print(f"  decode   {lm.step_cycles} predicted cycles per token (one program, every position), "
+          f"{lm.host_words} host-edge words per step")
+    print(f"  program  {max(len(w) for w in lm.model.program.words)} words on the busiest queue; compile "
+          f"{sum(lm.timings.values()):.2f} s")
+    print(f"wrote {out} (generate with: conveyor run {out} --prompt-ids 1,2,3 --tokens 8)")
+    if args.json:
+        _write_json(args.json, {"model": str(args.model), "config": lm.config.name, "context": lm.context,
+                                "vocab": lm.vocab, "step_cycles": lm.step_cycles, "host_words": lm.host_words,
+                                "timings": lm.timings, "output": str(out)})
+    return 0
+
+
+def cmd_run_lm(args):
+    from compiler.lm import LMProgram
+    from sim import lm_run  # noqa: F401  (registers the "lm" runner)
+    if not args.prompt_ids:
+        raise UsageError(f"argument --prompt-ids: needed to run the language model {args.program} (token ids, "
+                         f"e.g. 1,2,3)")
+    try:
+        ids = [int(x) for x in args.prompt_ids.split(",")]
+    except ValueError:
+        raise UsageError(f"argument --prompt-ids: must be comma-separated integers, not {args.prompt_ids!r}") from None
+    try:
+        lm = LMProgram.load(args.program)
+        g = lm.generate(ids, args.tokens, backend=args.backend or "verilator", seed=args.seed)
+    except ValueError as e:
+        raise UsageError(" ".join(str(e).split())) from None
+    same = "equal to" if g.tokens_match else "DIFFERENT from"
+    print(f"generated {len(g.tokens)} tokens on {g.backend}, {same} the int8 reference: {g.tokens}")
+    print(f"  cycles   prefill {g.cycles[0]}, decode {g.cycles[1:2]} per token (predicted {g.predicted_cycles[1:2]})")
+    if args.json:
+        _write_json(args.json, {"tokens": g.tokens, "reference": g.reference, "tokens_match": g.tokens_match,
+                                "cycles": g.cycles, "predicted_cycles": g.predicted_cycles,
+                                "host_cycles": g.host_cycles, "backend": g.backend})
+    return 0 if g.tokens_match and g.match is not False else 1
+
+
 def cmd_compile(args):
     import compiler
-    model, examples = _load_model_file(args.model)
+    loaded = _load_model_file(args.model)
+    if loaded[0] == "lm":
+        return cmd_compile_lm(args, *loaded[1:])
+    model, examples = loaded
     try:
         cp = compiler.compile(model, examples, config=args.config, batch=args.batch)
     except (ValueError, TypeError, NotImplementedError) as e:
@@ -483,6 +559,11 @@ def cmd_run(args):
     from sim.chip_run import load_data
     from spec.asm import AsmError, assemble
     from spec.config import DEFAULT_PRESET, PRESETS
+    if Path(args.program).is_dir() and (Path(args.program) / "lm.json").is_file():
+        return cmd_run_lm(args)
+    if args.prompt_ids is not None:
+        raise UsageError("argument --prompt-ids: applies to a language model folder (conveyor compile of a MODEL.py "
+                         "with max_context())")
     if Path(args.program).is_dir() and (Path(args.program) / "program.json").is_file():
         return cmd_run_compiled(args)
     for name in ("inputs", "backend", "outputs"):

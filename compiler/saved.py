@@ -23,7 +23,8 @@ from .lower import CompiledModel, InputsLayout, OutputLoc
 from .quantize import QParams
 from .schedule import Program
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "InputSpec", "save_program", "load_program"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "InputSpec", "save_program", "load_program", "read_program",
+           "read_constants", "write_program"]
 
 FORMAT = "conveyor-compiled-program"
 FORMAT_VERSION = 1
@@ -71,9 +72,7 @@ def save_program(cp, dir):
         "assembly": m.program.text,
     }
     arrays = {}
-    for p, (words, sched) in enumerate(zip(m.program.words, m.program.schedule)):
-        arrays[f"words_{p}"] = np.array([int(w) for w in words], np.uint64)
-        arrays[f"cycles_{p}"] = np.array([t for t, _ in sched], np.int64)
+    write_program(m.program, arrays)
     for i, (_, _, _, words) in enumerate(m.constants):
         arrays[f"const_{i}"] = np.asarray(words)
     for name, tables in m.inputs_layout.gathers.items():
@@ -107,8 +106,9 @@ def load_program(dir, cls):
         raise ValueError(f"{d}: malformed compiled program ({type(e).__name__}: {what})") from None
 
 
-def _from_saved(cls, meta, npz):
-    config = ChipConfig.from_dict(meta["config"])
+def read_program(config, npz, predicted_cycles, text=""):
+    """The ``Program`` of ``words_<p>`` / ``cycles_<p>`` in ``npz``, every word checked to be an instruction of
+    its slice (``ValueError`` naming the first that is not)."""
     P = len(config.slices)
     words, cycles = [], []
     for p in range(P):
@@ -128,8 +128,29 @@ def _from_saved(cls, meta, npz):
             if f is not None:
                 raise ValueError(f"words_{p}[{i}] = 0x{w:016x} is not an instruction of slice "
                                  f"{config.slice_names[p]} ({f.code.name}: {f.message})")
-    constants = [(cm["slice"], cm["bank"], cm["addr"], npz[cm["key"]]) for cm in meta["constants"]]
-    check_mem_inputs(config, constants, [f"constant {cm['key']!r}" for cm in meta["constants"]])
+    schedule = [[(t, isa.decode(w)) for t, w in zip(ts, ws)] for ts, ws in zip(cycles, words)]
+    return Program(config=config, words=words, schedule=schedule, predicted_cycles=int(predicted_cycles), text=text)
+
+
+def read_constants(config, entries, npz):
+    """The memory image of ``entries`` (``{"slice", "bank", "addr", "key"}`` dicts, the words in ``npz``),
+    checked to lie inside MEM."""
+    constants = [(cm["slice"], cm["bank"], cm["addr"], npz[cm["key"]]) for cm in entries]
+    check_mem_inputs(config, constants, [f"constant {cm['key']!r}" for cm in entries])
+    return constants
+
+
+def write_program(program, arrays):
+    """``words_<p>`` and ``cycles_<p>`` of ``program`` into the dict ``arrays`` (for ``np.savez``)."""
+    for p, (words, sched) in enumerate(zip(program.words, program.schedule)):
+        arrays[f"words_{p}"] = np.array([int(w) for w in words], np.uint64)
+        arrays[f"cycles_{p}"] = np.array([t for t, _ in sched], np.int64)
+
+
+def _from_saved(cls, meta, npz):
+    config = ChipConfig.from_dict(meta["config"])
+    program = read_program(config, npz, meta["predicted_cycles"], meta.get("assembly", ""))
+    constants = read_constants(config, meta["constants"], npz)
     gathers = {im["name"]: [None if v.get("gather") is None else npz[v["gather"]] for v in im["views"]]
                for im in meta["inputs"]}
     batch = meta["batch"]
@@ -146,9 +167,6 @@ def _from_saved(cls, meta, npz):
                 check_mem_inputs(config, [(int(loc[0]), int(loc[1]), int(loc[2]), np.zeros((1, config.lanes),
                                                                                               np.int32))],
                                 [f"input {im['name']!r}: word location {loc}"])
-    schedule = [[(t, isa.decode(w)) for t, w in zip(ts, ws)] for ts, ws in zip(cycles, words)]
-    program = Program(config=config, words=words, schedule=schedule,
-                      predicted_cycles=int(meta["predicted_cycles"]), text=meta.get("assembly", ""))
     layout = InputsLayout(config)
     specs = []
     for im in meta["inputs"]:

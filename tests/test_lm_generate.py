@@ -14,6 +14,7 @@ import torch
 import sim.lm_run  # noqa: F401  (registers the "lm" runner)
 from compiler.lm import compile_lm
 from demos.lm import text, train
+from demos.lm.models import build
 from sim.lm_run import _golden
 
 PROMPTS = ["The ", "class ", "In Python, "]
@@ -113,6 +114,11 @@ def test_errors_name_what_is_wrong(gpt):
         compile_lm(model, 64, "small")
     with pytest.raises(TypeError, match=r"model must be a torch.nn.Module"):
         compile_lm("gpt", 64)
+    torch.manual_seed(0)
+    wide = build("gpt", dict(n_head=2, d_model=64, context=16)).eval()
+    with pytest.raises(NotImplementedError, match=r"reshape 'view': the decode step regroups heads of head_dim = "
+                                                  r"mxu_cols = 16 only, not \(1, 1, 64\) -> \(1, 1, 2, 32\)"):
+        compile_lm(wide, 16, "small", calibration=np.zeros(64, np.int64))
 
 
 @pytest.mark.slow
@@ -124,3 +130,78 @@ def test_rtl_generates_32_tokens_equal_to_the_reference(lm_of):
     assert g.tokens == g.reference and len(g.tokens) == 32
     assert g.cycles == g.predicted_cycles
     print(repr(text.decode(np.array(g.tokens))), g.harness_cycles)
+
+
+# ---- random decoders ---------------------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def decoders(draw):
+    arch = draw(st.sampled_from(["gpt", "llama"]))
+    heads = draw(st.integers(1, 3))
+    return arch, dict(n_layer=draw(st.integers(1, 2)), n_head=heads, d_model=16 * heads,
+                      d_ff=draw(st.sampled_from([16, 40, 64])), context=draw(st.sampled_from([16, 32])),
+                      vocab_size=draw(st.sampled_from([5, 20, 37]))), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=16, deadline=None, derandomize=True, database=None)
+@given(decoders())
+def test_random_decoders_generate_equal_to_the_reference_in_the_predicted_cycles(case):
+    """Random decoder-only models (heads, widths across tile boundaries, layers, contexts, vocabularies):
+    every step's logits equal the int8 reference's, every step in exactly the predicted cycles."""
+    arch, cfg, seed = case
+    print(arch, cfg, f"seed {seed}")
+    torch.manual_seed(seed)
+    model = build(arch, cfg).eval()
+    with torch.no_grad():                       # livelier than the initialization: distinct logits
+        for p in model.parameters():
+            p.mul_(3.0)
+    rng = np.random.default_rng(seed)
+    lm = compile_lm(model, cfg["context"], "small", calibration=rng.integers(0, cfg["vocab_size"], 8 * cfg["context"]))
+    prompt = [int(t) for t in rng.integers(0, cfg["vocab_size"], 2)]
+    tokens, cycles, logits, feeds = _golden(lm, prompt, 3, 0.0, 0)
+    assert tokens == lm.reference(prompt, 3)
+    seq = prompt + tokens
+    for (tok, pos), got in zip(feeds, logits):
+        np.testing.assert_array_equal(got, lm.reference_logits(seq[:pos + 1]), err_msg=f"position {pos}")
+    assert cycles == [lm.step_cycles] * len(feeds)
+
+
+def test_save_and_load_generate_the_same(lm_of, tmp_path):
+    _, lm = lm_of
+    lm.save(tmp_path / "lm")
+    back = type(lm).load(tmp_path / "lm")
+    ids = [int(i) for i in text.encode("class ")]
+    a, b = lm.generate(ids, 4), back.generate(ids, 4)
+    assert a.tokens == b.tokens == b.reference and a.cycles == b.cycles
+    assert back.step_cycles == lm.step_cycles and back.host_words == lm.host_words
+    np.testing.assert_array_equal(back.reference_logits(ids), lm.reference_logits(ids))
+    (tmp_path / "lm" / "lm.json").write_text('{"format": "conveyor-language-model", "version": 9}')
+    with pytest.raises(ValueError, match=r"version must be 1, not 9"):
+        type(lm).load(tmp_path / "lm")
+    with pytest.raises(ValueError, match=r"is not a saved language model: lm.json is missing"):
+        type(lm).load(tmp_path / "nothing")
+
+
+# ---- the command line ----------------------------------------------------------------------------------
+def test_conveyor_compile_and_run_a_language_model(tmp_path, capsys):
+    from cli.main import main
+    src = tmp_path / "MODEL.py"
+    src.write_text("from demos.lm import text, train\n\n\ndef model():\n    return train.load_or_train('gpt')[0]\n\n\n"
+                   "def max_context():\n    return 64\n\n\ndef calibration():\n    return text.split()[0][:1024]\n")
+    out = tmp_path / "out"
+    assert main(["compile", str(src), "-o", str(out), "--json", str(tmp_path / "c.json")]) == 0
+    assert "predicted cycles per token (one program, every position)" in capsys.readouterr().out
+    assert main(["run", str(out), "--prompt-ids", "52,68,65", "--tokens", "3", "--backend", "golden"]) == 0
+    assert "equal to the int8 reference" in capsys.readouterr().out
+    assert main(["run", str(out), "--backend", "golden"]) == 2
+    assert "argument --prompt-ids: needed to run the language model" in capsys.readouterr().err
+    assert main(["run", str(out), "--prompt-ids", "1,x", "--backend", "golden"]) == 2
+    assert "must be comma-separated integers, not '1,x'" in capsys.readouterr().err
+    bad = tmp_path / "BAD.py"
+    bad.write_text("def model():\n    return None\n\n\ndef max_context():\n    return 64\n")
+    assert main(["compile", str(bad), "-o", str(tmp_path / "b")]) == 2
+    assert "defines max_context(), so it is a language model: it must also define model() and calibration()" in \
+        capsys.readouterr().err

@@ -8,8 +8,11 @@
   lowest index among the largest codes) or a sample of ``softmax(dequantized logits / temperature)`` drawn with
   ``rng`` (``numpy.random.default_rng(seed)``, one draw per token): the same seed gives the same text on every
   backend, since the logits are equal;
-* ``steps(prompt_len, max_new_tokens)``: the positions run: the prompt's tokens one per step (the prefill), then
-  each generated token but the last.
+* ``save(dir)`` / ``LMProgram.load(dir)``: ``lm.json`` + ``data.npz`` (``saved.py``; no pickle): the program,
+  its constants, the host's per-step data and the int8 reference, so a loaded program generates and checks
+  exactly as the compiled one.
+
+The prompt's tokens go one per step (the prefill), then each generated token but the last.
 
 ``Generation``: ``tokens`` (generated ids), ``reference`` (the int8 reference's for the same prompt and decoding),
 ``cycles`` and ``predicted_cycles`` per step (prefill first: the prompt's steps summed, then one entry per
@@ -112,6 +115,17 @@ class LMProgram:
             out.append(tok)
             ids.append(tok)
         return out
+
+    def save(self, dir):
+        """Write ``lm.json`` and ``data.npz`` into the folder ``dir`` (``compiler.lm.saved``, no pickle)."""
+        from .saved import save_lm
+        return save_lm(self, dir)
+
+    @classmethod
+    def load(cls, dir):
+        """The ``LMProgram`` saved in ``dir``; ``ValueError`` naming what is missing or wrong."""
+        from .saved import load_lm
+        return load_lm(dir, cls)
 
     def generate(self, prompt_ids, max_new_tokens, backend="golden", temperature=0.0, seed=0, **options):
         """Generate on ``backend`` (module docstring): a ``Generation``."""

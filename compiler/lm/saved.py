@@ -1,0 +1,195 @@
+"""The saved form of an ``LMProgram``: a folder of ``lm.json`` and ``data.npz``, no pickle anywhere.
+
+``lm.json``: format and version, ``config.to_dict()``, the context and vocabulary, the decode step (predicted
+cycles, MXU items, the constants' locations, the host's per-step data: the ids input and its embedding view,
+the position tables, the masks' and new-key rows' segments, the logits' location), and the int8 reference
+(``QGraph``: every step's op, name, inputs and integer parameters, every tensor's scale and zero point, the
+ids input's shape). Arrays (program words, constants, tables, weights) go to ``data.npz`` by key and are read
+back with ``allow_pickle=False``. Parameters are encoded by kind: numbers, strings, lists, dicts, arrays
+(``{"array": key}``), ``QParams`` (``{"qparams": [scale, zp]}``) and ``Requant`` (``{"requant": …}``); anything
+else is refused when saving. ``load_lm`` checks the program words and MEM locations as ``compiler.saved``
+does and names what is missing or wrong in one ``ValueError``.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from spec.config import ChipConfig
+from spec.image import read_npz
+
+from ..lower.model import CompiledModel, InputsLayout, OutputLoc
+from ..memory import Region
+from ..quantize import QGraph, QParams, QStep, Requant
+from ..saved import read_constants, read_program, write_program
+from .decode import StepData
+
+__all__ = ["LM_FORMAT", "LM_FORMAT_VERSION", "save_lm", "load_lm"]
+
+LM_FORMAT = "conveyor-language-model"
+LM_FORMAT_VERSION = 1
+
+
+class _Enc:
+    def __init__(self):
+        self.arrays = {}
+
+    def __call__(self, v, key):
+        if isinstance(v, np.ndarray):
+            k = f"a{len(self.arrays)}_{key}"
+            self.arrays[k] = v
+            return {"array": k}
+        if isinstance(v, QParams):
+            return {"qparams": [float(v.scale), int(v.zp)]}
+        if isinstance(v, Requant):
+            return {"requant": {"mult": self(np.asarray(v.mult), key + ".mult"), "shift": int(v.shift),
+                                "zp": int(v.zp), "relu": bool(v.relu),
+                                "real": None if v.real is None else self(np.asarray(v.real), key + ".real")}}
+        if isinstance(v, dict):
+            return {"dict": {str(k): self(x, f"{key}.{k}") for k, x in v.items()}}
+        if isinstance(v, (list, tuple)):
+            return {"list": [self(x, f"{key}.{i}") for i, x in enumerate(v)]}
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        if isinstance(v, (float, np.floating)):
+            return float(v)
+        if v is None or isinstance(v, str):
+            return v
+        raise TypeError(f"{key}: cannot save a {type(v).__name__}")
+
+
+def _dec(v, npz):
+    if isinstance(v, dict):
+        if "array" in v:
+            return npz[v["array"]]
+        if "qparams" in v:
+            return QParams(float(v["qparams"][0]), int(v["qparams"][1]))
+        if "requant" in v:
+            r = v["requant"]
+            return Requant(_dec(r["mult"], npz), int(r["shift"]), int(r["zp"]), bool(r["relu"]),
+                           None if r["real"] is None else _dec(r["real"], npz))
+        if "dict" in v:
+            return {k: _dec(x, npz) for k, x in v["dict"].items()}
+        if "list" in v:
+            return tuple(_dec(x, npz) for x in v["list"])
+        raise ValueError(f"unknown encoded value {sorted(v)}")
+    return v
+
+
+class _Inputs:
+    """What ``QGraph.run_int8`` needs of the float graph once loaded: the ids input's name and shape."""
+
+    class _T:
+        def __init__(self, name, shape):
+            self.name, self.shape, self.dtype = name, tuple(shape), "int64"
+
+    def __init__(self, name, shape):
+        self.inputs = [self._T(name, shape)]
+
+    def check_inputs(self, inputs):
+        (t,) = self.inputs
+        if not isinstance(inputs, dict) or set(inputs) != {t.name}:
+            raise ValueError(f"inputs must be {{{t.name!r}: ids}}, not {inputs!r}")
+        x = np.asarray(inputs[t.name])
+        if x.ndim != len(t.shape) or x.shape[1:] != t.shape[1:] or x.dtype.kind not in "iu":
+            raise ValueError(f"input {t.name!r} must be integer ids of shape (B, {t.shape[1]}), not "
+                             f"{x.dtype} {x.shape}")
+        return {t.name: x}
+
+
+def _segs(segments):
+    return [[s, int(b), int(a), int(n)] for s, b, a, n in segments]
+
+
+def save_lm(lm, dir):
+    """Write ``lm`` as ``lm.json`` and ``data.npz`` into the folder ``dir``; returns its Path."""
+    d = Path(dir)
+    d.mkdir(parents=True, exist_ok=True)
+    enc = _Enc()
+    m, data, q = lm.model, lm.data, lm.qgraph
+    write_program(m.program, enc.arrays)
+    consts = []
+    for i, (s, b, a, words) in enumerate(m.constants):
+        enc.arrays[f"const_{i}"] = np.asarray(words)
+        consts.append({"slice": s, "bank": int(b), "addr": int(a), "key": f"const_{i}"})
+    ((view_shape, view),) = data.layout.views[data.ids_input]
+    (gather,) = data.layout.gathers[data.ids_input]
+    inp = q.graph.inputs[0]
+    out = data.logits
+    meta = {
+        "format": LM_FORMAT, "version": LM_FORMAT_VERSION, "config": lm.config.to_dict(),
+        "context": lm.context, "vocab": lm.vocab, "timings": lm.timings,
+        "step": {"predicted_cycles": int(m.program.predicted_cycles), "matmul_items": int(m.matmul_items),
+                 "constants": consts, "assembly": m.program.text},
+        "data": {"ids_input": data.ids_input, "view_shape": [int(x) for x in view_shape],
+                 "view_locs": [[int(p), int(b), int(a)] for p, b, a in view.locs],
+                 "gather": enc(np.asarray(gather), "gather"),
+                 "positional": [{"segments": _segs(segs), "kind": kind, "table": enc(np.asarray(t), "positional"),
+                                 "pad": int(pad), "words": int(n)} for segs, kind, t, pad, n in data.positional],
+                 "amask": _segs(data.amask), "kw_rows": _segs(data.kw_rows), "heads": int(data.heads),
+                 "logits": {"tensor": out.tensor, "shape": [int(x) for x in out.shape], "rows": int(out.rows),
+                            "features": int(out.features), "segments": _segs(out.segments)}},
+        "reference": {"input": inp.name, "input_shape": [None if x is None else int(x) for x in inp.shape],
+                      "outputs": dict(q.outputs),
+                      "qparams": {k: enc(v, "qp") for k, v in q.qparams.items()},
+                      "steps": [{"op": st.op, "name": st.name, "inputs": list(st.inputs), "fused": list(st.fused),
+                                 "params": enc(st.params, st.name)} for st in q.steps]},
+    }
+    (d / "lm.json").write_text(json.dumps(meta) + "\n")
+    np.savez(d / "data.npz", **enc.arrays)
+    return d
+
+
+def load_lm(dir, cls):
+    """The ``cls`` (``LMProgram``) saved in folder ``dir``; ``ValueError`` naming what is missing or wrong."""
+    d = Path(dir)
+    pj, dz = d / "lm.json", d / "data.npz"
+    for f in (pj, dz):
+        if not f.is_file():
+            raise ValueError(f"{d} is not a saved language model: {f.name} is missing")
+    try:
+        meta = json.loads(pj.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read {pj}: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != LM_FORMAT:
+        raise ValueError(f"{pj} is not a saved language model (format must be {LM_FORMAT!r})")
+    if meta.get("version") != LM_FORMAT_VERSION:
+        raise ValueError(f"{pj}: version must be {LM_FORMAT_VERSION}, not {meta.get('version')!r}")
+    npz = read_npz(dz, "language model data")
+    try:
+        return _from_saved(cls, meta, npz)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        what = f"missing key {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+        raise ValueError(f"{d}: malformed language model ({type(e).__name__}: {what})") from None
+
+
+def _from_saved(cls, meta, npz):
+    config = ChipConfig.from_dict(meta["config"])
+    st = meta["step"]
+    program = read_program(config, npz, st["predicted_cycles"], st.get("assembly", ""))
+    constants = read_constants(config, st["constants"], npz)
+    dm = meta["data"]
+    layout = InputsLayout(config)
+    view = Region(f"input '{dm['ids_input']}'", config, [tuple(int(x) for x in loc) for loc in dm["view_locs"]])
+    layout.views[dm["ids_input"]] = [(tuple(dm["view_shape"]), view)]
+    layout.gathers[dm["ids_input"]] = [_dec(dm["gather"], npz)]
+    lo = dm["logits"]
+    out = OutputLoc(lo["tensor"], "codes", tuple(lo["shape"]), int(lo["rows"]), int(lo["features"]),
+                    tuple(tuple(s) for s in lo["segments"]))
+    ref = meta["reference"]
+    model = CompiledModel(None, config, 1, program, layout, constants, {"output": out}, [], int(st["matmul_items"]))
+    data = StepData(config, int(meta["context"]), dm["ids_input"], layout,
+                    positional=[(tuple(tuple(s) for s in p["segments"]), p["kind"], _dec(p["table"], npz),
+                                 int(p["pad"]), int(p["words"])) for p in dm["positional"]],
+                    amask=tuple(tuple(s) for s in dm["amask"]), kw_rows=tuple(tuple(s) for s in dm["kw_rows"]),
+                    heads=int(dm["heads"]), logits=out)
+    steps = [QStep(s["op"], s["name"], tuple(s["inputs"]), tuple(s["fused"]), _dec(s["params"], npz))
+             for s in ref["steps"]]
+    qgraph = QGraph.__new__(QGraph)
+    qgraph.graph = _Inputs(ref["input"], ref["input_shape"])
+    qgraph.steps = steps
+    qgraph.qparams = {k: _dec(v, npz) for k, v in ref["qparams"].items()}
+    qgraph.outputs = dict(ref["outputs"])
+    return cls(config, int(meta["context"]), int(meta["vocab"]), qgraph, model, data, meta.get("timings", {}))

@@ -165,6 +165,7 @@ def test_random_decoders_generate_equal_to_the_reference_in_the_predicted_cycles
     assert tokens == lm.reference(prompt, 3)
     seq = prompt + tokens
     for (tok, pos), got in zip(feeds, logits):
+        assert tok == seq[pos]
         np.testing.assert_array_equal(got, lm.reference_logits(seq[:pos + 1]), err_msg=f"position {pos}")
     assert cycles == [lm.step_cycles] * len(feeds)
 

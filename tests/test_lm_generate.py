@@ -122,9 +122,10 @@ def test_errors_name_what_is_wrong(gpt):
 
 
 @pytest.mark.slow
-def test_rtl_generates_32_tokens_equal_to_the_reference(lm_of):
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_rtl_generates_32_tokens_equal_to_the_reference(lm_of, prompt):
     _, lm = lm_of
-    ids = [int(i) for i in text.encode("The ")]
+    ids = [int(i) for i in text.encode(prompt)]
     g = lm.generate(ids, 32, backend="verilator")
     assert g.match, g.mismatch
     assert g.tokens == g.reference and len(g.tokens) == 32

@@ -223,9 +223,32 @@ class _BiasAdd:
         _write_from(b, items, zl, vxu, f + isa.VXU_PIPELINE, ADD_OUT, f"bias sums of (m0={m0}, nt={nt})")
 
 
+def _eager(b, reads, writes, place):
+    """``place(start)`` from the cycle the data is ready (``ProgramBuilder.ready``) when ``b.eager``, or the first
+    later cycle (probed with growing steps) where it schedules (queues in order, units free, streams clear),
+    else from ``b.end`` (where every phase of a non-eager builder starts)."""
+    if b.eager:
+        start, step = b.ready(reads, writes), 1
+        while start < b.end:            # the first start that schedules, probing with growing steps
+            token = b.checkpoint()
+            try:
+                out = place(start)
+            except ValueError:
+                b.rollback(token)
+                start, step = start + step, 2 * step
+            else:
+                b.commit()
+                return out
+    return place(b.end)
+
+
 def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None, same=False):
-    """One VXU operation over words ``a`` (and ``b_locs``) of MEM into words ``out``, from cycle ``start``;
-    ``same``: a binary operation with ``a`` as both operands (one stream on both read ports: a square)."""
+    """One VXU operation over words ``a`` (and ``b_locs``) of MEM into words ``out``, from cycle ``start``
+    (``None``: as early as the data allows on an eager builder, else ``b.end``); ``same``: a binary operation
+    with ``a`` as both operands (one stream on both read ports: a square)."""
+    if start is None:
+        return _eager(b, list(a) + list(b_locs or []), list(out),
+                      lambda s: _vxu_pass(b, s, op, a, out, b_locs, setq, same))
     c = b.config
     vxu = c.positions("vxu")[0]
     items = []
@@ -266,6 +289,9 @@ def _spread_pass(b, start, src, out):
 
 
 def _loadlut(b, start, table):
+    """LOADLUT of the table region ``table`` from cycle ``start`` (``None``: when ready on an eager builder)."""
+    if start is None:
+        return _eager(b, table.locs, (), lambda s: _loadlut(b, s, table))
     c = b.config
     vxu = c.positions("vxu")[0]
     items = []

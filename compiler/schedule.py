@@ -114,6 +114,10 @@ class ProgramBuilder:
         self._busy = [dict() for _ in range(P)]    # unit -> (free cycle, instr, issue cycle)
         self._last = -1                            # last cycle of any activity so far
         self._streams = {}                         # (dir, index, position, cycle) -> label
+        self._stored = {}                          # (slice, bank, addr) -> last cycle a WRITE stores it
+        self._presented = {}                       # (slice, bank, addr) -> last cycle a READ presents it
+        self._journal = None                       # what a trial placement changed (checkpoint/rollback)
+        self.eager = False                         # phases start when their data is ready (ready()), not at end
         self._done = False
 
     def __deepcopy__(self, memo):
@@ -125,7 +129,47 @@ class ProgramBuilder:
         new._next = list(self._next)
         new._busy = [dict(b) for b in self._busy]
         new._streams = dict(self._streams)
+        new._stored = dict(self._stored)
+        new._presented = dict(self._presented)
+        new._journal = None
         return new
+
+    # ---- data readiness and trial placements (phases that start early) -------------------------------
+    def ready(self, reads=(), writes=()):
+        """The first cycle a phase may start at (issue its first READ) so that its READs of ``reads`` see every
+        store placed so far and its stores into ``writes`` come after every placed READ and store of them:
+        ``(slice, bank, addr)`` word locations. At most ``end``."""
+        t = 0
+        for loc in reads:
+            t = max(t, self._stored.get(loc, -1) + 1)
+        for loc in writes:
+            t = max(t, self._stored.get(loc, -1) + 1, self._presented.get(loc, -1) + 1)
+        return min(t, self.end)
+
+    def checkpoint(self):
+        """Start a trial: ``rollback(token)`` undoes everything placed since (``commit()`` keeps it)."""
+        self._journal = []
+        return ([len(q) for q in self._sched], list(self._next), [dict(u) for u in self._busy], self._last)
+
+    def rollback(self, token):
+        lens, nxt, busy, last = token
+        for q, n in zip(self._sched, lens):
+            del q[n:]
+        self._next, self._busy, self._last = nxt, busy, last
+        for d, key, old in reversed(self._journal):
+            if old is None:
+                d.pop(key, None)
+            else:
+                d[key] = old
+        self._journal = None
+
+    def commit(self):
+        self._journal = None
+
+    def _set(self, d, key, value):
+        if self._journal is not None:
+            self._journal.append((d, key, d.get(key)))
+        d[key] = value
 
     # ---- queries -------------------------------------------------------------------------------------
     def next_issue(self, slice):
@@ -202,6 +246,12 @@ class ProgramBuilder:
             self._next[p] = cycle + 1
             self._busy[p][tm.unit] = (cycle + tm.busy, instr, cycle)
         self._last = max(self._last, cycle + tm.span - 1)
+        if instr.op == "READ":
+            for i in range(instr.count):
+                self._set(self._presented, (p, instr.bank, instr.addr + i), cycle + isa.MEM_DECODE_STAGES + i)
+        elif instr.op == "WRITE":
+            for i in range(instr.count):
+                self._set(self._stored, (p, instr.bank, instr.addr + i), cycle + isa.MEM_WRITE_LATENCY + i)
         return instr
 
     def place(self, items):
@@ -244,7 +294,7 @@ class ProgramBuilder:
                                      f"written during cycle {cycle + i}) collides with {other}")
         for i in range(count):
             for h in range(1, d + 1):
-                self._streams[(s.direction, s.index, p + step * h, cycle + i + h)] = what
+                self._set(self._streams, (s.direction, s.index, p + step * h, cycle + i + h), what)
 
     # ---- finishing -----------------------------------------------------------------------------------
     def finish(self):

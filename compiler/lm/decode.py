@@ -156,6 +156,7 @@ class _Decode:
         self.lw = Lowering(self.qd, config, 1)
         self.lw.keep_constants = True       # the weights and caches outlive every run
         self.lw.reuse = True                # data written on the chip reuses dead scratch (never a constant)
+        self.lw.b.eager = True              # VXU passes start when their data is ready, not after everything
         self.kept = []
         self.rp = None
 
@@ -249,35 +250,37 @@ class _Decode:
             _spread_pass(b, b.end, k.region.locs[h], ak.locs[h * hd:(h + 1) * hd])
         inc = self.gemm(ak, self.kw, H * hd, C, T, f"new keys of '{st.name}'", avoid=kt.slices)
         # inc word nt·(H·hd) + h·hd + i is the cache word of head h, key tile nt, row i: kt's own order
-        _vxu_pass(b, b.end, "add", kt.locs, kt.locs, b_locs=inc.locs)
-        # 2. the new values: R'' (T rows) @ [v_h in row 0 of tile h] → row p of every head
-        _vxu_pass(b, b.end, "max", v.region.locs, [self.wv.locs[h * C] for h in range(H)], same=True)
-        inc = self.gemm(self.rp, self.wv, T, C, H * C, f"new values of '{st.name}'", avoid=vt.slices)
-        _vxu_pass(b, b.end, "add", vt.locs, vt.locs, b_locs=inc.locs)
-        _vxu_pass(b, b.end, "add", vsum.locs, vsum.locs, b_locs=v.region.locs)
-        # 3. scores: [q_h on the diagonal] (H × H·hd) @ the stacked caches (H·hd × T)
-        _vxu_pass(b, b.end, "max", q.region.locs, [self.xq.locs[h * H + h] for h in range(H)], same=True)
+        _vxu_pass(b, None, "add", kt.locs, kt.locs, b_locs=inc.locs)
+        # 2. scores: [q_h on the diagonal] (H × H·hd) @ the stacked caches (H·hd × T)
+        _vxu_pass(b, None, "max", q.region.locs, [self.xq.locs[h * H + h] for h in range(H)], same=True)
+        _vxu_pass(b, None, "max", v.region.locs, [self.wv.locs[h * C] for h in range(H)], same=True)
         acc = self.gemm(self.xq, kt, H, H * hd, T, f"scores of '{st.name}'", avoid=self.amask.slices)
         rq = p["scores"]
-        _vxu_pass(b, b.end, "requant", acc.locs, acc.locs,
+        _vxu_pass(b, None, "requant", acc.locs, acc.locs,
                   setq=gvxu.RequantParams(int(rq.mult.reshape(-1)[0]), rq.shift, rq.zp))
+        # 3. the new values: R'' (T rows) @ [v_h in row 0 of tile h] → row p of every head, on the MXU while
+        #    the VXU computes the softmax (its passes start when the scores are ready)
+        vinc = self.gemm(self.rp, self.wv, T, C, H * C, f"new values of '{st.name}'",
+                         avoid=set(vt.slices) | set(acc.slices))
         s_name, p_name = f"{st.name}.scores", f"{st.name}.probs"
         lw.T[s_name] = _T(s_name, "act", (H, T), acc, rq.zp)
         lw.uses[s_name] = 1
         lower_softmax(lw, QStep("softmax", p_name, (s_name,), (p_name,), dict(p["softmax"])), mask=[self.amask])
         lw.uses[s_name] = 0
+        _vxu_pass(b, None, "add", vt.locs, vt.locs, b_locs=vinc.locs)
+        _vxu_pass(b, None, "add", vsum.locs, vsum.locs, b_locs=v.region.locs)
         P = lw.T[p_name].region
         # 4. values: [P_h on the diagonal] (H × H·T) @ the stacked value caches (H·T × hd), + 128·Σ v (zp_P)
-        _vxu_pass(b, b.end, "max", P.locs, [self.xp.locs[(h * Tt + nt) * H + h] for nt in range(Tt) for h in range(H)],
+        _vxu_pass(b, None, "max", P.locs, [self.xp.locs[(h * Tt + nt) * H + h] for nt in range(Tt) for h in range(H)],
                   same=True)
         acc = self.gemm(self.xp, vt, H, H * T, hd, f"attention sums of '{st.name}'")
         corr = self.scratch(f"zero-point term of '{st.name}'", H, avoid=set(vsum.slices) | set(acc.slices))
-        _vxu_pass(b, b.end, "mul", vsum.locs, corr.locs,
+        _vxu_pass(b, None, "mul", vsum.locs, corr.locs,
                   b_locs=lw.const_vectors(f"-zp_P of '{st.name}'", np.full(c.lanes, -SOFTMAX_QP.zp), H,
                                           exclude=set(vsum.slices)))
-        _vxu_pass(b, b.end, "add", acc.locs, acc.locs, b_locs=corr.locs)
+        _vxu_pass(b, None, "add", acc.locs, acc.locs, b_locs=corr.locs)
         ro = p["out"]
-        _vxu_pass(b, b.end, "requant", acc.locs, acc.locs,
+        _vxu_pass(b, None, "requant", acc.locs, acc.locs,
                   setq=gvxu.RequantParams(int(ro.mult.reshape(-1)[0]), ro.shift, ro.zp))
         shape = lw.shape(self.qd.graph.node(st.name).shape)
         lw.T[st.name] = _T(st.name, "act", shape, acc, None)

@@ -55,7 +55,7 @@ def lower_add(lw, st):
         ma = lw.const(f"m_a of '{node}'", _pack_channels(np.full(N, p["m_a"], np.int64), c, reps, 0),
                       exclude=a_sl | o_sl, granule=reps, desc=desc,
                       avoid=", on MEM slices holding neither a nor the output")
-        _vxu_pass(b, b.end, "mul", a.region.locs, out.locs, b_locs=locs(ma))
+        _vxu_pass(b, None, "mul", a.region.locs, out.locs, b_locs=locs(ma))
         if bt is not None:
             if lw.in_place_ok(bt) and bt.region is not out:
                 tmp = bt.region
@@ -65,8 +65,8 @@ def lower_add(lw, st):
             mb = lw.const(f"m_b of '{node}'", _pack_channels(np.full(N, p["m_b"], np.int64), c, reps, 0),
                           exclude=b_sl | set(tmp.slices), granule=reps, desc=desc,
                           avoid=", on MEM slices holding neither b nor its product")
-            _vxu_pass(b, b.end, "mul", bt.region.locs, tmp.locs, b_locs=locs(mb))
-            _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=tmp.locs)
+            _vxu_pass(b, None, "mul", bt.region.locs, tmp.locs, b_locs=locs(mb))
+            _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=tmp.locs)
         if rows_c is None:
             cr = lw.const(f"c of '{node}'", _pack_channels(cvec, c, reps, gvxu.INT32_MIN), exclude=o_sl,
                           granule=reps, desc=desc, avoid=", on MEM slices not holding the sums")
@@ -75,8 +75,8 @@ def lower_add(lw, st):
             c_locs = lw.const(f"c of '{node}'", _pack_act(rows_c, c, gvxu.INT32_MIN), exclude=o_sl,
                               desc=f"int32 {M} x {N} as {Nt} tiles x {M} words",
                               avoid=", on MEM slices not holding the sums").locs
-        _vxu_pass(b, b.end, "add", out.locs, out.locs, b_locs=c_locs)
-        _vxu_pass(b, b.end, "requant", out.locs, out.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
+        _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=c_locs)
+        _vxu_pass(b, None, "requant", out.locs, out.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
         return out
 
     inplace = a.region if lw.in_place_ok(a) and (bt is None or bt.region is not a.region) else None

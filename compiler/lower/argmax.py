@@ -38,9 +38,9 @@ def lower_argmax(lw, st):
         if mask:
             ml = lw.const_vectors(f"argmax mask of '{st.name}'", [0] * N + [MASK_VALUE] * (c.lanes - N), M,
                                   exclude=set(p for p, _, _ in src) | set(out.slices))
-            _vxu_pass(lw.b, lw.b.end, "add", s, out.locs, b_locs=ml)
+            _vxu_pass(lw.b, None, "add", s, out.locs, b_locs=ml)
             s = out.locs
-        _vxu_pass(lw.b, lw.b.end, "argmax", s, out.locs)
+        _vxu_pass(lw.b, None, "argmax", s, out.locs)
         return out
 
     out = lw.placed(f"'{st.name}'", M, f"int32 indices of {M} rows", body,

@@ -78,8 +78,8 @@ def _linear(lw, st, x, layer, fused):
             mm = _gemm_phase(b, b.end, g, _BiasAdd(b, z, bz, reps, M))
         else:
             mm = _gemm_phase(b, b.end, g, _ToMem(b, z, M))
-            _vxu_pass(b, b.end, "add", z.locs, z.locs, b_locs=lw.channel_locs(bz, reps, M, Nt))
-        _vxu_pass(b, b.end, "requantv", z.locs, z.locs, b_locs=lw.channel_locs(mult, reps, M, Nt),
+            _vxu_pass(b, None, "add", z.locs, z.locs, b_locs=lw.channel_locs(bz, reps, M, Nt))
+        _vxu_pass(b, None, "requantv", z.locs, z.locs, b_locs=lw.channel_locs(mult, reps, M, Nt),
                   setq=gvxu.RequantParams(1, rq.shift, rq.zp))
         lw.matmuls += mm
         return z

@@ -164,19 +164,19 @@ def _lowered(lw, st, a, bt, direct, plan):
         b = lw.b
         mm = 0
         if not direct:
-            _vxu_pass(b, b.end, "mul", src, wb.locs, b_locs=msk)
+            _vxu_pass(b, None, "mul", src, wb.locs, b_locs=msk)
         if col_parts:
             mm += _gemm_phase(b, b.end, colsum, _ToMem(b, bias, reps))
         sink = _BiasAdd(b, z, bias, reps, M) if bias is not None else _ToMem(b, z, M)
         mm += _gemm_phase(b, b.end, main, sink)
         if one_mult:
-            _vxu_pass(b, b.end, "requant", z.locs, z.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
+            _vxu_pass(b, None, "requant", z.locs, z.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
         else:
             mr = lw.const(f"multipliers of '{node}'", _pack_channels(rq.mult.astype(np.int64), c, reps,
                                                                      _MULT_MAX),
                           exclude=set(z.slices), granule=reps, desc=chdesc,
                           avoid=", on MEM slices not holding its accumulators")
-            _vxu_pass(b, b.end, "requantv", z.locs, z.locs, b_locs=lw.channel_locs(mr, reps, M, Nt),
+            _vxu_pass(b, None, "requantv", z.locs, z.locs, b_locs=lw.channel_locs(mr, reps, M, Nt),
                    setq=gvxu.RequantParams(1, rq.shift, rq.zp))
         lw.matmuls += mm
         return z

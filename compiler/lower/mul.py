@@ -44,7 +44,7 @@ def lower_mul(lw, st):
     def minus_zp(src, zp, dst, what):
         zl = lw.const_vectors(f"-zp_{what} of '{node}'", np.full(c.lanes, -zp), len(src.locs),
                               exclude=set(src.slices) | set(dst.slices))
-        _vxu_pass(lw.b, lw.b.end, "add", src.locs, dst.locs, b_locs=zl)
+        _vxu_pass(lw.b, None, "add", src.locs, dst.locs, b_locs=zl)
 
     def two(out):
         o_sl = set(out.slices)
@@ -62,8 +62,8 @@ def lower_mul(lw, st):
                               f"int32 {M} x {N} as {Nt} tiles x {M} words")
             minus_zp(bt.region, p["zp_b"], tmp, "b")
             b_src = tmp
-        _vxu_pass(lw.b, lw.b.end, "mul", a_src.locs, out.locs, b_locs=b_src.locs)
-        _vxu_pass(lw.b, lw.b.end, "requant", out.locs, out.locs, setq=setq)
+        _vxu_pass(lw.b, None, "mul", a_src.locs, out.locs, b_locs=b_src.locs)
+        _vxu_pass(lw.b, None, "requant", out.locs, out.locs, setq=setq)
         return out
 
     def const(out):
@@ -73,11 +73,11 @@ def lower_mul(lw, st):
         cv = np.broadcast_to(np.asarray(p["c"], np.int64).reshape(-1), (N,))
         kr = lw.const(f"k of '{node}'", _pack_channels(k, c, reps, 0), exclude=a_sl | o_sl, granule=reps,
                       desc=desc, avoid=", on MEM slices holding neither a nor the output")
-        _vxu_pass(lw.b, lw.b.end, "mul", a.region.locs, out.locs, b_locs=locs(kr))
+        _vxu_pass(lw.b, None, "mul", a.region.locs, out.locs, b_locs=locs(kr))
         cr = lw.const(f"c of '{node}'", _pack_channels(cv, c, reps, gvxu.INT32_MIN), exclude=o_sl,
                       granule=reps, desc=desc, avoid=", on MEM slices not holding the products")
-        _vxu_pass(lw.b, lw.b.end, "add", out.locs, out.locs, b_locs=locs(cr))
-        _vxu_pass(lw.b, lw.b.end, "requant", out.locs, out.locs, setq=setq)
+        _vxu_pass(lw.b, None, "add", out.locs, out.locs, b_locs=locs(cr))
+        _vxu_pass(lw.b, None, "requant", out.locs, out.locs, setq=setq)
         return out
 
     inplace = a.region if lw.in_place_ok(a) and (bt is None or bt.region is not a.region) else None

@@ -17,7 +17,7 @@ def max_zp(lw, st, x, zp):
     def body(out):
         zl = lw.const_vectors(f"zero point of '{st.name}'", np.full(lw.c.lanes, zp), len(x.region),
                             exclude=set(x.region.slices) | set(out.slices))
-        _vxu_pass(lw.b, lw.b.end, "max", x.region.locs, out.locs, b_locs=zl)
+        _vxu_pass(lw.b, None, "max", x.region.locs, out.locs, b_locs=zl)
         return out
 
     out = lw.vxu_step(st, x, body)

@@ -39,7 +39,7 @@ def lower_rotate_half(lw, st):
     def body(out):
         b = lw.b
         lw.matmuls += _gemm_phase(b, b.end, _Gemm(M, F, F, x.region, wr), _ToMem(b, out, M))
-        _vxu_pass(b, b.end, "requant", out.locs, out.locs, setq=gvxu.RequantParams(_ALMOST_ONE, 0, 0))
+        _vxu_pass(b, None, "requant", out.locs, out.locs, setq=gvxu.RequantParams(_ALMOST_ONE, 0, 0))
         return out
 
     z = lw.placed(f"'{st.name}'", Ft * M, f"int8 {M} x {F} as {Ft} tiles x {M} words", body,

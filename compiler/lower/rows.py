@@ -60,7 +60,7 @@ class _Rows:
                                      exclude=set(avoid))
 
     def op(self, vop, a, out, b=None, setq=None, same=False):
-        _vxu_pass(self.lw.b, self.lw.b.end, vop, a, out, b_locs=b, setq=setq, same=same)
+        _vxu_pass(self.lw.b, None, vop, a, out, b_locs=b, setq=setq, same=same)
 
     def pad_mask(self, values):
         """The lanes of the last tile: ``values[0]`` on the features, ``values[1]`` past them."""
@@ -206,9 +206,9 @@ def lower_softmax(lw, st, mask=None):
         R.op("add", src.locs, E.locs, b=R.repeat(negm))
         R.op("requant", E.locs, E.locs, setq=gvxu.RequantParams(p["mult_t"], p["shift_t"], 0))
         H = R.scratch("exp (high byte)", avoid=E.slices, words=Nt * M)
-        _loadlut(lw.b, lw.b.end, t_hi)
+        _loadlut(lw.b, None, t_hi)
         R.op("lut", E.locs, H.locs)
-        _loadlut(lw.b, lw.b.end, t_lo)
+        _loadlut(lw.b, None, t_lo)
         R.op("lut", E.locs, E.locs)
         R.op("mul", H.locs, H.locs, b=R.vec("256", 256, Nt * M, H.slices))
         R.op("add", E.locs, E.locs, b=H.locs)

@@ -26,7 +26,7 @@ def lower_table(lw, st):
 
     def body(out):
         _loadlut(lw.b, lw.b.end, tr)
-        _vxu_pass(lw.b, lw.b.end, "lut", x.region.locs, out.locs)
+        _vxu_pass(lw.b, None, "lut", x.region.locs, out.locs)
         return out
 
     out = lw.vxu_step(st, x, body)

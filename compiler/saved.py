@@ -23,7 +23,7 @@ from .lower import CompiledModel, InputsLayout, OutputLoc
 from .quantize import QParams
 from .schedule import Program
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "InputSpec", "save_program", "load_program", "read_program",
+__all__ = ["FORMAT", "FORMAT_VERSION", "InputSpec", "save_program", "load_program", "load_saved", "read_program",
            "read_constants", "write_program"]
 
 FORMAT = "conveyor-compiled-program"
@@ -85,25 +85,33 @@ def save_program(cp, dir):
 
 def load_program(dir, cls):
     """The ``cls`` (``CompiledProgram``) saved in folder ``dir``; ``ValueError`` naming what is missing or wrong."""
+    return load_saved(dir, "program.json", FORMAT, FORMAT_VERSION, "compiled program", "a compiled program",
+                      lambda meta, npz: _from_saved(cls, meta, npz))
+
+
+def load_saved(dir, json_name, fmt, version, what, article, build):
+    """``build(meta, arrays)`` of the folder ``dir`` holding ``json_name`` (format ``fmt``, ``version``) and
+    ``data.npz`` (read without pickle); every way it can be missing or wrong is one ``ValueError`` naming it
+    (``what``: the kind of thing, ``article``: it with its article, for "is not …")."""
     d = Path(dir)
-    pj, dz = d / "program.json", d / "data.npz"
+    pj, dz = d / json_name, d / "data.npz"
     for f in (pj, dz):
         if not f.is_file():
-            raise ValueError(f"{d} is not a compiled program: {f.name} is missing")
+            raise ValueError(f"{d} is not {article}: {f.name} is missing")
     try:
         meta = json.loads(pj.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"cannot read {pj}: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{pj} is not a compiled program (format must be {FORMAT!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{pj}: version must be {FORMAT_VERSION}, not {meta.get('version')!r}")
-    arrays = read_npz(dz, "compiled program data")
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise ValueError(f"{pj} is not {article} (format must be {fmt!r})")
+    if meta.get("version") != version:
+        raise ValueError(f"{pj}: version must be {version}, not {meta.get('version')!r}")
+    arrays = read_npz(dz, f"{what} data")
     try:
-        return _from_saved(cls, meta, arrays)
+        return build(meta, arrays)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
-        what = f"missing key {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
-        raise ValueError(f"{d}: malformed compiled program ({type(e).__name__}: {what})") from None
+        why = f"missing key {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+        raise ValueError(f"{d}: malformed {what} ({type(e).__name__}: {why})") from None
 
 
 def read_program(config, npz, predicted_cycles, text=""):

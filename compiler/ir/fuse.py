@@ -17,7 +17,7 @@ import numpy as np
 
 from .graph import Graph
 
-__all__ = ["fuse_attention", "MASK_VALUE_MAX"]
+__all__ = ["fuse_attention", "matches", "rebuild", "MASK_VALUE_MAX"]
 
 #: A ``masked_fill`` value at or below this counts as -inf.
 MASK_VALUE_MAX = -1e9
@@ -71,18 +71,36 @@ def _match(graph, y, outputs):
     return q.name, kt.inputs[0], v, causal, scale, set(absorbed)
 
 
-def fuse_attention(graph):
-    """``graph`` with every attention pattern (module docstring) as one ``attention`` node."""
+def matches(graph, op, match):
+    """``{node name: match(graph, node, outputs)}`` of the ``op`` nodes a pattern ends at (``match`` returns
+    None for the others; ``outputs``: the graph's output tensor names)."""
     outputs = {t.name for t in graph.outputs.values()}
     found = {}
     for n in graph.nodes:
-        if n.op == "matmul":
-            m = _match(graph, n, outputs)
+        if n.op == op:
+            m = match(graph, n, outputs)
             if m is not None:
                 found[n.name] = m
+    return found
+
+
+def fuse_attention(graph):
+    """``graph`` with every attention pattern (module docstring) as one ``attention`` node."""
+    found = matches(graph, "matmul", _match)
     if not found:
         return graph
     absorbed = set().union(*(m[-1] for m in found.values()))
+
+    def fused(g, t, n):
+        q, k, v, causal, scale, _ = found[n.name]
+        return g.attention(t[q], t[k], t[v], causal=causal, scale=scale, name=n.name)
+
+    return rebuild(graph, set(found), absorbed, fused)
+
+
+def rebuild(graph, replaced, absorbed, make):
+    """A copy of ``graph`` without the nodes ``absorbed`` and with each node named in ``replaced`` made by
+    ``make(g, tensors, node)`` (the new graph, the tensors so far by name, the old node); the outputs kept."""
     g = Graph()
     t = {}
     for n in graph.nodes:
@@ -90,9 +108,8 @@ def fuse_attention(graph):
             continue
         if n.op == "input":
             t[n.name] = g.input(n.name, n.shape, n.dtype)
-        elif n.name in found:
-            q, k, v, causal, scale, _ = found[n.name]
-            t[n.name] = g.attention(t[q], t[k], t[v], causal=causal, scale=scale, name=n.name)
+        elif n.name in replaced:
+            t[n.name] = make(g, t, n)
         else:
             t[n.name] = g._add(n.op, n.name, [t[i] for i in n.inputs], dict(n.attrs), n.shape, n.dtype)
     for name, out in graph.outputs.items():

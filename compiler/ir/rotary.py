@@ -11,9 +11,7 @@ graph output)::
 The fused node takes the name of the concat, so the names downstream are unchanged; every other node is
 copied as it is. A graph without the pattern is returned as it is.
 """
-import numpy as np
-
-from .graph import Graph
+from .fuse import matches, rebuild
 
 __all__ = ["fuse_rotate_half"]
 
@@ -48,28 +46,8 @@ def _match(graph, y, outputs):
 
 def fuse_rotate_half(graph):
     """``graph`` with every rotate-half pattern (module docstring) as one ``rotate_half`` node."""
-    outputs = {t.name for t in graph.outputs.values()}
-    found = {}
-    for n in graph.nodes:
-        if n.op == "concat":
-            m = _match(graph, n, outputs)
-            if m is not None:
-                found[n.name] = m
+    found = matches(graph, "concat", _match)
     if not found:
         return graph
     absorbed = set().union(*(m[1] for m in found.values()))
-    g = Graph()
-    t = {}
-    for n in graph.nodes:
-        if n.name in absorbed:
-            continue
-        if n.op == "input":
-            t[n.name] = g.input(n.name, n.shape, n.dtype)
-        elif n.name in found:
-            t[n.name] = g.rotate_half(t[found[n.name][0]], name=n.name)
-        else:
-            t[n.name] = g._add(n.op, n.name, [t[i] for i in n.inputs], dict(n.attrs), n.shape, n.dtype)
-    for name, out in graph.outputs.items():
-        g.output(t[out.name], name)
-    assert np.all([o in t for o in outputs])
-    return g
+    return rebuild(graph, set(found), absorbed, lambda g, t, n: g.rotate_half(t[found[n.name][0]], name=n.name))

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from spec.config import ChipConfig
-from spec.image import read_npz
 
 from ..lower.model import CompiledModel, InputsLayout, OutputLoc
 from ..memory import Region
 from ..quantize import QGraph, QParams, QStep, Requant
-from ..saved import read_constants, read_program, write_program
+from ..saved import load_saved, read_constants, read_program, write_program
 from .decode import StepData
 
 __all__ = ["LM_FORMAT", "LM_FORMAT_VERSION", "save_lm", "load_lm"]
@@ -144,25 +143,8 @@ def save_lm(lm, dir):
 
 def load_lm(dir, cls):
     """The ``cls`` (``LMProgram``) saved in folder ``dir``; ``ValueError`` naming what is missing or wrong."""
-    d = Path(dir)
-    pj, dz = d / "lm.json", d / "data.npz"
-    for f in (pj, dz):
-        if not f.is_file():
-            raise ValueError(f"{d} is not a saved language model: {f.name} is missing")
-    try:
-        meta = json.loads(pj.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read {pj}: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != LM_FORMAT:
-        raise ValueError(f"{pj} is not a saved language model (format must be {LM_FORMAT!r})")
-    if meta.get("version") != LM_FORMAT_VERSION:
-        raise ValueError(f"{pj}: version must be {LM_FORMAT_VERSION}, not {meta.get('version')!r}")
-    npz = read_npz(dz, "language model data")
-    try:
-        return _from_saved(cls, meta, npz)
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
-        what = f"missing key {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
-        raise ValueError(f"{d}: malformed language model ({type(e).__name__}: {what})") from None
+    return load_saved(dir, "lm.json", LM_FORMAT, LM_FORMAT_VERSION, "language model", "a saved language model",
+                      lambda meta, npz: _from_saved(cls, meta, npz))
 
 
 def _from_saved(cls, meta, npz):

@@ -119,6 +119,10 @@ def test_errors_name_what_is_wrong(gpt):
     with pytest.raises(NotImplementedError, match=r"reshape 'view': the decode step regroups heads of head_dim = "
                                                   r"mxu_cols = 16 only, not \(1, 1, 64\) -> \(1, 1, 2, 32\)"):
         compile_lm(wide, 16, "small", calibration=np.zeros(64, np.int64))
+    big = build("gpt", dict(n_head=8, d_model=128, d_ff=512, n_layer=3)).eval()
+    with pytest.raises(ValueError, match=r"W of '.+' \(int8 .+\) needs \d+ words of MEM but .+ have \d+ free.*"
+                                         r"it does not fit, short by \d+ words"):
+        compile_lm(big, 64, "small", calibration=np.full(256, 3, np.int64))
 
 
 @pytest.mark.slow

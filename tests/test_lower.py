@@ -15,6 +15,7 @@ from compiler.lower import MASK_VALUE, CompiledModel, lower
 from compiler.quantize import quantize
 from spec.asm import assemble
 from spec.config import PRESETS
+from tests.lowering_checks import check_lowered
 
 TINY, SMALL = PRESETS["tiny"], PRESETS["small"]
 
@@ -221,11 +222,16 @@ def test_model_too_big_names_the_tensor():
     assert "needs 512 words of MEM" in str(e.value) and "free" in str(e.value) and "short by" in str(e.value)
 
 
-def test_argmax_too_wide_names_the_node():
+@pytest.mark.parametrize("config, widths, rows", [("tiny", (10, 12, 7), 4), ("tiny", (6, 9), 3),
+                                                   ("small", (16, 103), 1), ("small", (20, 40), 7)])
+def test_argmax_wider_than_a_tile(config, widths, rows):
+    """More values a row than one tile (a vocabulary): the row operations find the lowest index of the
+    largest code, equal to the int8 reference on random data and on all-equal rows (every lane ties)."""
     rng = rng_for(32)
-    q = calibrated(rng, mlp_graph(rng, (10, 12, 7)), (10,))
-    with pytest.raises(NotImplementedError, match="argmax 'cls': .* at most 4 values per row .* not 7"):
-        lower(q, TINY, 4)
+    q = calibrated(rng, mlp_graph(rng, widths), (widths[0],))
+    m = lower(q, PRESETS[config], rows)
+    check_lowered(m, q, {"x": rng.normal(size=(rows, widths[0])).astype(np.float32)})
+    check_lowered(m, q, {"x": np.zeros((rows, widths[0]), np.float32)})
 
 
 def test_unsupported_step_names_the_node():

@@ -26,7 +26,7 @@ from .layout import _T, _pack_act, _pack_channels
 
 __all__ = ["lower_norm", "lower_softmax"]
 
-_NEEDS = {"norm": ("add", "mul", "lsum", "rsqrt", "requantv"),
+_NEEDS = {"norm": ("add", "mul", "lsum", "rsqrt", "requantv"), "argmax": ("add", "mul", "max", "lmax", "relu"),
           "softmax": ("add", "mul", "max", "lmax", "lsum", "recip", "requant", "lut", "requantv")}
 
 

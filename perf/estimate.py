@@ -29,7 +29,13 @@ Method (``docs/perf.md``):
   overlap of stages over the prompt's chunks (an upper bound).
 * **Energy**: per operation (MACs, SRAM bytes read: weights, KV, activations; link bits) and, separately,
   ``chips × board power × step time``. **Dollars**: ``perf.gpu.usd_per_second`` over the aggregate tokens/s.
+* **A compiled program** (``estimate(lm)`` of a ``compiler.lm.LMProgram``, read by duck typing): the figures
+  above on its shape and config, then the timings from its exact cycles (``step_cycles``: prefill first, then
+  every decode step, equal to ``Generation.predicted_cycles``; the host edge's words counted in the step),
+  cost and board power scaled alike, and ``model_error``: how far this closed form is from the compiled step
+  (the compiled step runs its operators one after another, which the closed form does not model).
 """
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -260,6 +266,13 @@ class Estimate:
     gemm_splits: dict = field(default_factory=dict)
     alternatives: dict = field(default_factory=dict)
     assumptions: dict = field(default_factory=dict, repr=False)
+    #: a compiled program (``compiler.lm.LMProgram``): its exact cycles per step (prefill first, then each
+    #: decode step: ``Generation.predicted_cycles``), the host edge's, and this model's error on the step
+    compiled: bool = False
+    step_cycles: list = field(default_factory=list)
+    host_cycles: list = field(default_factory=list)
+    model_step_cycles: int | None = None
+    model_error: float | None = None
 
     @property
     def mapping(self):
@@ -279,6 +292,26 @@ def _positive(name, v):
         raise ValueError(f"{name} must be a positive integer, not {v!r}")
 
 
+def _compiled(lm, prompt, tokens, assumptions):
+    """``estimate`` of a compiled language model (an ``LMProgram``, read by duck typing: ``perf`` imports only
+    ``spec``): the closed form on its shape and config, then the timing figures from its exact cycles (the
+    decode step, every position the same, plus the host edge's words a step), the cost and board-power figures
+    scaled by the same ratio, and ``model_error`` = closed-form step / exact step - 1."""
+    e = estimate(ModelShape(**lm.perf_shape()), lm.config, chips=1, batch=1, prompt=prompt, tokens=tokens,
+                 assumptions=assumptions)
+    S, H = int(lm.step_cycles), int(lm.host_words)
+    hz = lm.config.clock_mhz * 1e6
+    step_s = (S + H) / hz
+    ratio = step_s / e.step_s
+    model_cycles = round(e.step_s * hz)
+    return dataclasses.replace(
+        e, step_s=step_s, time_to_first_token_s=prompt * step_s, tokens_per_s_per_user=1 / step_s,
+        tokens_per_s=1 / step_s, usd_per_million_tokens=e.usd_per_million_tokens * ratio,
+        tokens_per_joule_board=e.tokens_per_joule_board / ratio, compiled=True,
+        step_cycles=[prompt * S] + [S] * (tokens - 1), host_cycles=[prompt * H] + [H] * (tokens - 1),
+        model_step_cycles=model_cycles, model_error=model_cycles / (S + H) - 1)
+
+
 def estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128,
              assumptions: Assumptions = DEFAULT, split="pipeline", tensor_group=None):
     """The figures of ``model`` (a ``ModelShape`` or its name) on ``config`` (module docstring).
@@ -286,6 +319,8 @@ def estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128,
     ``split``: ``"pipeline"`` (layers over chips), ``"tensor"`` (every layer's matrices over groups of
     ``tensor_group`` chips, the fastest group when ``None``, groups in pipeline stages) or ``"auto"`` (the
     one of more tokens/s per user; ``split_reason`` says why, ``alternatives`` holds both)."""
+    if hasattr(model, "step_cycles") and hasattr(model, "perf_shape"):
+        return _compiled(model, prompt, tokens, assumptions)
     m, c, a = model_shape(model), _pick(config, ChipConfig, PRESETS, "config"), assumptions
     for name, v in (("batch", batch), ("prompt", prompt), ("tokens", tokens)):
         _positive(name, v)

@@ -183,6 +183,7 @@ def test_save_and_load_generate_the_same(lm_of, tmp_path):
     a, b = lm.generate(ids, 4), back.generate(ids, 4)
     assert a.tokens == b.tokens == b.reference and a.cycles == b.cycles
     assert back.step_cycles == lm.step_cycles and back.host_words == lm.host_words
+    assert back.perf_shape() == lm.perf_shape()
     np.testing.assert_array_equal(back.reference_logits(ids), lm.reference_logits(ids))
     (tmp_path / "lm" / "lm.json").write_text('{"format": "conveyor-language-model", "version": 9}')
     with pytest.raises(ValueError, match=r"version must be 1, not 9"):

@@ -253,3 +253,30 @@ def test_more_chips_serve_the_tensor_split():
 def test_bad_splits(kwargs, message):
     with pytest.raises(ValueError, match=message):
         estimate("llama-2-70b", chips=300, **kwargs)
+
+
+# ---- a compiled language model -----------------------------------------------------------------------------
+def test_estimate_of_a_compiled_lm_has_its_exact_step_cycles():
+    """perf.estimate of an LMProgram: step_cycles equal Generation.predicted_cycles (prefill first), the
+    shape read off the program equals the perf model's description of the reference model, and the closed
+    form's error on the step is reported (measured, not asserted small)."""
+    import sim.lm_run  # noqa: F401
+    from compiler.lm import compile_lm
+    from demos.lm import text, train
+    model, _ = train.load_or_train("gpt")
+    lm = compile_lm(model, 64, "small", calibration=text.split()[0][:2048])
+    shape = lm.perf_shape()
+    ref = MODELS["gpt"]
+    assert {k: v for k, v in shape.items() if k != "name"} == {
+        "layers": ref.layers, "d_model": ref.d_model, "n_heads": ref.n_heads, "n_kv_heads": ref.n_kv_heads,
+        "d_ff": ref.d_ff, "ffn": ref.ffn, "vocab": ref.vocab, "context": ref.context, "tied": ref.tied,
+        "bias": ref.bias, "learned_positions": ref.learned_positions}
+    ids = [int(i) for i in text.encode("The ")]
+    g = lm.generate(ids, 5)
+    e = estimate(lm, prompt=len(ids), tokens=5)
+    assert e.compiled and e.step_cycles == g.predicted_cycles and e.host_cycles == g.host_cycles
+    hz = lm.config.clock_mhz * 1e6
+    assert e.tokens_per_s_per_user == pytest.approx(hz / (lm.step_cycles + lm.host_words))
+    print(f"closed form {e.model_step_cycles} cycles a step against the compiled {lm.step_cycles} + "
+          f"{lm.host_words} host: error {e.model_error:+.1%}")
+    assert -1 < e.model_error < 1

@@ -74,4 +74,23 @@ def compile_lm(model, max_context, config="small", calibration=None):
     model_d, data = lower_decode(q, g_one, config)
     timings["lower"] = time.perf_counter() - t0
     vocab = int(g_full.outputs[next(iter(g_full.outputs))].shape[-1])
-    return LMProgram(config, T, vocab, q, model_d, data, timings)
+    return LMProgram(config, T, vocab, q, model_d, data, timings, shape=_shape(model, g_full, T, vocab))
+
+
+def _shape(model, g, T, vocab):
+    """The model's shape by ``perf.models.ModelShape``'s fields (``LMProgram.perf_shape``), read off the graph."""
+    att = [n for n in g.nodes if n.op == "attention"]
+    _, H, _, hd = g.node(att[0].inputs[0]).shape
+    kv_heads = g.node(att[0].inputs[1]).shape[1]
+    d = H * hd
+    linears = [n for n in g.nodes if n.op == "linear"]
+    head = next((n for n in reversed(linears) if n.attrs["W"].shape == (d, vocab)), None)
+    d_ff = max(n.attrs["W"].shape[1] for n in linears if n.attrs["W"].shape[0] == d and n is not head)
+    emb = next((n for n in g.nodes if n.op == "embedding"), None)
+    tied = bool(head is not None and emb is not None and emb.attrs["table"].shape == (vocab, d)
+                and np.array_equal(head.attrs["W"], emb.attrs["table"].T))
+    return {"name": type(model).__name__.lower(), "layers": len(att), "d_model": int(d), "n_heads": int(H),
+            "n_kv_heads": int(kv_heads), "d_ff": int(d_ff),
+            "ffn": "swiglu" if any(n.op == "silu" for n in g.nodes) else "gelu", "vocab": vocab, "context": T,
+            "tied": tied, "bias": any("b" in n.attrs for n in linears),
+            "learned_positions": any(n.op == "add" and np.ndim(n.attrs.get("b")) == 2 for n in g.nodes)}

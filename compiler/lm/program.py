@@ -48,10 +48,19 @@ class Generation:
 class LMProgram:
     """A compiled language model (module docstring)."""
 
-    def __init__(self, config, context, vocab, qgraph, model, data, timings):
+    def __init__(self, config, context, vocab, qgraph, model, data, timings, shape=None):
         self.config, self.context, self.vocab = config, context, vocab
         self.qgraph, self.model, self.data = qgraph, model, data
         self.timings = dict(timings)
+        self.shape = dict(shape or {})
+
+    def perf_shape(self):
+        """The model's shape as the fields of ``perf.models.ModelShape`` (layers, d_model, heads, KV heads,
+        d_ff, ffn kind, vocabulary, context, tied head, biases, learned positions): what ``perf.estimate`` of
+        this program reads, beside its exact ``step_cycles``."""
+        if not self.shape:
+            raise ValueError("this program was saved without its model's shape (compile it again)")
+        return dict(self.shape)
 
     # ---- the program ---------------------------------------------------------------------------------
     @property

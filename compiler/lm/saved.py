@@ -119,7 +119,7 @@ def save_lm(lm, dir):
     out = data.logits
     meta = {
         "format": LM_FORMAT, "version": LM_FORMAT_VERSION, "config": lm.config.to_dict(),
-        "context": lm.context, "vocab": lm.vocab, "timings": lm.timings,
+        "context": lm.context, "vocab": lm.vocab, "timings": lm.timings, "shape": lm.shape,
         "step": {"predicted_cycles": int(m.program.predicted_cycles), "matmul_items": int(m.matmul_items),
                  "constants": consts, "assembly": m.program.text},
         "data": {"ids_input": data.ids_input, "view_shape": [int(x) for x in view_shape],
@@ -174,4 +174,5 @@ def _from_saved(cls, meta, npz):
     qgraph.steps = steps
     qgraph.qparams = {k: _dec(v, npz) for k, v in ref["qparams"].items()}
     qgraph.outputs = dict(ref["outputs"])
-    return cls(config, int(meta["context"]), int(meta["vocab"]), qgraph, model, data, meta.get("timings", {}))
+    return cls(config, int(meta["context"]), int(meta["vocab"]), qgraph, model, data, meta.get("timings", {}),
+               meta.get("shape"))

@@ -76,8 +76,8 @@ REASONS: list = [
      "QUEUE_OVERRUN is raised on the other slices (regression seeds, test_fault_stops_with_its_error on mem0) "
      "but on this MEM slice by none of the runs; the line is hit in the other queues"),
     ("rtl/decode.py", r"_bad_vop",
-     "a VOP with an unassigned operation code (8-15): raised by the regression's 'vop_code' faults when a "
-     "seed draws one"),
+     "a VOP with an unassigned operation code (13-15; the row operations took 8-12): raised by the regression's "
+     "'vop_code' faults when a seed draws one"),
 ]
 
 _SRC_RE = re.compile(r'\(\* src = "([^"]*)" \*\)')

@@ -127,18 +127,23 @@ def _decode_steps(qg, g1):
     for st in qg.steps:
         if st.op == "attention":
             T = qg.graph.node(st.name).shape[-2]
+
     def rows(v):
-        return np.ndim(v) == 2 and np.shape(v)[0] == T
+        """A table varying along the positions (one that does not, e.g. ``c = -zp·k`` at zero point 0, keeps
+        its row 0 in the memory image and costs the host nothing)."""
+        return np.ndim(v) == 2 and np.shape(v)[0] == T and bool(np.any(np.asarray(v) != np.asarray(v)[:1]))
 
     for st in qg.steps:
         p = st.params
         node = st.fused[0]
-        if st.op == "add" and p["m_b"] is None and rows(p["c"]):             # learned positions
-            positional[f"c of '{node}'"] = ("act", np.asarray(p["c"], np.int64), gvxu.INT32_MIN)
+        if st.op == "add" and p["m_b"] is None and np.ndim(p["c"]) == 2 and np.shape(p["c"])[0] == T:
+            if rows(p["c"]):                                                 # learned positions
+                positional[f"c of '{node}'"] = ("act", np.asarray(p["c"], np.int64), gvxu.INT32_MIN)
             st = QStep(st.op, st.name, st.inputs, st.fused, dict(p, c=np.asarray(p["c"])[:1]))
-        elif st.op == "mul" and p.get("k") is not None and rows(p["k"]):     # rotary tables
-            positional[f"k of '{node}'"] = ("channels", np.asarray(p["k"], np.int64), 0)
-            positional[f"c of '{node}'"] = ("channels", np.asarray(p["c"], np.int64), gvxu.INT32_MIN)
+        elif st.op == "mul" and p.get("k") is not None and np.ndim(p["k"]) == 2 and np.shape(p["k"])[0] == T:
+            for key, pad in (("k", 0), ("c", gvxu.INT32_MIN)):              # rotary tables
+                if rows(p[key]):
+                    positional[f"{key} of '{node}'"] = ("channels", np.asarray(p[key], np.int64), pad)
             st = QStep(st.op, st.name, st.inputs, st.fused, dict(p, k=np.asarray(p["k"])[:1], c=np.asarray(p["c"])[:1]))
         out.append(st)
     return QGraph(g1, out, qg.qparams), positional, T

@@ -14,6 +14,7 @@ import torch
 import sim.lm_run  # noqa: F401  (registers the "lm" runner)
 from compiler.lm import compile_lm
 from demos.lm import text, train
+from demos.lm.demo import val_losses
 from demos.lm.models import build
 from sim.lm_run import _golden
 
@@ -71,20 +72,7 @@ def test_sampling_is_seeded(gpt):
 
 def test_int8_validation_loss_is_close_to_float(lm_of):
     model, lm = lm_of
-    _, va = text.split()
-    x, y = text.windows(va, 64, 24)
-    name = lm.qgraph.graph.inputs[0].name
-    with torch.no_grad():
-        fl = model(torch.from_numpy(x)).numpy().astype(np.float64)
-    (q,) = lm.qgraph.run_dequantized({name: x}).values()
-
-    def loss(logits):
-        z = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
-        z = z - z.max(1, keepdims=True)
-        lp = z - np.log(np.exp(z).sum(1, keepdims=True))
-        return -lp[np.arange(len(lp)), y.reshape(-1)].mean()
-
-    f, i8 = loss(fl), loss(q)
+    f, i8 = val_losses(model, lm)              # the demo's figures: 24 windows of the validation split
     print(f"float {f:.4f} int8 {i8:.4f} nats per character")
     assert abs(i8 - f) <= 0.05
     assert f < text.unigram_entropy() - 1.0

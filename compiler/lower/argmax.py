@@ -16,6 +16,7 @@ import numpy as np
 
 from ..phases import _bias_reps, _vxu_pass
 from .layout import _T, MASK_VALUE, PAD_CODE, _pack_act, _pack_channels
+from .rows import _Rows, _tile_list
 
 __all__ = ["lower_argmax"]
 
@@ -58,7 +59,6 @@ def lower_argmax(lw, st):
 
 def _wide(lw, st, x, N, node):
     """argmax of ``N > C`` values a row (module docstring)."""
-    from .rows import _Rows, _tile_list
     R = _Rows(lw, st, x)
     c = lw.c
     M, Nt = R.M, R.Nt

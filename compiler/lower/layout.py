@@ -62,6 +62,15 @@ def _pack_act(X, c, pad=PAD_CODE):
     return out
 
 
+def _pack_table(table, c):
+    """The ``lut_vectors(L)`` words a LOADLUT of the 256-entry ``table`` reads (entry ``j``: lane ``j mod L`` of
+    word ``j // L``; lanes past entry 255 zero)."""
+    nt = isa.lut_vectors(c.lanes)
+    tv = np.zeros(nt * c.lanes, np.int64)
+    tv[:isa.LUT_ENTRIES] = table
+    return tv.reshape(nt, c.lanes)
+
+
 def _pack_channels(values, c, reps, pad):
     """``reps`` copies per N tile of ``values[nt·C …]`` (lanes past the channels: ``pad``)."""
     N = len(values)

@@ -22,7 +22,7 @@ from golden import vxu as gvxu
 from ..phases import _bias_reps, _loadlut, _tiles, _vxu_pass
 from ..quantize.rows import MASK_NEG, SOFTMAX_QP, SOFTMAX_SHIFT
 from .elementwise import scratch
-from .layout import _T, _pack_act, _pack_channels
+from .layout import _T, _pack_act, _pack_channels, _pack_table
 
 __all__ = ["lower_norm", "lower_softmax"]
 
@@ -176,13 +176,10 @@ def lower_softmax(lw, st, mask=None):
     M, N, Nt, c = R.M, R.N, R.Nt, lw.c
     padded = N % c.mxu_cols != 0
     X = set(x.region.slices)
-    nt_tab = -(-256 // c.lanes)
-
     def table(which):
-        tv = np.zeros(nt_tab * c.lanes, np.int64)
-        tv[:256] = p[f"table_{which}"]
-        return lw.const(f"exp table ({which}) of '{st.name}'", tv.reshape(nt_tab, c.lanes), granule=nt_tab,
-                        desc=f"exp ({which} byte), 256 int8 entries as {nt_tab} vectors")
+        words = _pack_table(p[f"table_{which}"], c)
+        return lw.const(f"exp table ({which}) of '{st.name}'", words, granule=len(words),
+                        desc=f"exp ({which} byte), 256 int8 entries as {len(words)} vectors")
 
     t_hi, t_lo = table("hi"), table("lo")
 

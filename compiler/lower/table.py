@@ -5,12 +5,11 @@ Layout in: an activation (``Nt · M`` words). Layout out: the same layout, in pl
 input; the pad lanes become ``table[pad]``. Cost: ``ceil(256 / L)`` cycles of LOADLUT plus one VXU pass of
 ``Nt · M`` words.
 """
-import numpy as np
 
 from spec import isa
 
 from ..phases import _loadlut, _vxu_pass
-from .layout import _T
+from .layout import _T, _pack_table
 
 __all__ = ["lower_table"]
 
@@ -19,9 +18,7 @@ def lower_table(lw, st):
     x = lw.operand(st)
     c = lw.c
     nt = isa.lut_vectors(c.lanes)
-    tv = np.zeros(nt * c.lanes, np.int64)
-    tv[:isa.LUT_ENTRIES] = st.params["table"]
-    tr = lw.const(f"table of '{st.name}'", tv.reshape(nt, c.lanes), granule=nt,
+    tr = lw.const(f"table of '{st.name}'", _pack_table(st.params["table"], c), granule=nt,
                   desc=f"{st.params.get('func', 'table')}, 256 int8 entries as {nt} vectors")
 
     def body(out):

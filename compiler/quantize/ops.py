@@ -20,7 +20,8 @@ from .calibrate import fit_out
 from .graph import QStep
 from .params import QParams, Requant, quantize_weights, requant_multipliers, round_half_away
 
-__all__ = ["ACC_SCALE_BITS", "MUL_CONST_BITS", "q_linear", "q_matmul", "q_add", "q_mul", "q_table"]
+__all__ = ["ACC_SCALE_BITS", "MUL_CONST_BITS", "q_linear", "q_matmul", "q_add", "add_constant", "q_mul",
+           "q_table"]
 
 #: ``add``: the accumulator unit is ``max(s_a, s_b) / 2**ACC_SCALE_BITS``.
 ACC_SCALE_BITS = 16
@@ -78,12 +79,9 @@ def q_add(n, qp, lo, hi, out, relu, fused, sym=()):
         m_a, m_b = (int(round_half_away(s / s_acc)) for s in (pa.scale, pb.scale))
         c = np.array(-(m_a * pa.zp + m_b * pb.zp), np.int64)
     else:
-        const = n.attrs["b"].astype(np.float64)
-        amax = float(np.abs(const).max())
-        s_b = amax / 127.0 if amax > 0 else pa.scale
-        s_acc = max(pa.scale, s_b) / 2.0 ** ACC_SCALE_BITS
-        m_a, m_b = int(round_half_away(pa.scale / s_acc)), None
-        c = round_half_away(const / s_acc) - m_a * pa.zp
+        m_a, c, rq, po = add_constant(pa, n.attrs["b"], lo, hi, out, n.shape[-1], f"add '{n.name}'", relu, sym)
+        qp[out] = po
+        return QStep("add", out, tuple(n.inputs), fused, {"m_a": m_a, "m_b": None, "c": c, "requant": rq})
     po = fit_out(lo, hi, out, s_acc, sym)
     qp[out] = po
     N = n.shape[-1]
@@ -92,6 +90,22 @@ def q_add(n, qp, lo, hi, out, relu, fused, sym=()):
     rq = Requant(mult, shift, po.zp, relu, real)
     return QStep("add", out, tuple(n.inputs), fused, {"m_a": m_a, "m_b": m_b, "c": c.astype(np.int32),
                                                       "requant": rq})
+
+
+def add_constant(pa, const, lo, hi, out, N, where, relu=False, sym=()):
+    """The rule of ``a + b`` with ``b`` a constant (the ``compiler.quantize`` docstring's ``add``): ``(m_a, c
+    int32, Requant, QParams of out)`` for ``a`` with ``QParams`` ``pa`` and ``N`` output channels; also a norm's
+    bias (``rows.py``)."""
+    const = np.asarray(const, np.float64)
+    amax = float(np.abs(const).max())
+    s_b = amax / 127.0 if amax > 0 else pa.scale
+    s_acc = max(pa.scale, s_b) / 2.0 ** ACC_SCALE_BITS
+    m_a = int(round_half_away(pa.scale / s_acc))
+    c = round_half_away(const / s_acc) - m_a * pa.zp
+    po = fit_out(lo, hi, out, s_acc, sym)
+    real = np.full(N, s_acc / po.scale)
+    mult, shift = requant_multipliers(real, where)
+    return m_a, np.asarray(c).astype(np.int32), Requant(mult, shift, po.zp, relu, real), po
 
 
 def q_mul(n, qp, lo, hi, out, sym=()):

@@ -36,8 +36,8 @@ import numpy as np
 from golden import vxu as gvxu
 
 from .graph import QStep
-from .ops import ACC_SCALE_BITS
-from .params import QParams, Requant, requant_multipliers, round_half_away
+from .ops import add_constant
+from .params import QParams, requant_multipliers, round_half_away
 
 __all__ = ["q_norm", "q_softmax", "run_norm", "run_softmax", "softmax_params", "SOFTMAX_T_MIN", "SOFTMAX_SHIFT",
            "SOFTMAX_QP", "E_MAX",
@@ -73,8 +73,9 @@ def run_norm(q, p):
     if p["kind"] == "layernorm":
         S = gvxu.lsum(x)                                                  # per row, on every lane
         Q = gvxu.lsum(gvxu.mul(x, x))
-        V = gvxu.add(gvxu.mul(Q, _bcast(N, Q.shape)), gvxu.mul(gvxu.mul(S, _bcast(-1, S.shape)), S))
-        d = gvxu.add(gvxu.mul(x, _bcast(N, x.shape)), gvxu.mul(S, _bcast(-1, S.shape)))
+        neg_s = gvxu.mul(S, _bcast(-1, S.shape))
+        V = gvxu.add(gvxu.mul(Q, _bcast(N, Q.shape)), gvxu.mul(neg_s, S))
+        d = gvxu.add(gvxu.mul(x, _bcast(N, x.shape)), neg_s)
     else:
         d = gvxu.add(x, _bcast(-p["zp_x"], x.shape))
         V = gvxu.lsum(gvxu.mul(d, d))
@@ -148,17 +149,9 @@ def q_norm(n, qp, lo, hi):
     shift = _largest_shift(dmax, float(np.abs(c_real).max()), where)
     C = round_half_away(c_real * 2.0 ** shift).astype(np.int32)
     p = {"kind": n.op, "zp_x": px.zp, "eps_q": eps_q, "C": C, "shift": shift, "zp_g": pg.zp, "beta": None}
-    if beta is not None:
-        py = QParams.from_range(lo_y, hi_y)
-        s_b = float(np.abs(beta).max()) / 127.0
-        s_acc = max(pg.scale, s_b) / 2.0 ** ACC_SCALE_BITS
-        if py.scale < s_acc / _WIDEN:
-            py = QParams.from_range(lo_y, hi_y, min_scale=s_acc / _WIDEN)
-        m_a = int(round_half_away(np.array(pg.scale / s_acc)))
-        c = (round_half_away(beta / s_acc) - m_a * pg.zp).astype(np.int32)
-        real = np.full(N, s_acc / py.scale)
-        mult, rshift = requant_multipliers(real, where)
-        p["beta"] = {"m_a": m_a, "c": c, "requant": Requant(mult, rshift, py.zp, False, real)}
+    if beta is not None:                    # y = g + β by the add-of-a-constant rule
+        m_a, c, rq, py = add_constant(pg, beta, lo, hi, n.name, N, where)
+        p["beta"] = {"m_a": m_a, "c": c, "requant": rq}
         qp[n.name] = py
     else:
         qp[n.name] = pg

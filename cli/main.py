@@ -221,18 +221,24 @@ def build_parser():
     fpga.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
     pf = sub.add_parser("perf", help="estimate a language model on many model-only chips (tsp) beside the GPU "
                                      "roofline: tokens/s per user, tokens/J, $ per million tokens")
-    pf.add_argument("model", nargs="?", metavar="MODEL", help="a model of perf.models (conveyor perf --list)")
+    pf.add_argument("model", nargs="?", metavar="MODEL",
+                    help="a model of perf.models (conveyor perf --list), or a folder written by LMProgram.save "
+                         "(conveyor compile of a language model): its exact cycles on its own configuration")
     pf.add_argument("--list", action="store_true", help="list the known models and exit")
-    pf.add_argument("--config", type=_config, default="tsp",
+    pf.add_argument("--config", type=_config, default=None,
                     help="chip configuration: a preset (default tsp) or a JSON file of ChipConfig fields")
     pf.add_argument("--chips", type=_int_in(1), default=None,
                     help="chips in the pipeline (default: the fewest that hold the weights and KV cache)")
-    for name, default, what in (("batch", 1, "users decoding together"), ("prompt", 128, "prompt tokens"),
-                                ("tokens", 128, "generated tokens")):
-        pf.add_argument(f"--{name}", type=_int_in(1), default=default, help=f"{what} (default {default})")
-    pf.add_argument("--split", type=_one_of(("auto", "tensor", "pipeline")), default="auto",
+    pf.add_argument("--batch", type=_int_in(1), default=None, help="users decoding together (default 1)")
+    for name, what in (("prompt", "prompt tokens"), ("tokens", "generated tokens")):
+        pf.add_argument(f"--{name}", type=_int_in(1), default=None,
+                        help=f"{what} (default 128; for a compiled program, half its context)")
+    pf.add_argument("--split", type=_one_of(("auto", "tensor", "pipeline")), default=None,
                     help="how the model is split across chips: auto (the faster, default), tensor (every layer over "
                          "a group of chips, stages of groups) or pipeline (layers on consecutive chips)")
+    pf.add_argument("--gpu-measured", metavar="FILE.json", default=None,
+                    help="a JSON file of tools/gpu_decode.py (decode measured with PyTorch on a GPU), shown beside "
+                         "the roofline")
     pf.add_argument("--tensor-group", type=_int_in(1), default=None, metavar="T",
                     help="chips per tensor-parallel group (--split tensor; default: the fastest)")
     pf.add_argument("--json", metavar="FILE", help="also write the report as JSON (with every assumption)")
@@ -900,16 +906,77 @@ def cmd_perf(args):
         return 0
     if args.model is None:
         raise UsageError("the following arguments are required: MODEL (or --list)")
-    if args.model not in MODELS:
-        raise UsageError(f"argument MODEL: must be one of {', '.join(MODELS)}, not {args.model!r}")
-    if args.tensor_group is not None and args.split != "tensor":
-        raise UsageError("argument --tensor-group: applies to --split tensor")
-    r = estimate(args.model, args.config, chips=args.chips, batch=args.batch, prompt=args.prompt,
-                 tokens=args.tokens, split=args.split, tensor_group=args.tensor_group).to_json()
+    measured = _gpu_measured(args.gpu_measured) if args.gpu_measured else None
+    if args.model not in MODELS and Path(args.model).is_dir():
+        r = _perf_of_saved(Path(args.model), args)
+    else:
+        if args.model not in MODELS:
+            raise UsageError(f"argument MODEL: must be one of {', '.join(MODELS)} or a folder written by "
+                             f"LMProgram.save, not {args.model!r}")
+        split = args.split or "auto"
+        if args.tensor_group is not None and split != "tensor":
+            raise UsageError("argument --tensor-group: applies to --split tensor")
+        r = estimate(args.model, args.config or "tsp", chips=args.chips, batch=args.batch or 1,
+                     prompt=args.prompt or 128, tokens=args.tokens or 128, split=split,
+                     tensor_group=args.tensor_group).to_json()
+    if measured is not None:
+        from perf.assumptions import DEFAULT
+        gpu = next((g for g in ("h100", "h200") if g in measured["device_name"].lower()), None)
+        r["gpu_measured_file"] = dict(measured, gpu=gpu, hbm_bytes_s=(
+            getattr(DEFAULT, gpu).hbm_tbytes_s.value * 1e12 if gpu else None))
     print_report(r)
     if args.json:
         _write_json(args.json, r)
     return 0
+
+
+def _perf_of_saved(folder, args):
+    """``perf.estimate`` of the language model saved in ``folder`` (``LMProgram.save``): its exact cycles."""
+    from compiler.lm import LMProgram
+    from perf.estimate import estimate
+    for flag, value in (("--config", args.config), ("--chips", args.chips), ("--batch", args.batch),
+                        ("--split", args.split), ("--tensor-group", args.tensor_group)):
+        if value is not None:
+            raise UsageError(f"argument {flag}: does not apply to a compiled language model (it runs on its own "
+                             "configuration, one chip, batch 1); only --prompt, --tokens, --json and --gpu-measured "
+                             "do")
+    if not (folder / "lm.json").is_file():
+        has = sorted(p.name for p in folder.iterdir())[:6]
+        what = ("a saved compiled program (program.json), not a language model" if (folder / "program.json").is_file()
+                else f"holds {', '.join(has)}" if has else "is empty")
+        raise UsageError(f"argument MODEL: {folder} is not a folder written by LMProgram.save: it lacks lm.json "
+                         f"(it {what}); give a model of perf.models or such a folder (lm.json and data.npz)")
+    lm = LMProgram.load(folder)
+    prompt = args.prompt or max(1, lm.context // 2)
+    tokens = args.tokens or max(1, lm.context - prompt)
+    r = estimate(lm, prompt=prompt, tokens=tokens).to_json()
+    r["model"] = f"{folder} ({r['model']}, compiled)"
+    return r
+
+
+def _gpu_measured(path):
+    """The JSON of ``tools/gpu_decode.py`` at ``path``, checked: ``UsageError`` naming what is wrong."""
+    what = "argument --gpu-measured"
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UsageError(f"{what}: cannot read {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise UsageError(f"{what}: {path} is not JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != "conveyor-gpu-decode":
+        raise UsageError(f"{what}: {path} is not a tools/gpu_decode.py result (format must be 'conveyor-gpu-decode')")
+    need = ("model", "dtype", "batch", "prompt", "tokens", "tokens_per_s", "weight_bytes", "bytes_per_token")
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise UsageError(f"{what}: {path} holds no runs (a list 'runs' of at least one)")
+    for i, run in enumerate(runs):
+        missing = [k for k in need if not isinstance(run, dict) or k not in run]
+        if missing:
+            raise UsageError(f"{what}: {path}: run {i} lacks {', '.join(missing)}")
+    for k in ("device_name", "torch", "timestamp"):
+        if not isinstance(data.get(k), str):
+            raise UsageError(f"{what}: {path} lacks {k!r} (a string)")
+    return dict(data, path=str(path))
 
 
 def cmd_sweep(args):

@@ -11,8 +11,34 @@ def print_models():
               f"{m.ffn:>6} {m.context:>7}")
 
 
+def _pct(x):
+    return f"{x:.1%}" if x >= 0.001 else f"{x * 100:.2g}%"
+
+
 def _money(x):
     return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _figure(f):
+    """One published measured figure beside its roofline, on one line."""
+    if f["metric"] == "tokens_per_s_per_user":
+        value, roof = f"{f['value']:,.1f} tokens/s per user", f"{f['roofline']:,.1f}"
+    else:
+        value, roof = f"first token {f['value'] * 1e3:.3g} ms", f"{f['roofline'] * 1e3:.3g} ms"
+    lengths = f", {f['prompt']}+{f['tokens']} tokens" if f["prompt"] is not None else ""
+    gpus = f"{f['gpus']} GPU{'s' * (f['gpus'] != 1)}"
+    return (f"{value} on {gpus} ({f['precision']}, batch {f['batch']}{lengths}): {f['of_roofline']:.0%} of the "
+            f"roofline's {roof} there [{f['software'].split(',')[0]}]")
+
+
+def _print_file(m):
+    """The runs of a ``tools/gpu_decode.py`` file (``read_gpu_measured``), each beside its HBM roofline."""
+    print(f"  {'measured here':12} {m['path']}: {m['device_name']} (torch {m['torch']}, {m['timestamp']})")
+    for run in m["runs"]:
+        bw = run["bytes_per_token"] * run["tokens_per_s"]
+        of = f", {bw / m['hbm_bytes_s']:.0%} of the {m['gpu'].upper()}'s HBM bandwidth" if m.get("hbm_bytes_s") else ""
+        print(f"  {'':12} {run['model']} ({run['dtype']}, batch {run['batch']}, {run['prompt']}+{run['tokens']} "
+              f"tokens): {run['tokens_per_s']:,.1f} tokens/s per user, reading {bw / 1e9:,.3g} GB/s{of}")
 
 
 def print_report(r):
@@ -22,6 +48,16 @@ def print_report(r):
           f"{r['prompt']}, {r['tokens']} tokens")
     print(f"  chips        {r['chips']} (needed {r['chips_needed']}: {s['weight_bytes']:,} B of int8 weights + "
           f"{s['kv_bytes']:,} B of KV cache, {s['bytes_per_chip']:,} B of SRAM a chip, {s['utilisation']:.1%} used)")
+    top = max(s["per_chip"], key=lambda x: x["utilisation"])
+    first, last = top["first_chip"], top["first_chip"] + top["chips"] - 1
+    where = f"chip {first}" if first == last else f"chips {first}-{last}"
+    print(f"  SRAM a chip  up to {top['utilisation']:.1%} ({where}: {top['weight_bytes']:,} B weights, "
+          f"{top['kv_bytes']:,} KV, {top['scratch_bytes']:,} scratch)"
+          + ("" if s["fits"] else "; DOES NOT FIT: more chips needed"))
+    ln = r["links"]
+    group = f", group links {_pct(ln['group_busy'])}" if ln.get("group_busy") else ""
+    print(f"  links busy   up to {_pct(ln['busy_max'])} of a decode step (bytes / (bandwidth x step): pipeline "
+          f"hops {_pct(ln['pipeline_busy'])}{group})")
     print(f"  per user     {r['tokens_per_s_per_user']:,.1f} tokens/s (a step of {r['step_s'] * 1e3:.3g} ms); first "
           f"token after {r['time_to_first_token_s'] * 1e3:.3g} ms")
     print(f"  aggregate    {r['tokens_per_s']:,.1f} tokens/s")
@@ -42,4 +78,14 @@ def print_report(r):
               f"{g['time_to_first_token_s'] * 1e3:.3g} ms, "
               f"{g['tokens_per_joule']:.3g} tokens/J, ${_money(g['usd_per_million_tokens'])}/M tokens "
               f"({g['bound']} bound)")
+        for f in g.get("measured", []):
+            print(f"  {'':12} measured: {_figure(f)}")
+    if not any(g.get("measured") for g in r["gpu"].values()):
+        print(f"  {'':12} measured: no published figure of {r['model']} in perf/gpu_measured.py")
+    if r.get("gpu_measured_file"):
+        _print_file(r["gpu_measured_file"])
+    if r.get("compiled"):
+        print(f"  compiled     {r['step_cycles'][0] // r['prompt']:,} cycles a decode step + "
+              f"{r['host_cycles'][0] // r['prompt']:,} host words (the program's exact schedule); "
+              f"the closed form: {r['model_step_cycles']:,} ({r['model_error']:+.0%})")
     print("  assumptions  every figure with its source: the JSON's 'assumptions', docs/perf.md")

@@ -15,7 +15,7 @@ import sys
 MISPLACED = 86
 #: Top-level packages of the project (the copy's directories).
 PACKAGES = ("spec", "rtl", "golden", "waves", "compiler", "sim", "fpga", "demos", "cli", "verify", "formal", "tests",
-            "bench", "mutants", "perf")
+            "bench", "mutants", "perf", "tools")
 
 
 def misplaced(root):

@@ -17,7 +17,12 @@ There so far:
   tokens, where the time goes) with the H200 and H100 rooflines beside it (``perf.gpu``), from the named
   assumptions of ``perf.assumptions`` (each with its source) and the per-token work of ``perf.work``.
 
-``split="tensor"|"auto"`` spreads every layer over groups of chips, its link exchanges counted.
+``split="tensor"|"auto"`` spreads every layer over groups of chips, its link exchanges counted; every chip's
+SRAM (weights, KV cache, scratch against capacity) and every link's busy fraction in a decode step are in
+``sram["per_chip"]`` and ``links["per_link"]``.
+
+* ``perf.gpu_measured``: published measured GPU decode figures (H100, H200) with their sources, shown beside
+  the roofline in ``estimate``'s ``gpu`` section (``tools/gpu_decode.py`` measures more on a CUDA GPU).
 
 * ``perf.sweep``: ``sweep(model, grid)``, ``perf.estimate`` over a grid of chip designs (lanes, MXU, SRAM,
   clock, chips, links) as Dask tasks, with CSV/JSON files and plots (``conveyor sweep``).

@@ -27,6 +27,9 @@ Method (``docs/perf.md``):
   bandwidth))`` a phase, ``h = hops(t, links)``), plus ``stages`` hops between stages (``docs/perf.md``).
 * **Prefill** (time to first token): the same with ``M = batch · prompt`` rows and context ``prompt``, no
   overlap of stages over the prompt's chunks (an upper bound).
+* **SRAM and links per chip** (``sram_layout``, ``link_use``): the model's bytes in pipeline order cut into
+  equal contiguous stages, each chip of a tensor group holding ``1 / t`` plus the tiles' rounding, plus one
+  decode step's scratch; each link's busy fraction = bytes it moves in a decode step / (bandwidth · step).
 * **Energy**: per operation (MACs, SRAM bytes read: weights, KV, activations; link bits) and, separately,
   ``chips × board power × step time``. **Dollars**: ``perf.gpu.usd_per_second`` over the aggregate tokens/s.
 * **A compiled program** (``estimate(lm)`` of a ``compiler.lm.LMProgram``, read by duck typing): the figures
@@ -43,12 +46,13 @@ from dataclasses import dataclass, field
 from perf import cost
 from perf.assumptions import DEFAULT, Assumptions
 from perf.gpu import roofline, usd_per_second
+from perf.gpu_measured import beside_roofline
 from perf.models import MODELS, ModelShape
 from perf.work import attention_macs, gemm_macs, gemms, kv_bytes_per_token, vxu_passes
 from spec import isa
 from spec.config import PRESETS, ChipConfig
 
-__all__ = ["estimate", "Estimate", "model_shape", "gemm_time"]
+__all__ = ["estimate", "Estimate", "model_shape", "gemm_time", "sram_layout", "link_use", "scratch_bytes"]
 
 
 def _pick(value, cls, table, what):
@@ -224,6 +228,85 @@ def _plan(m, c, a, t, stages, batch, prompt, tokens):
                 gemm_splits={k: list(v) for k, v in splits.items()}, bytes_read_per_step=sram_read)
 
 
+def _stream(m, batch, positions):
+    """``[(kind, bytes)]``: the model's int8 bytes in pipeline order (the embedding, each layer's weights then
+    its KV cache of ``batch`` users at ``positions`` positions, the final norm and the head); they sum to
+    ``weight_bytes(8) + batch · positions · kv_bytes_per_token``."""
+    d = m.d_model
+    embed = m.vocab * d + (m.context * d if m.learned_positions else 0)
+    out = [("weights", embed)]
+    for _ in range(m.layers):
+        out += [("weights", m.layer_params()), ("kv", batch * positions * 2 * m.kv_dim)]
+    return out + [("weights", (2 * d if m.bias else d) + (0 if m.tied else m.vocab * d))]
+
+
+def scratch_bytes(m, t, splits, batch, positions, head=False):
+    """Bytes of one decode step's activations on a chip of a tensor group of ``t`` (1: the pipeline): the
+    residual and its normed copy (``2 · d_model``), the widest GEMM output once gathered (the head's logits
+    only on the last stage, ``head=True``), the attention scores of the chip's ``ceil(n_heads / t)`` heads at
+    the full context, all int8, per user; and the int32 partial sums of the widest K-split GEMM share
+    (``4 · ceil(N / tn)`` per user, if any GEMM is split by K)."""
+    widest = max(N for name, _, N, _ in gemms(m) if head or name != "head")
+    partial = max((ACC_BYTES * -(-N // splits[name][1]) for name, _, N, _ in gemms(m) if splits[name][0] > 1),
+                  default=0)
+    return batch * (2 * m.d_model + widest + -(-m.n_heads // t) * positions + partial)
+
+
+def sram_layout(m, c, t, stages, splits, batch, prompt, tokens):
+    """SRAM of every chip (``docs/perf.md``): the byte stream of ``_stream`` cut into ``stages`` equal contiguous
+    parts (a layer may straddle two stages); each of the ``t`` chips of a stage holds ``1 / t`` of its part,
+    plus its share of the GEMM tiles' rounding (``t · ceil(K/tk) · ceil(N/tn) - K · N`` bytes a GEMM over the
+    group, apportioned to the stages by their weight bytes), plus the decode step's ``scratch_bytes``.
+    Returns ``(per_stage, scratch)``: one entry a stage, every chip of which holds the same, and the largest
+    scratch of a chip."""
+    S = len(c.positions("mem")) * c.mem_bytes_per_slice
+    positions = prompt + tokens
+    stream = _stream(m, batch, positions)
+    total = sum(b for _, b in stream)
+    W = m.weight_bytes(8)
+    extra = sum((t * -(-K // splits[n][0]) * -(-N // splits[n][1]) - K * N) * cnt for n, K, N, cnt in gemms(m))
+    cuts = [s * total // stages for s in range(stages + 1)]
+    out, i, start = [], 0, 0          # stream item i begins at byte start
+    for s in range(stages):
+        lo, hi = cuts[s], cuts[s + 1]
+        held = {"weights": 0, "kv": 0}
+        while i < len(stream) and start < hi:
+            kind, b = stream[i]
+            held[kind] += min(start + b, hi) - max(start, lo)
+            if start + b <= hi:
+                i, start = i + 1, start + b
+            else:
+                break
+        w = -(-(held["weights"] + extra * held["weights"] // W) // t)
+        kv = -(-held["kv"] // t)
+        scratch = scratch_bytes(m, t, splits, batch, positions, head=s == stages - 1)
+        used = w + kv + scratch
+        out.append({"stage": s, "chips": t, "first_chip": s * t, "weight_bytes": w, "kv_bytes": kv,
+                    "scratch_bytes": scratch, "used_bytes": used, "capacity_bytes": S, "utilisation": used / S})
+    return out, max(x["scratch_bytes"] for x in out)
+
+
+def link_use(m, a, t, stages, links, batch, step_s):
+    """Each link's busy fraction in a decode step of ``step_s`` seconds: bytes it moves / (bandwidth · step).
+    The pipeline's ``stages`` hops (stage ``s`` to ``s + 1``, the last back to the first) carry ``batch ·
+    d_model`` bytes each; in a tensor group every chip spreads its exchanges (``exchange_bytes_per_chip /
+    stages``: its stage's share of the layers) and the relays through it (``× hops``) evenly over
+    ``min(links_per_chip, t - 1)`` links."""
+    bw = a.tsp.link_gbytes_s.value * 1e9
+    hop = batch * m.d_model
+    per = [{"link": f"stage {s} -> stage {(s + 1) % stages}" + (" (the sampled token back to the first)"
+                                                                 if s == stages - 1 else ""),
+            "kind": "pipeline", "count": 1, "bytes_per_step": hop, "busy": hop / (bw * step_s)}
+           for s in range(stages)]
+    if t > 1:
+        n = min(int(a.tsp.links_per_chip.value), t - 1)
+        b = links["hops_per_exchange"] * links["exchange_bytes_per_chip"] / (stages * n)
+        per.append({"link": f"each of the {n} group links of every chip ({t} chips a group, {stages} group(s))",
+                    "kind": "group", "count": n * t * stages, "bytes_per_step": b, "busy": b / (bw * step_s)})
+    return {"per_link": per, "busy_max": max(x["busy"] for x in per),
+            "pipeline_busy": hop / (bw * step_s), "group_busy": per[-1]["busy"] if t > 1 else 0.0}
+
+
 def _summary(p):
     keys = ("chips", "tensor_group", "stages", "step_s", "time_to_first_token_s", "tokens_per_s_per_user",
             "tokens_per_s", "tokens_per_joule", "tokens_per_joule_board", "usd_per_million_tokens", "time_split")
@@ -297,8 +380,8 @@ def _compiled(lm, prompt, tokens, assumptions):
     ``spec``): the closed form on its shape and config, then the timing figures from its exact cycles (the
     decode step, every position the same, plus the host edge's words a step), the cost and board-power figures
     scaled by the same ratio, and ``model_error`` = closed-form step / exact step - 1."""
-    e = estimate(ModelShape(**lm.perf_shape()), lm.config, chips=1, batch=1, prompt=prompt, tokens=tokens,
-                 assumptions=assumptions)
+    m = ModelShape(**lm.perf_shape())
+    e = estimate(m, lm.config, chips=1, batch=1, prompt=prompt, tokens=tokens, assumptions=assumptions)
     S, H = int(lm.step_cycles), int(lm.host_words)
     hz = lm.config.clock_mhz * 1e6
     step_s = (S + H) / hz
@@ -308,6 +391,7 @@ def _compiled(lm, prompt, tokens, assumptions):
         e, step_s=step_s, time_to_first_token_s=prompt * step_s, tokens_per_s_per_user=1 / step_s,
         tokens_per_s=1 / step_s, usd_per_million_tokens=e.usd_per_million_tokens * ratio,
         tokens_per_joule_board=e.tokens_per_joule_board / ratio, compiled=True,
+        links=dict(e.links, **link_use(m, assumptions, e.tensor_group, e.stages, e.links, 1, step_s)),
         step_cycles=[prompt * S] + [S] * (tokens - 1), host_cycles=[prompt * H] + [H] * (tokens - 1),
         model_step_cycles=model_cycles, model_error=model_cycles / (S + H) - 1)
 
@@ -371,7 +455,14 @@ def estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128,
     else:
         pick, reason = split, f"{split}: asked for"
     p = plans[pick]
-    gpu = {g: roofline(m, getattr(a, g), a.economics, batch, prompt, tokens) for g in ("h200", "h100")}
+    known = m.name if MODELS.get(m.name) == m else None        # published measurements are of known shapes
+    gpu = {}
+    for g in ("h200", "h100"):
+        gpu[g] = roofline(m, getattr(a, g), a.economics, batch, prompt, tokens)
+        gpu[g]["measured"] = beside_roofline(known, g, getattr(a, g), a.economics, prompt, tokens) if known else []
+    t, stages = p["tensor_group"], p["stages"]
+    per_chip, scratch = sram_layout(m, c, t, stages, p["gemm_splits"], batch, prompt, tokens)
+    links = dict(p["links"], **link_use(m, a, t, stages, p["links"], batch, p["step_s"]))
     return Estimate(
         model=m.name, config=c.name, chips=p["chips"], chips_needed=needed, batch=batch, prompt=prompt,
         tokens=tokens, step_s=p["step_s"], time_to_first_token_s=p["time_to_first_token_s"],
@@ -380,7 +471,9 @@ def estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128,
         usd_per_million_tokens=p["usd_per_million_tokens"], time_split=p["time_split"],
         gemm_methods=p["gemm_methods"],
         sram={"bytes_per_chip": sram, "weight_bytes": weights, "kv_bytes": kv,
-              "utilisation": (weights + kv) / (p["chips"] * sram), "bytes_read_per_step": p["bytes_read_per_step"]},
+              "utilisation": (weights + kv) / (p["chips"] * sram), "bytes_read_per_step": p["bytes_read_per_step"],
+              "scratch_bytes_per_chip": scratch, "max_utilisation": max(x["utilisation"] for x in per_chip),
+              "fits": all(x["used_bytes"] <= sram for x in per_chip), "per_chip": per_chip},
         gpu=gpu, split=pick, split_reason=reason, tensor_group=p["tensor_group"], stages=p["stages"],
-        links=p["links"], gemm_splits=p["gemm_splits"],
+        links=links, gemm_splits=p["gemm_splits"],
         alternatives={k: _summary(v) for k, v in plans.items()}, assumptions=a.to_dict())

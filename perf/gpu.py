@@ -28,12 +28,18 @@ def usd_per_second(cards, price_usd, board_w, econ: Economics):
     return cards * price_usd / life_s + power
 
 
-def roofline(m: ModelShape, gpu: GPU, econ: Economics, batch, prompt, tokens):
-    """The roofline figures (module docstring) as a JSON-safe dict."""
+def roofline(m: ModelShape, gpu: GPU, econ: Economics, batch, prompt, tokens, gpus=None):
+    """The roofline figures (module docstring) as a JSON-safe dict; ``gpus``: that many GPUs instead of the
+    fewest that hold the weights and KV cache (at least those)."""
     weights = m.weight_bytes(8)
     kv_tok = kv_bytes_per_token(m)
     hold = weights + batch * (prompt + tokens) * kv_tok
     n = max(1, math.ceil(hold / (gpu.hbm_gbytes.value * 1e9)))
+    if gpus is not None:
+        if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < n:
+            raise ValueError(f"gpus must be an integer of at least {n} (the GPUs that hold {m.name}'s {hold:,} "
+                             f"bytes), not {gpus!r}")
+        n = gpus
     bw = n * gpu.hbm_tbytes_s.value * 1e12
     peak = n * gpu.int8_tops.value * 1e12
     mean_ctx = prompt + tokens / 2

@@ -19,8 +19,9 @@ error every tenth of the grid; ``False``: nothing).
 
 ``write_csv`` / ``read_csv``, ``write_json`` / ``read_json`` store results (CSV: the axes and the scalar
 figures, ``PointResult.row()``; JSON: every figure but the assumptions and the GPU roofline, which do not
-depend on the chip axes); ``pareto`` finds the non-dominated points, ``plot`` draws tokens/s per user against
-chips and the Pareto front of tokens/s per user against tokens per joule (matplotlib, Agg backend).
+depend on the chip axes, and the per-chip SRAM and per-link lists, of which the maxima stay); ``pareto``
+finds the non-dominated points, ``plot`` draws tokens/s per user against chips and the Pareto front of
+tokens/s per user against tokens per joule (matplotlib, Agg backend).
 """
 import csv
 import dataclasses
@@ -164,7 +165,10 @@ def _run_point(model, point, config, assumptions, batch, prompt, tokens):
         e = estimate(model, c, chips=chips, batch=batch, prompt=prompt, tokens=tokens, assumptions=a)
     except Exception as exc:  # noqa: BLE001 - a failing point says why and the sweep goes on
         return PointResult(dict(point), False, f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-    return PointResult(dict(point), True, None, {k: v for k, v in e.to_json().items() if k not in _DROPPED})
+    figures = {k: v for k, v in e.to_json().items() if k not in _DROPPED}
+    figures["sram"] = {k: v for k, v in figures["sram"].items() if k != "per_chip"}      # one entry a stage:
+    figures["links"] = {k: v for k, v in figures["links"].items() if k != "per_link"}    # the maxima stay
+    return PointResult(dict(point), True, None, figures)
 
 
 def _printer(total):

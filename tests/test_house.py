@@ -30,6 +30,7 @@ ALLOWED = {
     "mutants": {"spec", "rtl", "golden", "compiler", "sim", "formal", "verify"},
     "bench": {"spec", "rtl", "golden", "compiler", "sim", "demos", "cli"},
     "perf": {"spec"},                                 # the cost model reads the spec, never builds a program
+    "tools": {"spec", "demos", "perf"},               # scripts for users (gpu_decode.py: a GPU's measured decode)
 }
 #: folders not checked: the test suite sits above everything
 ABOVE_ALL = {"tests"}

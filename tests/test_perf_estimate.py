@@ -162,7 +162,7 @@ def test_cli_list(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["perf", "gpt-5"], "argument MODEL: must be one of gpt2-small, llama-2-7b, llama-2-13b, llama-2-70b, "
-                        "llama-3-8b, llama-3-70b, gpt, llama, not 'gpt-5'"),
+                        "llama-3-8b, llama-3-70b, gpt, llama or a folder written by LMProgram.save, not 'gpt-5'"),
     (["perf"], "the following arguments are required: MODEL (or --list)"),
     (["perf", "gpt", "--split", "ring"], "argument --split: must be one of auto, tensor, pipeline, not 'ring'"),
     (["perf", "gpt", "--tensor-group", "2"], "argument --tensor-group: applies to --split tensor"),

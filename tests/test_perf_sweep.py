@@ -42,7 +42,10 @@ def results(cluster):
 
 
 def _figures(e):
-    return {k: v for k, v in e.to_json().items() if k not in ("assumptions", "gpu")}
+    f = {k: v for k, v in e.to_json().items() if k not in ("assumptions", "gpu")}
+    f["sram"] = {k: v for k, v in f["sram"].items() if k != "per_chip"}      # the sweep keeps the maxima only
+    f["links"] = {k: v for k, v in f["links"].items() if k != "per_link"}
+    return f
 
 
 def test_points_equal_direct_estimates(results):

@@ -18,10 +18,15 @@ queue's state:
 * errors are sticky: after a fault, nothing issues or faults until the next START/reset; ``fault_code`` is
   non-zero exactly with ``fault``; pc at ``queue_depth`` faults ``QUEUE_OVERRUN``;
 * only opcodes legal on the slice kind issue;
+* run-time faults (``rt_fault``, free but, as the MEM slice has it, only ``INDEX_RANGE`` and only in the
+  cycle after a READX/WRITEX issued): one is reported with ``fault_pc = pc - 1`` (that READX/WRITEX) and its
+  code unless a static fault of the same cycle wins (then ``fault_pc = pc`` and a lower code); a static
+  fault alone is at ``pc``; an issue comes with a fault only when a run-time one arrives;
 * helper invariants for the induction: the queue memory, its read register, the length, the halted/faulted
   flags and the NOP wait equal the proof's copies.
 
-Covers: a program of a NOP 2 and a HALT run to its end; a fault after an issue; a QUEUE_OVERRUN.
+Covers: a program of a NOP 2 and a HALT run to its end; a fault after an issue; a QUEUE_OVERRUN; a run-time
+fault in a cycle the queue issues; one the same cycle as a static fault.
 """
 from amaranth.asserts import AnySeq
 from amaranth.hdl import Array, Assert, Assume, Cover, Mux, Signal
@@ -62,10 +67,10 @@ class ICUProof(Wrapper):
 
         rst = Signal()
         m.d.comb += [rst.eq(AnySeq(1)), cd.rst.eq(rst)]
-        start, run, load_en = Signal(), Signal(), Signal()
+        start, run, load_en, rt = Signal(), Signal(), Signal(), Signal(isa.ERROR_CODE_BITS)
         load_addr, load_word = Signal(dut.addr_bits), Signal(64)
         m.d.comb += [start.eq(AnySeq(1)), run.eq(AnySeq(1)), load_en.eq(AnySeq(1)),
-                     load_addr.eq(AnySeq(dut.addr_bits)), load_word.eq(AnySeq(64))]
+                     load_addr.eq(AnySeq(dut.addr_bits)), load_word.eq(AnySeq(64)), rt.eq(AnySeq(len(rt)))]
 
         # ---- the environment's rules -------------------------------------------------------------------
         armed = Signal(reset_less=True)   # a START since the last load/reset: run may be high
@@ -81,8 +86,12 @@ class ICUProof(Wrapper):
         # ---- the queue's inputs (and the planted bugs) ------------------------------------------------
         dut_start = Signal()
         m.d.comb += [dut.run.eq(run), dut.load_en.eq(load_en), dut.load_addr.eq(load_addr),
-                     dut.load_word.eq(load_word), dut_start.eq(start)]
+                     dut.load_word.eq(load_word), dut_start.eq(start), dut.rt_fault.eq(rt)]
         op = field(dut.word, "op")
+        # the slice's run-time fault: INDEX_RANGE, only in the cycle after a READX/WRITEX issued (and ran)
+        indexed = op.matches(isa.OPCODES["READX"].code, isa.OPCODES["WRITEX"].code)
+        p_indexed = prev(m, dut.issue & indexed & run & ~start, "p_indexed")
+        m.d.comb += Assume((rt == 0) | ((rt == ErrorCode.INDEX_RANGE) & p_indexed & run & ~start))
         is_halt = op == isa.OPCODES["HALT"].code
         if self.bug == "load_shift":
             m.d.comb += dut.load_addr.eq(load_addr ^ load_word[0])
@@ -128,8 +137,19 @@ class ICUProof(Wrapper):
         with m.If(start):
             m.d.sync += [halted.eq(0), faulted.eq(0), wait.eq(0)]
 
+        late = Signal()             # a run-time fault the queue must report this cycle
+        m.d.comb += late.eq(run & (rt != 0) & ~faulted)
+        with m.If(fault & ~late):
+            m.d.comb += Assert(dut.fault_pc == pc, "a static fault not reported at pc")
+        with m.If(late):
+            m.d.comb += Assert(fault, "a run-time fault not reported")
+            with m.If(issue | halted | (wait != 0)):     # no static fault this cycle
+                m.d.comb += Assert((dut.fault_code == rt) & (dut.fault_pc == pc - 1),
+                                   "a run-time fault not reported with its code at pc - 1")
+            with m.Else():                               # a ready queue that does not issue faults: it wins
+                m.d.comb += Assert((dut.fault_pc == pc) & (dut.fault_code < rt), "static fault lost")
         m.d.comb += [
-            Assert(~(issue & fault), "issue and fault in one cycle"),
+            Assert(~(issue & fault) | late, "issue and a static fault in one cycle"),
             Assert(~issue | run, "issue while not running"),
             Assert(~fault | run, "fault while not running"),
             Assert(fault == (dut.fault_code != 0), "fault_code is not non-zero exactly with fault"),
@@ -138,6 +158,8 @@ class ICUProof(Wrapper):
             m.d.comb += Assert(~issue & ~fault, "HALT is not terminal")
         with m.If(faulted):
             m.d.comb += Assert(~issue & ~fault, "an error is not sticky")
+        with m.If(rt == 0):
+            m.d.comb += Assert(~(issue & fault), "issue and fault in one cycle")
         with m.If(wait != 0):
             m.d.comb += Assert(~issue & ~fault, "NOP wait cut short")
         with m.If(run & ~halted & ~faulted & (wait == 0)):
@@ -169,6 +191,8 @@ class ICUProof(Wrapper):
             Cover(issue & is_halt & (n_issued == 2) & (prev(m, wait, "p_wait") == 1)),
             Cover(fault & (n_issued == 1)),
             Cover(fault & (dut.fault_code == ErrorCode.QUEUE_OVERRUN)),
+            Cover(late & issue & (n_issued == 3)),
+            Cover(late & (dut.fault_code != ErrorCode.INDEX_RANGE)),
         ]
         return m
 

@@ -37,21 +37,22 @@ Cycle ``t`` counts from 0, the cycle on which every queue issues its first instr
   reaches ``queue_depth`` (the whole queue was loaded and none of it halted) faults ``QUEUE_OVERRUN`` with
   ``pc = queue_depth``. ``load`` refuses a program longer than ``queue_depth`` (``ValueError``).
   The fault report's pc is ``PC_BITS + 1`` bits wide so that ``pc = queue_depth = MAX_QUEUE_DEPTH`` fits.
-* **Operations.** An instruction issued at ``t`` occupies its unit for ``timing(instr).busy`` cycles;
-  item ``i`` is sampled from its input stream(s) at ``t + first_in + i`` and written on its output stream
-  at ``t + first_out + i``. READ presents word ``addr + i``'s address at ``t + MEM_DECODE_STAGES + i`` and
-  reads the memory as stored before that cycle (a WRITE stores at the end of the cycle it samples, so a
-  read of the same word in the same cycle sees the old value). LOADW item ``i`` is weight row ``i`` (low
-  bytes of lanes ``0 … mxu_cols - 1``); MATMUL item ``i`` is an activation (low bytes of lanes
-  ``0 … mxu_rows - 1``) with accumulator ``addr + i``, ``swap`` on item 0 only, ``acc``/``emit`` on all,
-  and the MXU contract of ``spec/mxu.py`` with those sampling cycles; its result (``mxu_cols`` int32 lanes,
-  the other lanes 0) is written on ``dst`` ``MXUParams.latency`` cycles after the activation was sampled.
-  VOP computes ``golden.vxu`` on the sampled operands with the SETQ registers and table in force at the
-  sampling cycle; SETQ issued at ``t`` is in force for operands sampled from ``t + 1``; LOADLUT vector ``j``
-  sets entries ``j·L …`` (low bytes, lanes past entry 255 ignored) when it is sampled. At cycle 0 every
-  MEM word not written by ``write_mem``, every MXU weight and accumulator, the LUT and the SETQ registers
-  are 0 (``spec.isa.REQUANT_RESET``, ``spec.isa.LUT_RESET``). The RTL starts every run (host START) from
-  this state except the MXU accumulators, which are SRAM and keep their words: a program must write an
+* **Operations.** An instruction issued at ``t`` occupies its unit for ``timing(instr).busy`` cycles; item ``i`` is
+  sampled from its input stream(s) at ``t + first_in + i`` and written on its output stream at ``t + first_out + i``.
+  READ presents word ``addr + i``'s address at ``t + MEM_DECODE_STAGES + i`` and reads the memory as stored before
+  that cycle (a WRITE stores at the end of the cycle it samples, so a read of the same word in the same cycle sees the
+  old value). READX samples its index ``x`` (lane ``lane`` of ``src``) at ``t + MEM_INDEX_OFFSET`` and presents word
+  ``addr + x + i`` one cycle later than a READ would; WRITEX samples ``x`` (lane ``lane`` of ``src2``) with its data
+  item 0 and stores item ``i`` at ``addr + x + i``. LOADW item ``i`` is weight row ``i`` (low bytes of lanes ``0 …
+  mxu_cols - 1``); MATMUL item ``i`` is an activation (low bytes of lanes ``0 … mxu_rows - 1``) with accumulator
+  ``addr + i``, ``swap`` on item 0 only, ``acc``/``emit`` on all, and the MXU contract of ``spec/mxu.py`` with those
+  sampling cycles; its result (``mxu_cols`` int32 lanes, the other lanes 0) is written on ``dst``
+  ``MXUParams.latency`` cycles after the activation was sampled. VOP computes ``golden.vxu`` on the sampled operands
+  with the SETQ registers and table in force at the sampling cycle; SETQ issued at ``t`` is in force for operands
+  sampled from ``t + 1``; LOADLUT vector ``j`` sets entries ``j·L …`` (low bytes, lanes past entry 255 ignored) when
+  it is sampled. At cycle 0 every MEM word not written by ``write_mem``, every MXU weight and accumulator, the LUT and
+  the SETQ registers are 0 (``spec.isa.REQUANT_RESET``, ``spec.isa.LUT_RESET``). The RTL starts every run (host START)
+  from this state except the MXU accumulators, which are SRAM and keep their words: a program must write an
   accumulator (MATMUL without ``acc``) before it adds to it.
 * **Activity span** of an issued instruction, the cycles in which it does something: from its issue cycle
   ``t`` through ``t + span - 1`` with ``span = max(busy, first_in + items, first_out + items)``, where a
@@ -62,15 +63,16 @@ Cycle ``t`` counts from 0, the cycle on which every queue issues its first instr
   issued instruction's activity span has ended: ``D = 1 + max(t_issue + span - 1)`` over every instruction
   issued (HALTs included). Equivalently the chip ran cycles ``0 … D - 1``. Values still travelling on the
   streams at ``D`` are not waited for (no unit will read them).
-* **Faults.** Detected during cycle ``t``: decode/static faults (``spec.isa.fault``: ILLEGAL_OPCODE,
-  BAD_FIELD, BAD_BANK, BAD_ADDRESS, BAD_STREAM) and UNIT_BUSY when an instruction is at the head of a queue
-  that issues at ``t`` (the lowest code wins; the instruction does not issue); QUEUE_OVERRUN as above;
-  STREAM_CONFLICT when two operations of one slice write one stream at one position in ``t`` (``pc`` of the
-  later-issued one). The error is ``(code, slice, pc, t)``; when several slices fault in one cycle the
-  lowest slice index wins (then the lowest code). Cycle ``t`` completes as usual (the running operations
-  do their cycle-``t`` work, including MEM stores at the end of ``t``), nothing happens from ``t + 1`` on
-  (operations in flight are abandoned), and the chip is done: ``cycles = t + 1``. Whether the other
-  slices issue during ``t`` is unobservable (no instruction acts on its issue cycle).
+* **Faults.** Detected during cycle ``t``: decode/static faults (``spec.isa.fault``: ILLEGAL_OPCODE, BAD_FIELD,
+  BAD_BANK, BAD_ADDRESS, BAD_STREAM) and UNIT_BUSY when an instruction is at the head of a queue that issues at ``t``
+  (the lowest code wins; the instruction does not issue); QUEUE_OVERRUN as above; STREAM_CONFLICT when two operations
+  of one slice write one stream at one position in ``t`` (``pc`` of the later-issued one); INDEX_RANGE when a
+  READX/WRITEX samples an index in ``t`` that ``spec.isa.index_fault`` refuses (``pc`` of that READX/WRITEX, which
+  reads or stores nothing). The error is ``(code, slice, pc, t)``; when several slices fault in one cycle the lowest
+  slice index wins (then the lowest code). Cycle ``t`` completes as usual (the running operations do their cycle-``t``
+  work, including MEM stores at the end of ``t``), nothing happens from ``t + 1`` on (operations in flight are
+  abandoned), and the chip is done: ``cycles = t + 1``. Whether the other slices issue during ``t`` is unobservable
+  (no instruction acts on its issue cycle).
 
   Note: with the present units STREAM_CONFLICT cannot occur (each slice kind has one unit that writes
   streams, and its busy time keeps its own output items apart); the check is kept for future units.
@@ -230,7 +232,22 @@ class _Op:
         if self.tm.first_in is None:
             return None
         i = u - self.t - self.tm.first_in
-        return i if 0 <= i < self.tm.items else None
+        return i if 0 <= i < self.tm.items_in else None
+
+    def index(self, u, stream):
+        """A READX/WRITEX's index ``x``, sampled during ``t + MEM_INDEX_OFFSET`` (else ``None``): lane ``lane`` of
+        ``stream``; ``None`` too when it faults ``INDEX_RANGE`` (reported for this cycle)."""
+        if u != self.t + isa.MEM_INDEX_OFFSET:
+            return None
+        ins = self.instr
+        x = int(self.sim._see(self.p, stream)[ins.lane])
+        f = isa.index_fault(ins, x, self.sim.config)
+        if f is not None:
+            self.sim._faults.append((self.p, f.code, self.pc))
+            self.x = None
+            return None
+        self.x = x
+        return x
 
 
 class _Read(_Op):
@@ -245,6 +262,39 @@ class _Read(_Op):
             self.out[self.t + self.tm.first_out + i] = sim.mem[self.p][ins.bank, ins.addr + i].copy()
         if u in self.out:
             sim._emit(self.p, ins.dst, self.out.pop(u), self.pc)
+
+
+class _ReadX(_Op):
+    """READX: the index during ``t + 1``, word ``addr + x + i`` presented during ``t + 2 + i``."""
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.out = {}
+        self.x = None
+
+    def step(self, u):
+        sim, ins = self.sim, self.instr
+        self.index(u, ins.src)
+        i = u - self.t - isa.MEM_INDEX_OFFSET - isa.MEM_DECODE_STAGES
+        if self.x is not None and 0 <= i < ins.count:
+            self.out[self.t + self.tm.first_out + i] = sim.mem[self.p][ins.bank, ins.addr + self.x + i].copy()
+        if u in self.out:
+            sim._emit(self.p, ins.dst, self.out.pop(u), self.pc)
+
+
+class _WriteX(_Op):
+    """WRITEX: the index with data item 0 (``t + 1``); item ``i`` stored into word ``addr + x + i``."""
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.x = None
+
+    def step(self, u):
+        ins = self.instr
+        self.index(u, ins.src2)
+        i = self.item_in(u)
+        if i is not None and self.x is not None:
+            self.sim._stores.append((self.p, ins.bank, ins.addr + self.x + i, self.sim._see(self.p, ins.src)))
 
 
 class _Write(_Op):
@@ -312,8 +362,8 @@ class _SetQ(_Op):
             self.sim._setq.append((self.p, gvxu.RequantParams(ins.mult, ins.shift, ins.zp)))
 
 
-_OPS = {"READ": _Read, "WRITE": _Write, "LOADW": _LoadW, "MATMUL": _MatMul, "VOP": _Vop, "LOADLUT": _LoadLut,
-        "SETQ": _SetQ}
+_OPS = {"READ": _Read, "WRITE": _Write, "READX": _ReadX, "WRITEX": _WriteX, "LOADW": _LoadW, "MATMUL": _MatMul,
+        "VOP": _Vop, "LOADLUT": _LoadLut, "SETQ": _SetQ}
 
 
 class _Queue:
@@ -407,7 +457,7 @@ class ChipSim:
             if t >= max_cycles:
                 raise ChipTimeout(f"the chip was not done within max_cycles = {max_cycles}")
             self._writes, self._stores, self._setq = {}, [], []
-            faults = []
+            faults = self._faults = []
             # ---- issue ----
             for p, q in enumerate(queues):
                 if q.halted or t < q.next_issue:

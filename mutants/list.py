@@ -40,6 +40,7 @@ STREAMS_T = "tests/test_streams_rtl.py"
 ICU_T = "tests/test_icu_rtl.py"
 DECODE_T = "tests/test_decode_rtl.py"
 KILL_T = "tests/test_mutant_killers.py"
+INDEXED_T = "tests/test_indexed_rtl.py"      # its Amaranth-simulator tests only (the Verilator ones would build)
 
 MUTANTS = (
     # ---- rtl/mxu.py: the systolic array ---------------------------------------------------------------
@@ -150,8 +151,8 @@ MUTANTS = (
     ),
     Mutant(
         "mem_write_bank_bit_dropped", "rtl/mem.py",
-        "ram.wr_en.eq(w_on & (w_bank == b)),",
-        "ram.wr_en.eq(w_on & (w_bank[0] == b % 2)),",
+        "ram.wr_en.eq(w_on & ~w_fault & (w_bank == b)),",
+        "ram.wr_en.eq(w_on & ~w_fault & (w_bank[0] == b % 2)),",
         "WRITE unit compares only bit 0 of the bank index (a write to bank 2 also lands in bank 0)",
         (f"{MEM_T}::test_random_reads_and_writes", MEM_T),
     ),
@@ -161,6 +162,62 @@ MUTANTS = (
         'w_left.eq(field(self.word, "count") + 2),',
         "WRITE stores count + 1 words (one past the end)",
         (f"{MEM_T}::test_random_reads_and_writes", MEM_T),
+    ),
+    Mutant(
+        "mem_writex_index_ignored", "rtl/mem.py",
+        "w_at.eq(Mux(x_write, x_base, w_addr)),",
+        "w_at.eq(w_addr),",
+        "WRITEX's item 0 (and so every item) ignores the index sampled with it: it stores at addr + i",
+        (f"{MEM_T}::test_random_indexed_reads_and_writes", MEM_T),
+    ),
+    Mutant(
+        "mem_index_limit_off_by_one", "rtl/mem.py",
+        "(x[:-1] + x_addr + x_countm1 >= depth)",
+        "(x[:-1] + x_addr + x_countm1 > depth)",
+        "an index one past the limit (addr + x + count = mem_depth + 1) is taken, not INDEX_RANGE",
+        (f"{MEM_T}::test_directed_indexed", MEM_T),
+    ),
+    Mutant(
+        "mem_index_negative_ok", "rtl/mem.py",
+        "x_bad.eq(x[-1] | (",
+        "x_bad.eq((",
+        "a negative index is not INDEX_RANGE (its low bits address a word)",
+        (f"{MEM_T}::test_directed_indexed", MEM_T),
+    ),
+    Mutant(
+        "mem_index_fault_stops_write_unit", "rtl/mem.py",
+        "w_fault.eq(x_fault & x_write),",
+        "w_fault.eq(x_fault),",
+        "a READX's INDEX_RANGE also suppresses the store of a WRITE running in the same cycle",
+        (f"{MEM_T}::test_directed_indexed", MEM_T),
+    ),
+    Mutant(
+        "mem_index_lane_zero", "rtl/mem.py",
+        "m.d.comb += x.eq(self.seen[1][lane])",
+        "m.d.comb += x.eq(self.seen[1][0])",
+        "READX/WRITEX always take lane 0 of the index stream",
+        (f"{MEM_T}::test_random_indexed_reads_and_writes", MEM_T),
+    ),
+    Mutant(
+        "mem_writex_index_from_src", "rtl/mem.py",
+        'x_stream.eq(Mux(issue_readx, field(self.word, "src"), field(self.word, "src2"))),',
+        'x_stream.eq(field(self.word, "src")),',
+        "WRITEX takes its index from its data stream (src), not src2",
+        (f"{MEM_T}::test_random_indexed_reads_and_writes", MEM_T),
+    ),
+    Mutant(
+        "mem_writex_index_starts_reads", "rtl/mem.py",
+        "with m.Elif(x_on & x_read):",
+        "with m.Elif(x_on):",
+        "a WRITEX's index also starts the read unit (spurious stream writes)",
+        (f"{MEM_T}::test_random_indexed_reads_and_writes", MEM_T),
+    ),
+    Mutant(
+        "mem_readx_fault_still_reads", "rtl/mem.py",
+        "r_left.eq(Mux(x_bad, 0, x_countm1 + 1))",
+        "r_left.eq(x_countm1 + 1)",
+        "a READX whose index faults still reads (and writes its stream) if run stays high",
+        (f"{MEM_T}::test_random_indexed_reads_and_writes", MEM_T),
     ),
     Mutant(
         "mem_host_write_unchecked", "rtl/mem.py",
@@ -326,6 +383,27 @@ MUTANTS = (
         "words past the loaded program length are read from memory instead of as 0 (ILLEGAL_OPCODE)",
         (f"{ICU_T}::test_queue_matches_reference", ICU_T),
     ),
+    Mutant(
+        "icu_rt_fault_at_pc", "rtl/icu.py",
+        "self.fault_pc.eq(Mux(static_fault, pc, pc - 1)),",
+        "self.fault_pc.eq(pc),",
+        "a run-time fault (INDEX_RANGE) is reported at the queue's pc, not at the READX/WRITEX's (pc - 1)",
+        ("formal:icu", f"{INDEXED_T}::test_directed_amaranth", f"{INDEXED_T}::test_random_amaranth"),
+    ),
+    Mutant(
+        "icu_rt_fault_wins", "rtl/icu.py",
+        "self.fault_code.eq(Mux(static_fault, code, Mux(late_fault, self.rt_fault, 0))),",
+        "self.fault_code.eq(Mux(late_fault, self.rt_fault, Mux(static_fault, code, 0))),",
+        "a run-time fault wins over a static fault of the same cycle on the same slice (not the lowest code)",
+        ("formal:icu", f"{INDEXED_T}::test_directed_amaranth", f"{INDEXED_T}::test_random_amaranth"),
+    ),
+    Mutant(
+        "icu_rt_fault_not_sticky", "rtl/icu.py",
+        "late_fault.eq(self.run & ~faulted & (self.rt_fault != 0)),",
+        "late_fault.eq(self.run & (self.rt_fault != 0)),",
+        "a run-time fault is reported after the queue has faulted (a WRITEX issued with a READX's fault)",
+        ("formal:icu",),
+    ),
     # ---- rtl/decode.py: the decoder ----------------------------------------------------------------------
     Mutant(
         "decode_unassigned_opcode_legal", "rtl/decode.py",
@@ -377,6 +455,13 @@ MUTANTS = (
         "for p in range(P):",
         "when two slices fault in one cycle, the highest-numbered one is reported, not the lowest",
         (f"{KILL_T}::test_chip_reports_lowest_faulting_slice", KILL_T),
+    ),
+    Mutant(
+        "chip_rt_fault_unwired", "rtl/chip.py",
+        "m.d.comb += q.rt_fault.eq(s.rt_fault)",
+        "m.d.comb += q.rt_fault.eq(0)",
+        "the MEM slices' INDEX_RANGE never reaches the sticky error: the run goes on",
+        (f"{INDEXED_T}::test_directed_amaranth", f"{INDEXED_T}::test_random_amaranth"),
     ),
 )
 

@@ -8,8 +8,10 @@ Run control (docs/chip.md, "RTL structure"):
   pc 0. ``run`` is high from cycle 0.
 * During cycle ``t`` of a run: when every queue is ``idle`` (halted, nothing in flight) the run ends with
   ``cycles = t + 1``; when a queue faults, the run ends the same way with the sticky error (code, slice,
-  pc) of the lowest-numbered slice that faults in ``t``. Cycle ``t``'s work completes (MEM stores at its end
-  included); from ``t + 1`` nothing changes (``run`` is low).
+  pc) of the lowest-numbered slice that faults in ``t`` (a slice's run-time fault, a READX/WRITEX index out
+  of range, goes through its queue: ``rtl.icu``, the pc of the instruction issued the cycle before).
+  Cycle ``t``'s work completes (MEM stores at its end included); from ``t + 1`` nothing changes (``run``
+  is low).
 * The status (``done``, error, ``cycles``) holds until the next START; the host reads it with STATUS.
 
 Ports: ``cmd`` and ``resp`` (``rtl.host``'s streams), and for harnesses and waveforms ``running``,
@@ -101,6 +103,8 @@ class Chip(wiring.Component):
                 s.seen.eq(streams.seen(p)),
                 streams.put[p].eq(s.put),
             ]
+            if "rt_fault" in s.signature.members:      # a slice with run-time faults (MEM: INDEX_RANGE)
+                m.d.comb += q.rt_fault.eq(s.rt_fault)
             if kind == "mem":
                 m.d.comb += [
                     s.host_we.eq(host.mem_we[p]),
@@ -127,7 +131,8 @@ class Chip(wiring.Component):
                 # the lowest slice index that faults wins: the last assignment in program order counts
                 for p in reversed(range(P)):
                     with m.If(queues[p].fault):
-                        m.d.sync += [err_code.eq(queues[p].fault_code), err_slice.eq(p), err_pc.eq(queues[p].pc)]
+                        m.d.sync += [err_code.eq(queues[p].fault_code), err_slice.eq(p),
+                                     err_pc.eq(queues[p].fault_pc)]
             with m.Elif(all_idle):
                 m.d.sync += [running.eq(0), done.eq(1)]
         m.d.comb += [

@@ -16,7 +16,7 @@ and the busy/span formulas are worked out in Python at elaboration time from ``s
 * the limits a configuration puts on a field (and the error code of crossing them) are found by asking
   ``spec.isa.fault`` about instructions that differ from a fault-free one in that field alone (a binary
   search; the rule ``addr + count <= depth`` of an opcode with both ``addr`` and ``count`` likewise), and
-  checked at a few more points;
+  checked at a few more points (READX/WRITEX's ``lane`` below ``lanes`` is such a limit, ``BAD_FIELD``);
 * ``busy`` and ``span`` are linear in ``count``: ``spec.isa.timing`` at counts 1 and 2 gives the formula,
   checked at more counts.
 
@@ -132,7 +132,10 @@ def _probe(make, lo, hi, config, kind, what):
     for v in {bad, (bad + hi) // 2, hi}:   # a limit, not a hole: every value above faults the same way
         if code(v) != fault_code:
             raise AssertionError(f"{what}: fault at {v} is {code(v)!r}, at {bad} {fault_code!r}")
-    if fault_code <= ErrorCode.BAD_FIELD:
+    # The decoder raises every code it finds and the lowest wins: a limit that is BAD_FIELD (READX/WRITEX's
+    # lane at or above the configuration's lanes) ranks as spec.isa.fault ranks it, after ILLEGAL_OPCODE and
+    # with the word's own BAD_FIELD checks. An ILLEGAL_OPCODE limit would need the variant logic instead.
+    if fault_code <= ErrorCode.ILLEGAL_OPCODE:
         raise AssertionError(f"{what}: limit fault {fault_code!r} would need a different priority")
     return good, fault_code
 

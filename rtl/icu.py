@@ -19,8 +19,14 @@ Contract
   (``Decoder.fault_code``), or ``UNIT_BUSY`` if its unit is still busy, or it issues: ``issue`` is high with
   ``word``; ``NOP n`` makes the next issue ``t + n``; ``HALT`` halts the queue; another instruction makes
   its unit busy during ``t … t + busy - 1``; pc advances. ``fault``/``fault_code`` are high/set exactly in
-  the cycle a fault is detected (at ``pc``); the queue does nothing after it. Nothing changes while ``run``
-  is low (only ``start``, reset and loads act then).
+  the cycle a fault is detected (at ``fault_pc``); the queue does nothing after it. Nothing changes while
+  ``run`` is low (only ``start``, reset and loads act then).
+* **Run-time faults** (``rt_fault``, from the slice: a READX/WRITEX index out of range, ``INDEX_RANGE``)
+  belong to the instruction issued the cycle before, so they are reported at ``fault_pc = pc - 1`` (the pc
+  advanced by exactly that issue), in the cycle they come, whether or not the queue issues then (it is
+  never halted or in a NOP wait in the cycle after an issue of a READX/WRITEX).
+  A static fault of the same cycle has a lower code and wins (``spec.isa.ErrorCode``: ``INDEX_RANGE`` is
+  the highest code), as golden's lowest-code rule says; a run-time fault also makes the queue faulted.
 * ``idle`` is high in cycle ``t`` when the queue has halted (a HALT issued at ``t`` included) and no
   instruction issued before has activity after ``t`` (an instruction issued at ``t0`` is active during
   ``t0 … t0 + span - 1``, ``spec.isa.timing(...).span``; NOP and HALT only during their issue cycle).
@@ -40,13 +46,17 @@ from .decode import Decoder
 
 __all__ = ["InstructionQueue"]
 
+if ErrorCode.INDEX_RANGE != max(ErrorCode):  # pragma: no cover - the priority below relies on it
+    raise ImportError("rtl.icu lets a static fault win over a run-time one: INDEX_RANGE must be the highest code")
+
 
 class InstructionQueue(wiring.Component):
     """The instruction queue of one slice of ``kind`` in ``config`` (module docstring: the contract).
 
-    Ports: ``start``, ``run``, ``load_en``, ``load_addr`` (``addr_bits``), ``load_word`` (64) In;
-    ``issue``, ``word`` (64), ``pc`` (``spec.isa.FAULT_PC_BITS``), ``opcode`` (6), ``idle``, ``fault``,
-    ``fault_code`` (``spec.isa.ERROR_CODE_BITS``) Out.
+    Ports: ``start``, ``run``, ``load_en``, ``load_addr`` (``addr_bits``), ``load_word`` (64), ``rt_fault``
+    (``spec.isa.ERROR_CODE_BITS``) In; ``issue``, ``word`` (64), ``pc`` (``spec.isa.FAULT_PC_BITS``),
+    ``opcode`` (6), ``idle``, ``fault``, ``fault_code`` (``spec.isa.ERROR_CODE_BITS``), ``fault_pc``
+    (``spec.isa.FAULT_PC_BITS``) Out.
     """
     def __init__(self, config, kind):
         check_config_kind(config, kind)
@@ -60,6 +70,7 @@ class InstructionQueue(wiring.Component):
             "load_en": In(1),
             "load_addr": In(self.addr_bits),
             "load_word": In(isa.WORD_BITS),
+            "rt_fault": In(isa.ERROR_CODE_BITS),
             "issue": Out(1),
             "word": Out(isa.WORD_BITS),
             "pc": Out(isa.FAULT_PC_BITS),
@@ -67,6 +78,7 @@ class InstructionQueue(wiring.Component):
             "idle": Out(1),
             "fault": Out(1),
             "fault_code": Out(isa.ERROR_CODE_BITS),
+            "fault_pc": Out(isa.FAULT_PC_BITS),
         })
 
     def elaborate(self, platform):
@@ -117,17 +129,22 @@ class InstructionQueue(wiring.Component):
             m.d.comb += code.eq(dec.fault_code)
         with m.Elif(unit_busy):
             m.d.comb += code.eq(ErrorCode.UNIT_BUSY)
+        static_fault = Signal()
+        late_fault = Signal()      # the slice's run-time fault, of the instruction issued the cycle before
         fault = Signal()
         issue = Signal()
         m.d.comb += [
-            fault.eq(ready & (code != 0)),
+            static_fault.eq(ready & (code != 0)),
+            late_fault.eq(self.run & ~faulted & (self.rt_fault != 0)),
+            fault.eq(static_fault | late_fault),
             issue.eq(ready & (code == 0)),
             self.issue.eq(issue),
             self.word.eq(word),
             self.pc.eq(pc),
             self.opcode.eq(field(word, "op")),
             self.fault.eq(fault),
-            self.fault_code.eq(Mux(fault, code, 0)),
+            self.fault_code.eq(Mux(static_fault, code, Mux(late_fault, self.rt_fault, 0))),
+            self.fault_pc.eq(Mux(static_fault, pc, pc - 1)),
             self.idle.eq((halted | (issue & dec.halt)) & (active == 0)),
         ]
 

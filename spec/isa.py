@@ -33,7 +33,8 @@ __all__ = [
     "check_programs",
     "WORD_BITS", "DIRECTIONS", "STREAM_INDEX_BITS", "MAX_STREAMS", "SLICE_INDEX_BITS", "MAX_SLICES",
     "PC_BITS", "FAULT_PC_BITS", "MAX_QUEUE_DEPTH", "MAX_BANKS", "MAX_MEM_DEPTH", "MAX_COUNT", "LUT_ENTRIES",
-    "MEM_DECODE_STAGES", "MEM_SRAM_READ_STAGES", "MEM_READ_LATENCY", "MEM_WRITE_LATENCY", "MXU_INPUT_OFFSET",
+    "MEM_DECODE_STAGES", "MEM_SRAM_READ_STAGES", "MEM_READ_LATENCY", "MEM_WRITE_LATENCY", "MEM_INDEX_OFFSET",
+    "READX_LATENCY", "index_fault", "MEM_OPS", "MXU_INPUT_OFFSET",
     "VXU_INPUT_OFFSET", "VXU_PIPELINE", "REQUANT_RESET", "LUT_RESET", "ErrorCode", "ERROR_MEANINGS", "Stream", "Field",
     "FIELDS", "OpSpec",
     "OPCODES", "OPCODE_BY_CODE", "VxuOp", "VXU_OPS", "Instruction", "IllegalInstruction", "InstructionError",
@@ -63,6 +64,11 @@ MEM_READ_LATENCY = MEM_DECODE_STAGES + MEM_SRAM_READ_STAGES
 #: WRITE issued at t stores the value it sees on its stream during ``t + MEM_WRITE_LATENCY + i`` into word
 #: ``addr + i`` at the end of that cycle.
 MEM_WRITE_LATENCY = 1
+#: READX/WRITEX issued at t sample their index (lane ``lane`` of the index stream) during ``t + MEM_INDEX_OFFSET``.
+MEM_INDEX_OFFSET = 1
+#: READX issued at t latches its index during ``t + 1``, presents word ``addr + x + i``'s address during
+#: ``t + 2 + i`` and puts it on its stream during ``t + READX_LATENCY + i``: one cycle after a READ would.
+READX_LATENCY = MEM_READ_LATENCY + MEM_INDEX_OFFSET
 #: LOADW/MATMUL issued at t present item ``i`` (the value on the stream during ``t + 1 + i``) to the MXU's
 #: inputs in that same cycle; results follow after ``spec.mxu.MXUParams.latency``.
 MXU_INPUT_OFFSET = 1
@@ -88,6 +94,7 @@ class ErrorCode(IntEnum):
     UNIT_BUSY = 6
     STREAM_CONFLICT = 7
     QUEUE_OVERRUN = 8
+    INDEX_RANGE = 9
 
     @property
     def meaning(self):
@@ -99,7 +106,8 @@ ERROR_MEANINGS = {
     ErrorCode.ILLEGAL_OPCODE: "the opcode is unassigned (an all-zero word included), not legal on this slice kind, "
                               "or names a VXU operation this configuration lacks",
     ErrorCode.BAD_FIELD: "a bit the opcode does not use is set, or a field holds a value no configuration allows "
-                         "(an unassigned VXU operation, a SETQ mult of 0 or above 2**31 - 1)",
+                         "(an unassigned VXU operation, a SETQ mult of 0 or above 2**31 - 1), or a READX/WRITEX "
+                         "lane at or above the configuration's lanes",
     ErrorCode.BAD_BANK: "a MEM bank at or above mem_banks",
     ErrorCode.BAD_ADDRESS: "addr .. addr + count - 1 runs past the bank (mem_depth) or the MXU accumulators "
                            "(mxu_acc_depth), or LOADW loads more rows than the MXU has",
@@ -109,6 +117,10 @@ ERROR_MEANINGS = {
                                "present units: each slice kind has one unit that writes streams, and its busy time "
                                "keeps its own items apart; the check is kept for future units)",
     ErrorCode.QUEUE_OVERRUN: "the program counter ran past the end of the queue (queue_depth) without a HALT",
+    ErrorCode.INDEX_RANGE: "a READX or WRITEX index (a lane of its index stream, data known only at run time) is "
+                           "negative or puts addr + index + count - 1 past the bank (mem_depth); raised in the "
+                           "cycle the index is sampled, with the pc of that READX or WRITEX, which reads or "
+                           "stores nothing",
 }
 ERROR_CODE_BITS = 4
 
@@ -213,9 +225,10 @@ class Field:
 OPCODE_FIELD = Field("op", 58, 6, "uint", "opcode", 0, 63)
 
 FIELDS = {f.name: f for f in [
-    Field("src", 52, 6, "stream", "input stream (WRITE, LOADW, MATMUL activations, VOP operand a, LOADLUT)"),
-    Field("src2", 46, 6, "stream", "second input stream (operand b of a binary VOP)"),
-    Field("dst", 40, 6, "stream", "output stream (READ, MATMUL with emit, VOP)"),
+    Field("src", 52, 6, "stream", "input stream (WRITE and WRITEX data, READX's index, LOADW, MATMUL "
+                                  "activations, VOP operand a, LOADLUT)"),
+    Field("src2", 46, 6, "stream", "second input stream (operand b of a binary VOP, WRITEX's index)"),
+    Field("dst", 40, 6, "stream", "output stream (READ, READX, MATMUL with emit, VOP)"),
     Field("count", 24, 16, "count", "repeat count: items (vectors, rows, cycles) the operation runs for; stored "
                                     "minus one", 1, MAX_COUNT),
     Field("addr", 8, 16, "uint", "first word (MEM) or accumulator (MXU) address; item i uses addr + i",
@@ -225,6 +238,8 @@ FIELDS = {f.name: f for f in [
     Field("swap", 0, 1, "flag", "MATMUL: the first activation makes the shadow weights active"),
     Field("acc", 1, 1, "flag", "MATMUL: add each result to its accumulator instead of overwriting it"),
     Field("emit", 2, 1, "flag", "MATMUL: also write each result onto dst"),
+    Field("lane", 0, 4, "uint", "READX/WRITEX: the lane of the index stream that holds the index (signed "
+                                "int32), below the configuration's lanes", 0, 15),
     Field("mult", 0, 32, "uint", "SETQ: requantization multiplier (positive int32)", 1, (1 << 31) - 1),
     Field("shift", 32, 5, "uint", "SETQ: extra right shift, the divisor is 2**(31 + shift)", 0, 31),
     Field("zp", 37, 8, "sint", "SETQ: output zero point", -128, 127),
@@ -285,6 +300,11 @@ OPCODES = {o.name: o for o in [
            "word addr + i of bank onto dst, i = 0 … count - 1"),
     OpSpec("WRITE", 0x09, ("mem",), "write", ("src", "bank", "addr", "count"),
            "src into word addr + i of bank, i = 0 … count - 1"),
+    OpSpec("READX", 0x0A, ("mem",), "read", ("src", "bank", "addr", "count", "lane", "dst"),
+           "word addr + x + i of bank onto dst, i = 0 … count - 1, x = lane `lane` of src when sampled (an "
+           "address from data; the timing stays static)"),
+    OpSpec("WRITEX", 0x0B, ("mem",), "write", ("src", "src2", "bank", "addr", "count", "lane"),
+           "src into word addr + x + i of bank, i = 0 … count - 1, x = lane `lane` of src2 sampled with item 0"),
     OpSpec("LOADW", 0x10, ("mxu",), "weights", ("src", "count"),
            "vector i of src (lanes 0 … mxu_cols - 1) into shadow weight row i, i = 0 … count - 1"),
     OpSpec("MATMUL", 0x11, ("mxu",), "array", ("src", "count", "addr", "swap", "acc", "emit", "dst"),
@@ -297,6 +317,8 @@ OPCODES = {o.name: o for o in [
            "load the 256-entry table: entry j is lane j mod L of vector j // L of src"),
 ]}
 OPCODE_BY_CODE = {o.code: o for o in OPCODES.values()}
+#: The opcodes that address MEM words (``addr`` + ``count`` within ``mem_depth``).
+MEM_OPS = ("READ", "WRITE", "READX", "WRITEX")
 
 
 def used_fields(op, vop=None, emit=False):
@@ -346,6 +368,7 @@ class Instruction:
     mult: int | None = None
     shift: int | None = None
     zp: int | None = None
+    lane: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.op, str):
@@ -533,10 +556,14 @@ def fault(instr, config, kind):
         return Fault(ErrorCode.ILLEGAL_OPCODE, "op", _kind_reason(spec, kind))
     if instr.op == "VOP" and instr.vop not in config.vxu_ops:
         return _vop_fault(instr.vop, config)
+    if instr.lane is not None and instr.lane >= config.lanes:
+        return Fault(ErrorCode.BAD_FIELD, "lane",
+                     f"lane must be between 0 and {config.lanes - 1} (lanes) for config {config.name}, not "
+                     f"{instr.lane}")
     if instr.bank is not None and instr.bank >= config.mem_banks:
         return _range_fault(ErrorCode.BAD_BANK, "bank", instr.bank, config.mem_banks - 1, config)
     if instr.addr is not None:
-        depth, what = ((config.mem_depth, "mem_depth") if instr.op in ("READ", "WRITE")
+        depth, what = ((config.mem_depth, "mem_depth") if instr.op in MEM_OPS
                        else (config.mxu_acc_depth, "mxu_acc_depth"))
         if instr.addr >= depth:
             return _range_fault(ErrorCode.BAD_ADDRESS, "addr", instr.addr, depth - 1, config)
@@ -557,6 +584,16 @@ def fault(instr, config, kind):
     return None
 
 
+def index_fault(instr, x, config):
+    """The ``INDEX_RANGE`` fault of a READX/WRITEX ``instr`` whose sampled index is ``x`` (an int32), or ``None``."""
+    depth = config.mem_depth
+    if x < 0 or instr.addr + x + instr.count > depth:
+        return Fault(ErrorCode.INDEX_RANGE, "lane",
+                     f"{instr.op} index must be between 0 and {depth - instr.addr - instr.count} (addr={instr.addr}, "
+                     f"count={instr.count}, mem_depth = {depth} of config {config.name}), not {x}")
+    return None
+
+
 def check(instr, config, kind):
     """``fault`` as an exception: raises ``InstructionError`` (with ``code`` and ``field``) or returns ``instr``."""
     f = fault(instr, config, kind)
@@ -573,7 +610,8 @@ class OpTiming:
     ``unit`` is busy during ``t … t + busy - 1`` (the next instruction for it may issue at ``t + busy``; for
     the ``queue`` unit, that is when the queue issues again). ``items`` items: item ``i`` is sampled from
     the input stream(s) during ``t + first_in + i`` and/or written onto the output stream during
-    ``t + first_out + i`` (``None``: the operation has no such stream).
+    ``t + first_out + i`` (``None``: the operation has no such stream). ``in_items``, when given, is how
+    many items are sampled (a READX samples one index and writes ``count`` words).
     """
     unit: str
     busy: int
@@ -584,12 +622,18 @@ class OpTiming:
     #: done when every issued instruction's span has passed. A MATMUL without ``emit`` still counts its
     #: results (their accumulator write-back is in flight) even though nothing reaches a stream.
     last_result: int | None = None
+    in_items: int | None = None
+
+    @property
+    def items_in(self):
+        """Items sampled from the input stream(s): ``in_items`` if given, else ``items``."""
+        return self.items if self.in_items is None else self.in_items
 
     @property
     def span(self):
         span = self.busy
         if self.first_in is not None:
-            span = max(span, self.first_in + self.items)
+            span = max(span, self.first_in + self.items_in)
         last = self.first_out if self.last_result is None else self.last_result
         if last is not None:
             span = max(span, last + self.items)
@@ -617,6 +661,11 @@ def timing(instr, config):
     if op == "READ":
         return OpTiming("read", instr.count, instr.count, None, MEM_READ_LATENCY)
     if op == "WRITE":
+        return OpTiming("write", instr.count, instr.count, MEM_WRITE_LATENCY, None)
+    if op == "READX":        # the read port is taken from t + 2 to t + 1 + count
+        return OpTiming("read", instr.count + MEM_INDEX_OFFSET, instr.count, MEM_INDEX_OFFSET, READX_LATENCY,
+                        in_items=1)
+    if op == "WRITEX":       # the index with item 0: the same sampling cycles as WRITE
         return OpTiming("write", instr.count, instr.count, MEM_WRITE_LATENCY, None)
     if op == "LOADW":
         return OpTiming("weights", instr.count, instr.count, MXU_INPUT_OFFSET, None)
@@ -692,6 +741,9 @@ def render_markdown():
             ["`NOP n`", "queue", "n (the queue issues again at t + n)", "", ""],
             ["`READ`", "read", "count", "", f"t + {MEM_READ_LATENCY} (`MEM_READ_LATENCY`)"],
             ["`WRITE`", "write", "count", f"t + {MEM_WRITE_LATENCY} (`MEM_WRITE_LATENCY`)", ""],
+            ["`READX`", "read", "count + 1", f"t + {MEM_INDEX_OFFSET} (`MEM_INDEX_OFFSET`; the index only)",
+             f"t + {READX_LATENCY} (`READX_LATENCY`)"],
+            ["`WRITEX`", "write", "count", f"t + {MEM_WRITE_LATENCY} (data; the index with item 0)", ""],
             ["`LOADW`", "weights", "count", f"t + {MXU_INPUT_OFFSET} (`MXU_INPUT_OFFSET`)", ""],
             ["`MATMUL`", "array", "count", f"t + {MXU_INPUT_OFFSET}",
              f"t + {MXU_INPUT_OFFSET} + `MXUParams.latency` (with emit)"],
@@ -704,6 +756,11 @@ def render_markdown():
         f"* MEM: READ presents word `addr + i`'s address during `t + {MEM_DECODE_STAGES} + i`; the SRAM answers",
         f"  {MEM_SRAM_READ_STAGES} cycles later. WRITE stores at the end of the cycle it samples. A read",
         "  presented during cycle `u` sees the writes stored before `u` (not one stored during `u`).",
+        f"* READX samples its index `x` (lane `lane` of `src`, a signed int32) during `t + {MEM_INDEX_OFFSET}`,",
+        f"  presents word `addr + x + i` during `t + {MEM_INDEX_OFFSET + MEM_DECODE_STAGES} + i` and writes it on",
+        f"  `dst` during `t + {READX_LATENCY} + i`. WRITEX samples `x` (lane `lane` of `src2`) with data item 0",
+        "  and stores item `i` into word `addr + x + i`. An `x` below 0 or past the bank faults `INDEX_RANGE`",
+        "  in the sampling cycle (nothing read or stored): the timing is static, only the address is data.",
         "* MXU: LOADW/MATMUL items go to the MXU's inputs in the cycle they are sampled, so the MXU contract",
         "  of `spec/mxu.py` applies with `t_w`, `t_a` the sampling cycles: a LOADW issued any cycle before",
         "  the MATMUL whose first activation swaps is in time. MATMUL: `swap` applies to the first",

@@ -102,7 +102,21 @@ FAULTS = {
     ErrorCode.UNIT_BUSY: (".slice mem0\n    READ bank=0 addr=0 count=8 -> E0\n    READ bank=1 addr=0 count=1 -> E1\n"
                           "    HALT\n", "mem0", 1),
     ErrorCode.QUEUE_OVERRUN: (".slice mem0\n" + "    NOP 1\n" * TINY.queue_depth, "mem0", TINY.queue_depth),
+    ErrorCode.INDEX_RANGE: None,      # index_range_program() below
 }
+
+
+def index_range_program(config):
+    """INDEX_RANGE with no data loaded: the VXU's recip of a zero lane is 2**31 - 1 (docs/chip.md), sent west on
+    W0; mem1's READX samples it as its index (pc 1)."""
+    vop = isa.Instruction("VOP", vop="recip", src="E0", count=1, dst="W0")
+    vxu, mem1 = config.slice_index("vxu0"), config.slice_index("mem1")
+    t = isa.timing(vop, config).first_out + (vxu - mem1) - isa.MEM_INDEX_OFFSET
+    return (f".slice vxu\n    VOP recip E0 count=1 -> W0\n    HALT\n"
+            f".slice mem1\n    NOP {t}\n    READX W0 bank=0 addr=0 count=1 lane=0 -> E1\n    HALT\n", "mem1", 1)
+
+
+FAULTS[ErrorCode.INDEX_RANGE] = index_range_program(TINY)
 
 
 def _fault_words():

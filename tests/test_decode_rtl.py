@@ -25,9 +25,11 @@ CONFIGS = {
     "wide": TINY.replace(name="wide", streams=isa.MAX_STREAMS, mem_banks=isa.MAX_BANKS,
                          mem_depth=isa.MAX_MEM_DEPTH, vxu_ops=()),
 }
-#: The codes each kind can raise at all (MXU and VXU opcodes have no bank; VXU opcodes no addr or limit).
+#: The codes each kind can raise at all (MXU and VXU opcodes have no bank; VXU opcodes no addr or limit); the
+#: run-time INDEX_RANGE is not the decoder's.
 REACHABLE = {
-    "mem": set(ErrorCode) - {ErrorCode.UNIT_BUSY, ErrorCode.STREAM_CONFLICT, ErrorCode.QUEUE_OVERRUN},
+    "mem": set(ErrorCode) - {ErrorCode.UNIT_BUSY, ErrorCode.STREAM_CONFLICT, ErrorCode.QUEUE_OVERRUN,
+                             ErrorCode.INDEX_RANGE},
     "mxu": {ErrorCode.OK, ErrorCode.ILLEGAL_OPCODE, ErrorCode.BAD_FIELD, ErrorCode.BAD_ADDRESS,
             ErrorCode.BAD_STREAM},
     "vxu": {ErrorCode.OK, ErrorCode.ILLEGAL_OPCODE, ErrorCode.BAD_FIELD, ErrorCode.BAD_STREAM},
@@ -55,7 +57,7 @@ def random_instruction(rng, config):
     op = _pick(rng, list(OPCODES))
     vop = _pick(rng, list(VXU_OPS)) if op == "VOP" else None
     emit = bool(rng.integers(0, 2)) if op == "MATMUL" else False
-    depth = config.mem_depth if op in ("READ", "WRITE") else config.mxu_acc_depth
+    depth = config.mem_depth if op in isa.MEM_OPS else config.mxu_acc_depth
     kw = {}
     for name in isa.used_fields(op, vop, emit):
         f = FIELDS[name]
@@ -73,6 +75,8 @@ def random_instruction(rng, config):
             kw[name] = _near(rng, depth, f.hi)
         elif name == "bank":
             kw[name] = _near(rng, config.mem_banks, f.hi)
+        elif name == "lane":      # READX/WRITEX: BAD_FIELD from lanes up
+            kw[name] = _near(rng, config.lanes, f.hi)
         else:
             kw[name] = int(rng.integers(f.lo, f.hi + 1))
     return isa.Instruction(op, **kw)

@@ -15,6 +15,7 @@ from spec.asm import assemble
 from spec.config import PRESETS
 from spec.isa import ErrorCode, Instruction
 from tests.test_chip_verilator import FAULTS as RTL_FAULTS
+from tests.test_chip_verilator import index_range_program
 
 TINY = PRESETS["tiny"]
 
@@ -40,6 +41,8 @@ TRIGGERS = {
                            ("mem0", 0)),
     ErrorCode.UNIT_BUSY: (".slice mxu\n    LOADW E0 count=4\n    LOADW E0 count=1\n", ("mxu0", 1)),
     ErrorCode.QUEUE_OVERRUN: (".slice vxu\n" + "    NOP 1\n" * TINY.queue_depth, ("vxu0", TINY.queue_depth)),
+    # a READX whose index (the VXU's recip of 0, 2**31 - 1) runs past the bank
+    ErrorCode.INDEX_RANGE: (index_range_program(TINY)[0], ("mem1", 1)),
 }
 
 UNREACHABLE = {

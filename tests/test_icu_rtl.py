@@ -340,9 +340,9 @@ def test_ports_and_parameter_checks():
     q = InstructionQueue(SMALL, "mem")
     Fragment.get(q, None)
     widths = {n: len(getattr(q, n)) for n in q.signature.members}
-    assert widths == {"start": 1, "run": 1, "load_en": 1, "load_addr": 12, "load_word": 64, "issue": 1,
-                      "word": 64, "pc": isa.FAULT_PC_BITS, "opcode": 6, "idle": 1, "fault": 1,
-                      "fault_code": isa.ERROR_CODE_BITS}
+    assert widths == {"start": 1, "run": 1, "load_en": 1, "load_addr": 12, "load_word": 64,
+                      "rt_fault": isa.ERROR_CODE_BITS, "issue": 1, "word": 64, "pc": isa.FAULT_PC_BITS, "opcode": 6,
+                      "idle": 1, "fault": 1, "fault_code": isa.ERROR_CODE_BITS, "fault_pc": isa.FAULT_PC_BITS}
     assert InstructionQueue(TINY.replace(name="q5", queue_depth=5), "mem").addr_bits == 3
     with pytest.raises(ValueError, match="kind must be one of 'mem', 'mxu', 'vxu', not 'gpu'"):
         InstructionQueue(TINY, "gpu")

@@ -67,8 +67,8 @@ def test_pinned_words():
 
 # ---- instructions -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw, exc, msg", [
-    (dict(op="JUMP"), ValueError, "op must be one of NOP, HALT, READ, WRITE, LOADW, MATMUL, VOP, SETQ, LOADLUT, "
-                                  "not 'JUMP'"),
+    (dict(op="JUMP"), ValueError, "op must be one of NOP, HALT, READ, WRITE, READX, WRITEX, LOADW, MATMUL, VOP, "
+                                  "SETQ, LOADLUT, not 'JUMP'"),
     (dict(op="NOP"), ValueError, "NOP needs count"),
     (dict(op="NOP", count=0), ValueError, "count must be an integer between 1 and 65536, not 0"),
     (dict(op="NOP", count=65537), ValueError, "count must be an integer between 1 and 65536, not 65537"),

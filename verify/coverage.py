@@ -3,8 +3,8 @@
 ``python -m verify.coverage [--seeds 200] [--config tiny] [--no-tests] [--report-only]``:
 
 1. runs the regression slice (``verify.regress``, seeds ``0 … seeds - 1``) and the chip programs of
-   ``tests/test_chip_verilator.py`` (all but the ``small`` chip and the 100-seed back-pressure replays, through
-   ``CONVEYOR_COVERAGE_DIR``)
+   ``tests/test_chip_verilator.py`` and the Verilator READX/WRITEX programs of ``tests/test_indexed_rtl.py``
+   (all but the ``small`` chip and the 100-seed back-pressure replays, through ``CONVEYOR_COVERAGE_DIR``)
    on a *coverage build* of the chip (``ChipSimulator(coverage=True)``: Verilator ``--coverage-line
    --coverage-toggle``, Verilog generated with ``emit_src=True`` and process-branch markers,
    ``sim.verilator.coverage_markers``); every run leaves a ``coverage.dat`` in ``build/coverage/data``;
@@ -62,8 +62,10 @@ _REPO = Path(__file__).resolve().parent.parent
 OUT = _REPO / "build" / "coverage"
 DOC = _REPO / "docs" / "coverage.md"
 ENV_DIR = "CONVEYOR_COVERAGE_DIR"
-TESTS = ["tests/test_chip_verilator.py"]
-TEST_DESELECT = "not small and not many_seeds"   # the 100 back-pressure replays add no line; verify.regress has them
+TESTS = ["tests/test_chip_verilator.py", "tests/test_indexed_rtl.py"]
+# the 100 back-pressure replays add no line (verify.regress has them); test_indexed_rtl's Amaranth-simulator
+# runs are not Verilator runs
+TEST_DESELECT = "not small and not many_seeds and not amaranth"
 
 #: Why an uncovered rtl/ line (or an unhit branch point of a covered line) is not covered:
 #: (file, regex on the stripped line text, reason). Matched on text, so line numbers may move.

@@ -115,6 +115,8 @@ def build_parser():
     comp.add_argument("--batch", type=_int_in(1), default=None,
                       help="compiled batch (default: the first dimension of the example inputs)")
     comp.add_argument("--timeline", metavar="FILE.png", help="also draw the schedule, one row per slice")
+    comp.add_argument("--pick", type=_one_of(("host", "chip")), default=None,
+                      help="a language model: who picks each token, host (default) or chip (greedy on the chip)")
     comp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
 
     run = sub.add_parser("run", help="run a compiled program folder (conveyor compile), or assemble a program, run "
@@ -205,6 +207,9 @@ def build_parser():
                      help="verilator (default: the RTL, every step compared with golden) or golden")
     lmd.add_argument("--temperature", type=float, default=0.0, help="0 (default): greedy; else seeded sampling")
     lmd.add_argument("--seed", type=_int_in(0), default=0, help="seed of the sampling (default 0)")
+    lmd.add_argument("--pick", type=_one_of(("host", "chip")), default="host",
+                     help="who picks each token: host (default: it reads the logits; greedy or sampled) or chip "
+                          "(greedy on the chip, which writes the token the next step's embedding READX reads)")
     lmd.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     lmd.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
@@ -408,7 +413,8 @@ def cmd_compile_lm(args, model, context, calibration):
         raise UsageError("arguments --batch and --timeline: apply to a compiled program, not to a language model "
                          "(one decode step at batch 1)")
     try:
-        lm = compiler.compile_lm(model, context, config=args.config, calibration=calibration)
+        lm = compiler.compile_lm(model, context, config=args.config, calibration=calibration,
+                                 pick=args.pick or "host")
     except (ValueError, TypeError, NotImplementedError) as e:
         raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
     out = lm.save(args.output)
@@ -456,6 +462,8 @@ def cmd_compile(args):
     loaded = _load_model_file(args.model)
     if loaded[0] == "lm":
         return cmd_compile_lm(args, *loaded[1:])
+    if args.pick is not None:
+        raise UsageError("argument --pick: applies to a language model (MODEL.py with max_context())")
     model, examples = loaded
     try:
         cp = compiler.compile(model, examples, config=args.config, batch=args.batch)
@@ -822,8 +830,10 @@ def cmd_demo_lm(args):
     c = args.config.check_rtl() if args.backend == "verilator" else args.config
     if not args.temperature >= 0:
         raise ValueError(f"--temperature must be >= 0, not {args.temperature}")
+    if args.temperature and args.pick == "chip":
+        raise UsageError("argument --temperature: the chip picks greedily (--pick chip); sample with --pick host")
     r = run_demo(args.arch, args.prompt, args.tokens, args.backend, c, args.temperature, args.seed,
-                 args.build_dir)
+                 args.build_dir, pick=args.pick)
     ok = "equal to the int8 reference, token for token" if r["tokens_match"] else "DIFFERENT from the int8 reference"
     print(f"language model {r['arch']} on chip {r['config']} ({r['backend']}), {len(r['tokens'])} tokens {ok}")
     print(f"  prompt       {r['prompt']!r}")
@@ -833,7 +843,7 @@ def cmd_demo_lm(args):
         r["prefill_cycles"] == r["predicted_prefill_cycles"])
     print(f"  cycles       prefill {r['prefill_cycles']} ({len(r['prompt'])} steps), decode {r['step_cycles']} per "
           f"token ({'= predicted' if same else 'predicted ' + str(r['predicted_decode_cycles'][:1])}); host "
-          f"{r['host_words_per_step']} words per step")
+          f"{r['host_words_per_step']} words per step ({r['pick']} picks each token)")
     print(f"  speed        {r['tokens_per_s_per_user']:,.0f} tokens/s per user at {r['clock_mhz']:g} MHz (host edge "
           f"counted; chip alone {r['chip_only_tokens_per_s_per_user']:,.0f}), MXU utilization "
           f"{r['mxu_utilization']:.3f}")

@@ -112,6 +112,24 @@ class MemAllocator:
         for p in region.slices:
             self.reusable[p] = sorted(self.reusable[p] + [(bank, addr) for q, bank, addr in region.locs if q == p])
 
+    def alloc_table(self, name, n, slices, what=""):
+        """A ``Region`` of ``n`` words at consecutive addresses of one bank (a table a READX/WRITEX indexes: word
+        ``i`` at ``addr + i``), on the first of ``slices`` with a bank that holds it; never reused words.
+        ``MemoryFull`` naming the largest such piece when none does."""
+        c = self.config
+        for p in dict.fromkeys(slices):
+            for bank in range(c.mem_banks):
+                a = self.free[p][bank]
+                if a + n <= c.mem_depth:
+                    self.free[p][bank] = a + n
+                    return Region(name, c, [(p, bank, a + i) for i in range(n)])
+        best = max((c.mem_depth - self.free[p][b] for p in slices for b in range(c.mem_banks)), default=0)
+        names = ", ".join(c.slice_names[p] for p in slices) or "no MEM slice"
+        raise MemoryFull(f"{name}{what} needs {n} consecutive words of one MEM bank (it is indexed by READX/"
+                         f"WRITEX) but the largest free run on {names} is {best} words (config {c.name}: "
+                         f"{c.mem_banks} banks x {c.mem_depth} words per slice)", words=n,
+                         anywhere=sum(self.free_words(q) for q in self.free))
+
     def alloc(self, name, n, slices, granule=1, what="", reuse=False):
         """A ``Region`` of ``n`` words filling ``slices`` in order (with ``reuse``, each slice's reusable words
         first); a ``granule`` of words never straddles two slices. ``MemoryFull`` (a ``ValueError``: what does
@@ -129,8 +147,10 @@ class MemAllocator:
             names = ", ".join(c.slice_names[p] for p in slices) or "no MEM slice"
             dead = 0 if reuse else sum(self.reusable_words(p) for p in slices)
             anywhere = sum(self.free_words(p) + (self.reusable_words(p) if reuse else 0) for p in self.free)
-            raise MemoryFull(f"{name}{what} needs {n} words of MEM but {names} (config {c.name}: {c.mem_banks} "
-                             f"banks x {c.mem_depth} words per slice) have {sum(room.values())} free"
+            where = (f"{names} (config {c.name}: {c.mem_banks} banks x {c.mem_depth} words per slice) have "
+                     f"{sum(room.values())} free" if slices else f"no MEM slice may hold it (config {c.name}: "
+                     f"{c.mem_banks} banks x {c.mem_depth} words per slice)")
+            raise MemoryFull(f"{name}{what} needs {n} words of MEM but {where}"
                              f"{f' in pieces of {granule}' if granule > 1 else ''}: it does not fit, short by "
                              f"{n - got} words"
                              + (f" ({dead} more words are free again after their last use, but data loaded "

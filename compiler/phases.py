@@ -130,10 +130,12 @@ class _Gemm:
     w: Region
 
 
-def _gemm_phase(b, start, g, sink):
+def _gemm_phase(b, start, g, sink, wstart=None):
     """Schedule the GEMM ``g`` from cycle ``start``; ``sink`` places what happens to the last K tile's results
     (``sink.dirs(m0, mb, nt)`` the MXU's output direction per result; ``sink(b, items, m0, mb, nt, first)``
-    with the MXU writing result ``i`` during ``first + i``). Returns the MATMUL activations."""
+    with the MXU writing result ``i`` during ``first + i``). Returns the MATMUL activations. ``wstart``: the
+    first tile's weight READs may start then, before ``start`` (its install under earlier work: after the
+    MXU's last swap, ``ProgramBuilder.last_swap``, and its weights unit's last LOADW)."""
     c = b.config
     mxu = c.positions("mxu")[0]
     R, D = c.mxu_rows, c.mxu_acc_depth
@@ -152,6 +154,9 @@ def _gemm_phase(b, start, g, sink):
         if ws is None:
             ws = start + isa.MEM_READ_LATENCY + hw
             T = max(ws + 1, start + isa.MEM_READ_LATENCY + hx)
+            if wstart is not None and wstart < start:    # the first tile installed early, swapped in at T
+                ws = max(wstart + isa.MEM_READ_LATENCY + hw, b.last_swap + 1, b.unit_free(mxu, "weights") + 1)
+                ws = min(ws, T - 1)
         else:
             ws = max(T + 1, ws + R)
             while ws - 1 in issued:
@@ -178,6 +183,26 @@ def _gemm_phase(b, start, g, sink):
         prev_mb = mb
     b.place(items)
     return sum(t[1] for t in tiles)
+
+
+def _gemm_prefetched(b, start, g, sink):
+    """``_gemm_phase`` from ``start`` with its first weight tile installed as early as the queues allow (from
+    the weight slices' next issue cycle: a slice's queue issues in order), under the work placed before it;
+    without the early install when that does not place (a unit, a queue or a stream taken). Not inside
+    another trial placement (``ProgramBuilder.checkpoint`` does not nest)."""
+    wstart = max(max(b.next_issue(p), b.unit_free(p, "read")) for p in g.w.slices)
+    step = 1
+    while wstart < start:               # later tries, with growing steps, when a stream or unit is taken
+        token = b.checkpoint()
+        try:
+            out = _gemm_phase(b, start, g, sink, wstart=wstart)
+        except ValueError:
+            b.rollback(token)
+            wstart, step = wstart + step, 2 * step
+        else:
+            b.commit()
+            return out
+    return _gemm_phase(b, start, g, sink)
 
 
 class _ToMem:

@@ -118,6 +118,7 @@ class ProgramBuilder:
         self._presented = {}                       # (slice, bank, addr) -> last cycle a READ presents it
         self._journal = None                       # what a trial placement changed (checkpoint/rollback)
         self.eager = False                         # phases start when their data is ready (ready()), not at end
+        self.last_swap = -1                        # sampling cycle of the last MATMUL activation that swapped
         self._done = False
 
     def __deepcopy__(self, memo):
@@ -149,13 +150,14 @@ class ProgramBuilder:
     def checkpoint(self):
         """Start a trial: ``rollback(token)`` undoes everything placed since (``commit()`` keeps it)."""
         self._journal = []
-        return ([len(q) for q in self._sched], list(self._next), [dict(u) for u in self._busy], self._last)
+        return ([len(q) for q in self._sched], list(self._next), [dict(u) for u in self._busy], self._last,
+                self.last_swap)
 
     def rollback(self, token):
-        lens, nxt, busy, last = token
+        lens, nxt, busy, last, swap = token
         for q, n in zip(self._sched, lens):
             del q[n:]
-        self._next, self._busy, self._last = nxt, busy, last
+        self._next, self._busy, self._last, self.last_swap = nxt, busy, last, swap
         for d, key, old in reversed(self._journal):
             if old is None:
                 d.pop(key, None)
@@ -199,8 +201,10 @@ class ProgramBuilder:
     def _where(self, p, cycle, instr):
         return f"slice {self.config.slice_names[p]}, cycle {cycle}, {_instr_text(instr)}"
 
-    def at(self, slice, cycle, instr):
-        """Issue ``instr`` on ``slice`` at ``cycle`` (module docstring); returns ``instr``."""
+    def at(self, slice, cycle, instr, window=None):
+        """Issue ``instr`` on ``slice`` at ``cycle`` (module docstring); returns ``instr``. A READX or WRITEX
+        needs ``window``: how many words from its ``addr`` its index may reach (every one of them counts as
+        read, or stored, for ``ready``)."""
         if self._done:
             raise ValueError("this ProgramBuilder has finished; make a new one")
         c = self.config
@@ -227,6 +231,13 @@ class ProgramBuilder:
             raise ValueError(f"{self._where(p, cycle, instr)}: the queue is not free before cycle "
                              f"{self._next[p]} (it issues {_instr_text(prev)} at cycle {prev_t}); "
                              f"instructions of a slice must be placed in issue order")
+        indexed = instr.op in ("READX", "WRITEX")
+        if indexed != (window is not None) or indexed and not (
+                isinstance(window, int) and instr.count <= window <= c.mem_depth - instr.addr):
+            raise ValueError(f"{self._where(p, cycle, instr)}: " + (
+                f"window must be an integer between count = {instr.count} and {c.mem_depth - instr.addr} "
+                f"(the words its index may reach), not {window!r}" if indexed else "only READX and WRITEX take "
+                                                                                   "a window"))
         tm = isa.timing(instr, c)
         if tm.unit != "queue":
             free, other, t_other = self._busy[p].get(tm.unit, (0, None, None))
@@ -252,12 +263,21 @@ class ProgramBuilder:
         elif instr.op == "WRITE":
             for i in range(instr.count):
                 self._set(self._stored, (p, instr.bank, instr.addr + i), cycle + isa.MEM_WRITE_LATENCY + i)
+        elif instr.op == "MATMUL" and instr.swap:
+            self.last_swap = max(self.last_swap, cycle + isa.MXU_INPUT_OFFSET)
+        elif indexed:               # any word of the window, until the last item's cycle
+            last = cycle + (isa.MEM_INDEX_OFFSET + isa.MEM_DECODE_STAGES if instr.op == "READX"
+                            else isa.MEM_WRITE_LATENCY) + instr.count - 1
+            d = self._presented if instr.op == "READX" else self._stored
+            for i in range(window):
+                self._set(d, (p, instr.bank, instr.addr + i), max(last, d.get((p, instr.bank, instr.addr + i), -1)))
         return instr
 
     def place(self, items):
-        """Place ``(slice, cycle, instr)`` triples in cycle order (stable for equal cycles)."""
-        for s, t, ins in sorted(items, key=lambda it: it[1]):
-            self.at(s, t, ins)
+        """Place ``(slice, cycle, instr)`` triples (or ``(slice, cycle, instr, window)`` for READX/WRITEX) in
+        cycle order (stable for equal cycles)."""
+        for s, t, ins, *w in sorted(items, key=lambda it: it[1]):
+            self.at(s, t, ins, *w)
 
     @staticmethod
     def _nops(gap):

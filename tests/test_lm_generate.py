@@ -108,9 +108,58 @@ def test_errors_name_what_is_wrong(gpt):
                                                   r"mxu_cols = 16 only, not \(1, 1, 64\) -> \(1, 1, 2, 32\)"):
         compile_lm(wide, 16, "small", calibration=np.zeros(64, np.int64))
     big = build("gpt", dict(n_head=8, d_model=128, d_ff=512, n_layer=3)).eval()
-    with pytest.raises(ValueError, match=r"W of '.+' \(int8 .+\) needs \d+ words of MEM but .+ have \d+ free.*"
-                                         r"it does not fit, short by \d+ words"):
+    with pytest.raises(ValueError, match=r"the decode step does not fit config small: .+ needs \d+ words of MEM .*"
+                                         r"it does not fit, short by \d+ words.* \(MEM taken so far: weights "
+                                         r"[\d,]+, .+ of 16,384 words\)"):
         compile_lm(big, 64, "small", calibration=np.full(256, 3, np.int64))
+
+
+@pytest.fixture(scope="module")
+def gpt_chip_picks():
+    model, _ = train.load_or_train("gpt")
+    tr, _ = text.split()
+    return compile_lm(model, 64, "small", calibration=tr[:64 * 32], pick="chip")
+
+
+def test_the_host_writes_only_the_token_word(gpt):
+    """Position rows, masks, the new key's one-hot and the embedding row are found on the chip (READX): the host
+    writes one word a step, the token word (token x words a row), whatever the position."""
+    _, lm = gpt
+    (seg,) = lm.data.token
+    for tok, pos in [(0, 0), (7, 1), (102, 63)]:
+        (w,) = lm.data.writes(tok, pos)
+        assert w[:3] == seg[:3] and w[3].shape == (1, lm.config.lanes)
+        assert w[3][0, 0] == tok * lm.data.emb_words and not w[3][0, 1:].any()
+    assert lm.host_words == 1 + 2 + 7                  # the token word, START, STATUS, 7 words of logits
+    with pytest.raises(ValueError, match=r"token must be in 0 … 102 \(the vocabulary\), not 103"):
+        lm.data.writes(103, 0)
+
+
+def test_the_chip_picks_greedily_the_same_tokens(gpt, gpt_chip_picks):
+    _, host = gpt
+    lm = gpt_chip_picks
+    ids = [int(i) for i in text.encode("class ")]
+    g = lm.generate(ids, 12)
+    assert g.tokens == g.reference == host.generate(ids, 12).tokens
+    assert g.cycles == g.predicted_cycles
+    assert lm.host_words == 2 + 1                      # START, STATUS, the token word's read
+    assert g.host_cycles == [len(ids) * 4] + [3] * 11    # a prompt step also writes its token word
+    assert lm.step_cycles > host.step_cycles           # the argmax over the vocabulary on the chip
+    print(f"chip picks: {lm.step_cycles} + {lm.host_words} cycles a token; host picks: {host.step_cycles} + "
+          f"{host.host_words}")
+    with pytest.raises(ValueError, match=r"temperature must be 0 for a program whose chip picks each token "
+                                         r"greedily \(compile_lm\(..., pick='chip'\)\); compile with pick='host' "
+                                         r"to sample, not 1.0"):
+        lm.generate(ids, 2, temperature=1.0)
+    with pytest.raises(ValueError, match=r"pick must be one of host, chip \(who picks the next token\), not 'gpu'"):
+        compile_lm(train.load_or_train("gpt")[0], 64, "small", calibration=ids * 100, pick="gpu")
+
+
+@pytest.mark.slow
+def test_rtl_chip_picks_16_tokens_equal_to_the_reference(gpt_chip_picks):
+    g = gpt_chip_picks.generate([int(i) for i in text.encode("The ")], 16, backend="verilator")
+    assert g.match, g.mismatch
+    assert g.tokens == g.reference and len(g.tokens) == 16 and g.cycles == g.predicted_cycles
 
 
 @pytest.mark.slow
@@ -174,7 +223,8 @@ def test_save_and_load_generate_the_same(lm_of, tmp_path):
     assert back.perf_shape() == lm.perf_shape()
     np.testing.assert_array_equal(back.reference_logits(ids), lm.reference_logits(ids))
     (tmp_path / "lm" / "lm.json").write_text('{"format": "conveyor-language-model", "version": 9}')
-    with pytest.raises(ValueError, match=r"version must be 1, not 9"):
+    from compiler.lm.saved import LM_FORMAT_VERSION
+    with pytest.raises(ValueError, match=rf"version must be {LM_FORMAT_VERSION}, not 9"):
         type(lm).load(tmp_path / "lm")
     with pytest.raises(ValueError, match=r"is not a saved language model: lm.json is missing"):
         type(lm).load(tmp_path / "nothing")

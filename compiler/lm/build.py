@@ -4,7 +4,10 @@
   (the front end's ops: ``compiler.frontend_torch``);
 * ``max_context``: the longest sequence it will see, a multiple of ``mxu_cols`` (the key tiles of the cache);
 * ``calibration``: token ids, a 1-D run of text (cut into windows of ``max_context``) or ``(B, max_context)``
-  windows: the int8 ranges are calibrated on them (``CALIBRATION_WINDOWS`` windows at most).
+  windows: the int8 ranges are calibrated on them (``CALIBRATION_WINDOWS`` windows at most);
+* ``pick``: ``"host"`` (the host reads the logits and picks each token, greedy or sampled) or ``"chip"`` (the
+  chip picks greedily and writes the token word the next step's embedding READX reads: the host only STARTs
+  and reads the token).
 
 The model is traced twice, at ``max_context`` (quantized: the int8 reference, whose every row depends only
 on the rows before it) and for one token (the shapes of a decode step), and the decode step is lowered
@@ -41,7 +44,10 @@ def _windows(calibration, T):
     return ids.astype(np.int64)
 
 
-def compile_lm(model, max_context, config="small", calibration=None):
+PICKS = ("host", "chip")
+
+
+def compile_lm(model, max_context, config="small", calibration=None, pick="host"):
     """Compile the language model ``model`` for generation on ``config`` (module docstring)."""
     import torch
 
@@ -50,6 +56,8 @@ def compile_lm(model, max_context, config="small", calibration=None):
         raise TypeError(f"model must be a torch.nn.Module (a decoder-only language model), not {type(model).__name__}")
     if isinstance(max_context, bool) or not isinstance(max_context, (int, np.integer)) or max_context < 1:
         raise ValueError(f"max_context must be an int >= 1, not {max_context!r}")
+    if pick not in PICKS:
+        raise ValueError(f"pick must be one of {', '.join(PICKS)} (who picks the next token), not {pick!r}")
     config = _preset(config)
     T = int(max_context)
     if T % config.mxu_cols:
@@ -71,7 +79,7 @@ def compile_lm(model, max_context, config="small", calibration=None):
     q = quantize(g_full, [{ids_name: wins[i:i + 8]} for i in range(0, len(wins), 8)])
     timings["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model_d, data = lower_decode(q, g_one, config)
+    model_d, data = lower_decode(q, g_one, config, pick)
     timings["lower"] = time.perf_counter() - t0
     vocab = int(g_full.outputs[next(iter(g_full.outputs))].shape[-1])
     return LMProgram(config, T, vocab, q, model_d, data, timings, shape=_shape(model, g_full, T, vocab))

@@ -2,36 +2,40 @@
 
 ``lower_decode(qgraph, graph1, config)`` → ``(CompiledModel, StepData)``. ``qgraph`` is the model quantized at
 its full context ``T`` (``compiler.quantize``: the int8 reference), ``graph1`` the same model traced for one
-token (the shapes of a step). One program serves every position ``p``: what depends on ``p`` is data the host
-writes before each START (``StepData``), so the queues are loaded once and MEM keeps the weights and the
-cache from run to run (the chip's START keeps MEM and the queues).
+token (the shapes of a step). One program serves every position ``p``: the queues are loaded once and MEM
+keeps the weights, the caches and the position state from run to run (the chip's START keeps MEM and the
+queues).
 
-Per step the host writes (``StepData.writes(token, p)``):
+What depends on ``p`` or on the token is found on the chip by address, with READX / WRITEX (an address from a
+stream lane, ``indexed.py``):
 
-* the token's embedding row (a gather of the quantized table, as ``compiler/lower/embedding.py``);
-* the row ``p`` of every position-dependent constant (learned positions: the ``c`` of an ``add`` of a (T, N)
-  constant; rotary tables: the ``k`` and ``c`` of a ``mul`` by a (T, N) constant), packed as the lowering
-  packs it;
-* ``amask``: the attention's additive mask over the ``T`` keys for each of the ``H`` heads' rows, 0 for keys
-  ``<= p``, ``-2**30`` after;
-* ``kw_rows``: row 0 of each of the ``Tt = T / C`` key tiles of the new-key weights ``kw`` (16 × T, the other
-  rows 0): the one-hot of lane ``p mod C`` in tile ``p // C``, 0 in the others;
+* the **position state word** (copies on every MEM slice but one; the memory image holds position 0's): lanes
+  ``p`` (a value row), ``(p // C)·H·C`` (the key tile's first word), ``p + 1``, ``p mod C``, ``p·Tt`` and
+  ``p·n`` for each position table of ``n`` words a row (``POS_LANE`` …). Its next value is gathered from the
+  state table (row ``p``: the word of position ``p``) once the last attention's reads of it are placed;
+* the **token word** (lane 0: token × words of an embedding row), the one thing the host writes per step;
+  the embedding row is gathered from the quantized table in MEM into the row's region;
+* every position table (learned positions: the ``c`` of an ``add`` of a (T, N) constant; rotary tables: the
+  ``k`` and ``c`` of a ``mul`` by a (T, N) constant) is a table of its rows packed as the lowering packs them,
+  gathered into the region the lowering makes for row ``p`` (a hook on ``Lowering.const``);
+* the attention mask over the ``T`` keys (0 for keys ``<= p``, ``-2**30`` after) for each head, from a table of
+  mask rows; the new key's one-hot (row 0 of ``kw``: lane ``p mod C``) from a table of one-hot rows.
 
-and reads the logits (``StepData.logits``): ``write_words + 2 + read_words`` host-edge commands per step (with
-START and STATUS). On the chip, per step: ``R''`` (``T`` words, word ``s`` every lane 1 when ``s = p``, else
-0): a ``VOP spread`` of row 0 of each ``kw`` tile. Then the layers; each attention works on all ``H`` heads at
-once (``hd = C`` lanes: head ``h`` is word ``h`` of q, k, v, which are quantized with zero point 0):
+Per step the host writes the token word, STARTs, reads STATUS and the logits (``StepData``), and picks the next
+token (greedy or sampled: ``LMProgram.choose``). With ``pick="chip"`` the chip picks greedily itself (an argmax
+over the logits, ``compiler/lower/argmax.py``, times the row's words into the token word): the host writes the
+token word for the prompt's tokens only and reads it back (``StepData.host_words``). Each attention works on
+all ``H`` heads at once (``hd = C`` lanes: head ``h`` is word ``h`` of q, k, v, quantized with zero point 0):
 
 1. the new key: ``spread(k_h)`` (word ``i`` every lane ``k_h[i]``, ``H·hd`` rows) ``@ kw`` on the MXU gives
-   ``k_h[i]`` at lane ``p`` of the transposed cache word (head ``h``, tile ``p // C``, row ``i``) and 0
-   elsewhere, added into the caches ``Kᵀ`` (``H·hd × T``: head ``h``'s ``hd × T`` block is the weight side of
-   ``q_h @ Kᵀ_h``);
-2. the new value: ``v_h`` copied into row 0 of head ``h``'s weight tile ``wv`` (other rows 0); ``R'' @ wv``
-   gives ``v_h`` in row ``p`` of every head's ``V_h`` (``T × hd``), 0 elsewhere, added into the caches; ``Σ_s
-   V_h[s]`` (for the probabilities' zero point) is kept beside them, ``+= v_h``;
+   ``k_h[i]`` at lane ``p mod C`` of word ``h·hd + i``, added into the key tile of ``p`` of the transposed cache
+   ``Kᵀ`` (``H·hd × T``: word ``nt·H·hd + h·hd + i``, head ``h``'s block the weight side of ``q_h @ Kᵀ_h``) by
+   READX → VXU ``add`` → WRITEX at ``(p // C)·H·hd``;
+2. the new value: ``v_h`` into row ``p`` of head ``h``'s ``V_h`` (``T × hd``) by WRITEX; ``Σ_s V_h[s]`` (for the
+   probabilities' zero point) is kept beside them, ``+= v_h``;
 3. the scores of every head in one GEMM: ``[q_h on the block diagonal]`` (``H × H·hd``) ``@ Kᵀ`` (``H·hd ×
    T``), requantized: an ``H × T`` activation;
-4. the softmax of the ``H`` rows with ``amask`` (``compiler/lower/rows.py``): keys after ``p`` (zeros in the
+4. the softmax of the ``H`` rows with the mask (``compiler/lower/rows.py``): keys after ``p`` (zeros in the
    cache) get probability code -128, the zero point;
 5. the values: ``[P_h on the block diagonal]`` (``H × H·T``) ``@ V`` (``H·T × hd``) ``+ 128 · Σ_s V_h[s]`` is
    ``Σ_s (P_h[s] + 128) · V_h[s]``, the matmul rule's accumulator (a masked key adds 0), requantized: word
@@ -39,85 +43,75 @@ once (``hd = C`` lanes: head ``h`` is word ``h`` of q, k, v, which are quantized
    (``compiler/quantize/attention.py``).
 
 Reshapes and transposes between (1, 1, H·hd) and (1, H, 1, hd) are no-ops on the layout when ``hd = C``
-(word ``h`` either way). Every constant (weights, caches, the zero rows of the block-diagonal operands) is
-kept for the whole run and never reused; scratch written on the chip reuses dead scratch (``Lowering.reuse``)
-but never a constant, so what a later step reads is never overwritten.
+(word ``h`` either way). Every constant (weights, caches, tables, the zero rows of the block-diagonal
+operands) is kept for the whole run and never reused; scratch written on the chip reuses dead scratch
+(``Lowering.reuse``) but never a constant, so what a later step reads is never overwritten. A model that does
+not fit says which tensor, how big, what is free and where the MEM went (``_mem_summary``).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from golden import vxu as gvxu
+from spec import isa
 
+from ..lower.argmax import argmax_rows
 from ..lower.layout import _T, _pack_act, _pack_channels
+from ..lower.linear import lower_sibling_linears
 from ..lower.model import CompiledModel, OutputLoc
 from ..lower.placement import Lowering
 from ..lower.registry import lowering_for
 from ..lower.rows import lower_softmax
-from ..memory import Region
-from ..phases import _Gemm, _gemm_phase, _spread_pass, _ToMem, _vxu_pass
+from ..memory import MemoryFull, Region
+from ..phases import _Gemm, _gemm_prefetched, _spread_pass, _ToMem, _vxu_pass
 from ..quantize import QGraph, QStep
 from ..quantize.rows import MASK_NEG, SOFTMAX_QP
+from .indexed import _needs_streams, gather, indexed_add, scatter
 
 __all__ = ["lower_decode", "StepData"]
 
 _KEEP = 1 << 40          # uses of a tensor that lives across steps (never released, never written in place)
+#: Lanes of the position state word for position p: p (a value row), (p // C)·H·C (the key tile's first word),
+#: p + 1 (the next state), p mod C (the new key's one-hot), p·Tt·H' (the mask rows: H' = H heads' rows when a
+#: bank holds their table, else 1); from TABLE_LANE on, p·n for
+#: each position table of n words a row. The token word's lane 0: token × (words of an embedding row).
+POS_LANE, KTILE_LANE, NEXT_LANE, ONEHOT_LANE, MASK_LANE, TABLE_LANE = range(6)
+TOKEN_LANE = 0
 
 
 @dataclass
 class StepData:
-    """What the host writes before a decode step and reads after it (module docstring). Segments are
-    ``(slice name, bank, addr, count)``."""
+    """What the host writes before a decode step and reads after it (module docstring): the token word (one
+    segment ``(slice name, bank, addr, 1)``: lane 0 = token × ``emb_words``) and the logits."""
     config: object
     context: int
-    ids_input: str
-    layout: object                                   # the CompiledModel's InputsLayout (the embedding gather)
-    positional: list = field(default_factory=list)   # [(segments, kind, (T, N) table, pad, words)]
-    amask: tuple = ()                                # segments: Tt·H words
-    kw_rows: tuple = ()                              # one segment per key tile: its weight row 0
-    heads: int = 0
+    token: tuple = ()                                # one segment: the token word
+    emb_words: int = 1                               # words of one embedding row
+    vocab: int = 0
     logits: OutputLoc | None = None
-
-    def _words(self, segments, words):
-        out, i = [], 0
-        for s, bank, addr, n in segments:
-            out.append((s, bank, addr, np.asarray(words[i:i + n], np.int64)))
-            i += n
-        assert i == len(words)
-        return out
+    pick: str = "host"                               # who picks the next token: the host, or the chip (greedy)
 
     def writes(self, token, p):
         """``[(slice, bank, addr, words)]`` for the token id ``token`` at position ``p``."""
         c, T = self.config, self.context
         if not 0 <= p < T:
             raise ValueError(f"position must be in 0 … {T - 1} (the compiled context), not {p}")
-        out = self.layout.pack({self.ids_input: np.array([[token]], np.int64)})
-        for segs, kind, table, pad, n in self.positional:
-            if kind == "act":
-                words = _pack_act(table[p:p + 1], c, pad)
-            else:                   # per-channel constants: reps copies per tile, as compiler/lower/mul.py packs
-                Nt = -(-table.shape[1] // c.mxu_cols)
-                words = _pack_channels(table[p], c, n // Nt, pad)
-            out += self._words(segs, words)
-        neg = np.where(np.arange(T) <= p, 0, MASK_NEG)[None, :].repeat(self.heads, 0)
-        out += self._words(self.amask, _pack_act(neg, c, MASK_NEG))
-        C = c.mxu_cols
-        for t, seg in enumerate(self.kw_rows):
-            row = np.zeros((1, c.lanes), np.int64)
-            if t == p // C:
-                row[0, p % C] = 1
-            out += self._words((seg,), row)
-        return out
+        if not 0 <= token < self.vocab:
+            raise ValueError(f"token must be in 0 … {self.vocab - 1} (the vocabulary), not {token}")
+        word = np.zeros((1, c.lanes), np.int64)
+        word[0, TOKEN_LANE] = token * self.emb_words
+        (s, bank, addr, _), = self.token
+        return [(s, bank, addr, word)]
 
-    @property
-    def write_words(self):
-        return sum(int(n) for *_, n in self.amask) + len(self.kw_rows) + sum(
-            sum(int(n) for *_, n in segs) for segs, *_ in self.positional) + sum(
-            len(r) for vs in self.layout.views.values() for _, r in vs)
+    def token_of(self, word):
+        """The token id in a token word (lane 0 = token × ``emb_words``)."""
+        return int(word[TOKEN_LANE]) // self.emb_words
 
-    @property
-    def read_words(self):
-        return sum(int(n) for *_, n in self.logits.segments)
+    def host_words(self, prompt_step):
+        """Host-edge words of a step: the token word's write (every step when the host picks, else the prompt's
+        steps only), START, STATUS, and the reads: the logits (the host picks) or the token word (the chip)."""
+        reads = sum(int(n) for *_, n in self.logits.segments) if self.pick == "host" else len(self.token)
+        return (len(self.token) if self.pick == "host" or prompt_step else 0) + 2 + reads
 
 
 def _decode_steps(qg, g1):
@@ -150,7 +144,7 @@ def _decode_steps(qg, g1):
 
 
 class _Decode:
-    def __init__(self, qg, g1, config):
+    def __init__(self, qg, g1, config, pick="host"):
         self.qd, self.positional, self.T = _decode_steps(qg, g1)
         self.c = config
         C = config.mxu_cols
@@ -162,8 +156,119 @@ class _Decode:
         self.lw.keep_constants = True       # the weights and caches outlive every run
         self.lw.reuse = True                # data written on the chip reuses dead scratch (never a constant)
         self.lw.b.eager = True              # VXU passes start when their data is ready, not after everything
+        self.lw.prefetch = True             # GEMMs install their first weight tile under earlier work
         self.kept = []
-        self.rp = None
+        self.pick = pick
+        self.xq = None
+        self.H = None
+        self.table_lanes = {}               # words a row of a position table -> its lane of the state word
+        self.late = []                      # (region, rows function) whose data is known at the end
+        self._const = self.lw.const
+        self.lw.const = self._position_hook
+
+    # ---- the position state and the tables it indexes ------------------------------------------------
+    def setup_state(self):
+        """The state table (row p: the state word of position p, ``T + 1`` rows) on the MEM slice with the most
+        free words, a copy of the state word on every other MEM slice (``indexed.py`` reads the nearest copy
+        off the slices a phase uses), holding row 0 before the first step (the memory image)."""
+        c, lw = self.c, self.lw
+        mems = list(c.positions("mem"))
+        if len(mems) < 3:
+            raise ValueError(f"the decode step keeps its position state on 3 MEM slices at least; config {c.name} "
+                             f"has {len(mems)}")
+        _needs_streams(c)
+        home = max(mems, key=lw.alloc.free_words)
+        self.s_table = self.table("position states (row p: the state word of position p)", self.T + 1, [home],
+                                  late=self.state_rows)
+        self.state = [self.late_const(f"position state word on {c.slice_names[p]}", 1, p,
+                                      lambda: self.state_rows()[:1]) for p in mems if p != home]
+        self.state_locs = [r.locs[0] for r in self.state]
+
+    def state_rows(self):
+        c, T = self.c, self.T
+        C = c.mxu_cols
+        H = self.H or 1
+        rows = np.zeros((T + 1, c.lanes), np.int64)
+        p = np.arange(T + 1)
+        rows[:, POS_LANE], rows[:, KTILE_LANE], rows[:, NEXT_LANE] = p, (p // C) * H * C, p + 1
+        rows[:, ONEHOT_LANE], rows[:, MASK_LANE] = p % C, p * (T // C) * self.mask_heads
+        for n, lane in self.table_lanes.items():
+            rows[:, lane] = p * n
+        return rows
+
+    def lane_for(self, n):
+        """The state word's lane holding ``p·n`` (a new lane per row length)."""
+        if n not in self.table_lanes:
+            lane = TABLE_LANE + len(self.table_lanes)
+            if lane >= min(self.c.lanes, 1 << isa.FIELDS["lane"].width):
+                raise NotImplementedError(f"the decode step's position tables need more row lengths than the "
+                                          f"state word has lanes ({self.c.lanes} in config {self.c.name})")
+            self.table_lanes[n] = lane
+        return self.table_lanes[n]
+
+    def late_const(self, name, n, slice, rows):
+        """A constant of ``n`` words on ``slice`` whose data ``rows()`` is known only when lowering ends."""
+        r = self.lw.region("const", name, n, exclude=set(self.c.positions("mem")) - {slice}, desc=f"{n} words")
+        self.late.append((r, rows))
+        self.keep(_T(name, "act", (n, self.c.lanes), r, 0))
+        return r
+
+    def table(self, name, n, slices=None, exclude=(), data=None, late=None):
+        """A constant of ``n`` consecutive words of one bank (a table READX/WRITEX index): ``data``, zeros, or
+        ``late()`` when lowering ends; on ``slices`` (default: the MEM slices not in ``exclude``, most free
+        words first)."""
+        lw = self.lw
+        if slices is None:
+            slices = sorted((p for p in self.c.positions("mem") if p not in set(exclude)),
+                            key=lambda p: -lw.alloc.free_words(p))
+        r = lw.alloc.alloc_table(name, n, slices, what=f" ({n} words)")
+        lw.regions.append(("const", r))
+        if late is not None:
+            self.late.append((r, late))
+        else:
+            lw.constants += r.inputs(np.zeros((n, self.c.lanes), np.int64) if data is None else data)
+        self.keep(_T(name, "act", (n, self.c.lanes), r, 0))
+        return r
+
+    def _position_hook(self, name, data, exclude=(), granule=1, desc="", avoid=""):
+        """``Lowering.const``; a position-dependent constant (``_decode_steps``) is, besides, gathered at every
+        step from its table by position (row ``p`` at ``p·n``, ``n`` its words) into the region made for it."""
+        r = self._const(name, data, exclude, granule, desc, avoid)
+        if name in self.positional:
+            kind, table, pad = self.positional[name]
+            c, n = self.c, len(r)
+            Nt = -(-table.shape[1] // c.mxu_cols)
+            if kind == "act":
+                rows = np.concatenate([_pack_act(table[p:p + 1], c, pad) for p in range(self.T)])
+            else:                   # per-channel constants: reps copies per tile, as compiler/lower/mul.py packs
+                rows = np.concatenate([_pack_channels(table[p], c, n // Nt, pad) for p in range(self.T)])
+            tab = self.table(f"{name} by position", len(rows), exclude=r.slices, data=rows)
+            gather(self.lw.b, None, (self.state_locs, self.lane_for(n)), tab, n, r.locs)
+        return r
+
+    def update_state(self):
+        """The state word of position p + 1 into every copy: a gather of its row into a scratch word, then a VXU
+        copy (max of it with itself) into the copies, after this step's last read of them."""
+        b = self.lw.b
+        g = self.const("next position state", np.zeros((1, self.c.lanes)), exclude=self.s_table.slices)
+        gather(b, None, (self.state_locs, NEXT_LANE), self.s_table, 1, g.locs)
+        _vxu_pass(b, None, "max", [g.locs[0]] * len(self.state_locs), self.state_locs, same=True)
+
+    def embedding(self, st):
+        """The embedding row of the token word's token, gathered from the table in MEM into the row's region."""
+        lw, c = self.lw, self.c
+        lowering_for(st)(lw, st)
+        t = lw.act(lw.T[st.name], f"embedding '{st.name}'")
+        table = np.asarray(st.params["table"], np.int64)
+        V, D = table.shape
+        rows = np.concatenate([_pack_act(table[v:v + 1], c) for v in range(V)])
+        n = len(rows) // V
+        emb = self.table(f"embedding table of '{st.name}' ({V} rows of {n} words)", len(rows),
+                         exclude=t.region.slices, data=rows)
+        self.tk = self.const("token word (written per step: token x words a row)", np.zeros((1, c.lanes)),
+                             exclude=set(t.region.slices) | set(emb.slices))
+        self.emb_words = n
+        gather(lw.b, None, ([self.tk.locs[0]], TOKEN_LANE), emb, n, t.region.locs)
 
     def keep(self, t):
         self.lw.T[t.name] = t
@@ -198,23 +303,35 @@ class _Decode:
             raise NotImplementedError(f"{st.op} '{st.name}': head_dim must be mxu_cols = {C}, not "
                                       f"{min(shape[-1], x.features)}")
         self.lw.T[st.name] = _T(st.name, "act", shape, x.region, x.pad)
+        if x.name in self.lw.parents:           # a part of a larger region (sibling linears): keep it alive
+            self.lw.parents[st.name] = self.lw.parents[x.name]
 
     def first_attention(self, H):
-        """The per-step host regions (``amask``, ``kw``), ``R''`` and the shared zero-padded regions, before
-        the first attention (``H`` heads)."""
-        c, T, lw = self.c, self.T, self.lw
+        """The mask and the new key's one-hot (gathered at every step by position) and the shared zero-padded
+        operands of the block-diagonal GEMMs, before the first attention (``H`` heads)."""
+        c, T, b = self.c, self.T, self.lw.b
         C, L = c.mxu_cols, c.lanes
         Tt = T // C
-        self.amask = self.const("attention mask (written per step)", np.zeros((Tt * H, L)))
-        self.kw = self.const("new-key weights (row 0 of each tile written per step)", np.zeros((Tt * C, L)),
+        self.H = H
+        self.amask = self.const("attention mask (gathered per step)", np.zeros((Tt * H, L)))
+        keys = np.arange(T)
+        heads = H if T * Tt * H <= c.mem_depth else 1      # every head's row in one gather when a bank holds it
+        rows = np.concatenate([_pack_act(np.where(keys <= p, 0, MASK_NEG)[None, :].repeat(heads, 0), c, MASK_NEG)
+                               for p in range(T)])
+        self.mask_heads = heads
+        mt = self.table("attention mask rows by position", len(rows), exclude=self.amask.slices, data=rows)
+        if heads == H:
+            gather(b, None, (self.state_locs, MASK_LANE), mt, Tt * H, self.amask.locs)
+        else:                       # the same row for every head: head h's words are nt·H + h
+            for h in range(H):
+                gather(b, None, (self.state_locs, MASK_LANE), mt, Tt,
+                       [self.amask.locs[nt * H + h] for nt in range(Tt)])
+        self.kw = self.const("new-key weights (row 0 gathered per step: the one-hot of p mod C)", np.zeros((C, L)),
                              granule=C)
-        self.rp = self.scratch("R'' (every lane 1 on the new row)", T, avoid=self.kw.slices, granule=C)
-        self.keep(_T("R''", "act", (T, C), self.rp, 0))
-        b = lw.b
-        for t in range(Tt):
-            _spread_pass(b, b.end, self.kw.locs[t * C], self.rp.locs[t * C:(t + 1) * C])
-        self.wv = self.const("new-value weights (row 0 of each head's tile written per layer)",
-                             np.zeros((H * C, L)), granule=C, exclude=self.rp.slices)
+        eye = np.zeros((C, L), np.int64)
+        eye[np.arange(C), np.arange(C)] = 1
+        it = self.table("one-hot rows", C, exclude=self.kw.slices, data=eye)
+        gather(b, None, (self.state_locs, ONEHOT_LANE), it, 1, self.kw.locs[:1])
         self.xq = self.const("queries on the diagonal (block-diagonal GEMM)", np.zeros((H * H, L)))
         self.xp = self.const("probabilities on the diagonal (block-diagonal GEMM)", np.zeros((H * Tt * H, L)))
 
@@ -222,10 +339,10 @@ class _Decode:
         """``x (M × K) @ w (K × N)`` on the MXU into a new int32 region (``Nt · M`` words)."""
         b = self.lw.b
         out = self.scratch(what, -(-N // self.c.mxu_cols) * M, avoid=set(x.slices) | set(w.slices) | set(avoid))
-        self.lw.matmuls += _gemm_phase(b, b.end, _Gemm(M, K, N, x, w), _ToMem(b, out, M))
+        self.lw.matmuls += _gemm_prefetched(b, b.end, _Gemm(M, K, N, x, w), _ToMem(b, out, M))
         return out
 
-    def attention(self, st):
+    def attention(self, st, last=False):
         lw, c, T = self.lw, self.c, self.T
         C = c.mxu_cols
         q, k, v = (lw.T[i] for i in st.inputs)
@@ -239,40 +356,44 @@ class _Decode:
             raise NotImplementedError(f"attention '{st.name}': the decode step needs q, k, v with zero point 0 "
                                       f"(compiler.quantize makes them symmetric), not {p['zp_q']}, {p['zp_k']}, "
                                       f"{p['zp_v']}")
-        if self.rp is None:
-            self.first_attention(H)
         Tt = T // C
         b = lw.b
-        z = np.zeros((H * Tt * C, c.lanes), np.int64)
-        # the GEMMs read the caches beside xq, xp: on other slices
-        kt = self.const(f"K caches of '{st.name}' (heads x key tiles x {hd} rows)", z, granule=C,
-                        exclude=self.xq.slices)
-        vt = self.const(f"V caches of '{st.name}' (heads x {T} rows)", z, granule=C, exclude=self.xp.slices)
+        # the caches are tables (READX/WRITEX reach the words of position p), away from the index word, the
+        # GEMMs' other operands (xq, xp) and the new values
+        kt = self.table(f"K caches of '{st.name}' (key tiles x heads x {hd} rows)", Tt * H * hd,
+                        exclude=set(self.xq.slices))
+        if H != self.H:
+            raise NotImplementedError(f"attention '{st.name}': the decode step needs the same heads in every layer, "
+                                      f"not {H} after {self.H}")
+        vt = self.table(f"V caches of '{st.name}' (heads x {T} rows)", H * T,
+                        exclude=set(self.xp.slices) | set(v.region.slices))
         vsum = self.const(f"V column sums of '{st.name}'", np.zeros((H, c.lanes)), exclude=v.region.slices)
-        # 1. the new keys: spread(k_h) (H·hd rows) @ kw (row 0 of tile t: the one-hot of p in tile p // C)
+        ix = self.state_locs
+        # 1. the new keys: spread(k_h) (H·hd rows) @ kw (row 0: the one-hot of p mod C) is k_h[i] at lane p mod C
+        #    of word h·hd + i, added into the key tile of p (READX / VXU add / WRITEX at (p // C)·H·hd)
         ak = self.scratch(f"spread keys of '{st.name}'", H * hd, avoid=set(k.region.slices) | set(self.kw.slices))
         for h in range(H):
             _spread_pass(b, b.end, k.region.locs[h], ak.locs[h * hd:(h + 1) * hd])
-        inc = self.gemm(ak, self.kw, H * hd, C, T, f"new keys of '{st.name}'", avoid=kt.slices)
-        # inc word nt·(H·hd) + h·hd + i is the cache word of head h, key tile nt, row i: kt's own order
-        _vxu_pass(b, None, "add", kt.locs, kt.locs, b_locs=inc.locs)
+        inc = self.gemm(ak, self.kw, H * hd, C, C, f"new keys of '{st.name}'", avoid=kt.slices)
+        indexed_add(b, None, (ix, KTILE_LANE), kt, inc.locs)
+        # the new values: v_h into row p of head h's V (WRITEX at p), Σ_s V_h[s] += v_h
+        for h in range(H):
+            scatter(b, None, (ix, POS_LANE), [v.region.locs[h]], Region(f"V cache of head {h}", c,
+                                                                         vt.locs[h * T:(h + 1) * T]))
+        if last:                    # the state word's last reads are placed: its next value
+            self.update_state()
         # 2. scores: [q_h on the diagonal] (H × H·hd) @ the stacked caches (H·hd × T)
         _vxu_pass(b, None, "max", q.region.locs, [self.xq.locs[h * H + h] for h in range(H)], same=True)
-        _vxu_pass(b, None, "max", v.region.locs, [self.wv.locs[h * C] for h in range(H)], same=True)
         acc = self.gemm(self.xq, kt, H, H * hd, T, f"scores of '{st.name}'", avoid=self.amask.slices)
         rq = p["scores"]
         _vxu_pass(b, None, "requant", acc.locs, acc.locs,
                   setq=gvxu.RequantParams(int(rq.mult.reshape(-1)[0]), rq.shift, rq.zp))
-        # 3. the new values: R'' (T rows) @ [v_h in row 0 of tile h] → row p of every head, on the MXU while
-        #    the VXU computes the softmax (its passes start when the scores are ready)
-        vinc = self.gemm(self.rp, self.wv, T, C, H * C, f"new values of '{st.name}'",
-                         avoid=set(vt.slices) | set(acc.slices))
         s_name, p_name = f"{st.name}.scores", f"{st.name}.probs"
         lw.T[s_name] = _T(s_name, "act", (H, T), acc, rq.zp)
         lw.uses[s_name] = 1
         lower_softmax(lw, QStep("softmax", p_name, (s_name,), (p_name,), dict(p["softmax"])), mask=[self.amask])
         lw.uses[s_name] = 0
-        _vxu_pass(b, None, "add", vt.locs, vt.locs, b_locs=vinc.locs)
+        b = lw.b            # the softmax's placement tries may have replaced the builder (Lowering.restore)
         _vxu_pass(b, None, "add", vsum.locs, vsum.locs, b_locs=v.region.locs)
         P = lw.T[p_name].region
         # 4. values: [P_h on the diagonal] (H × H·T) @ the stacked value caches (H·T × hd), + 128·Σ v (zp_P)
@@ -292,37 +413,98 @@ class _Decode:
 
     def run(self):
         lw = self.lw
+        self.setup_state()
+        att = [st for st in self.qd.steps if st.op == "attention"]
+        if not att:
+            raise ValueError("the model has no attention: compile it with compiler.compile, not compile_lm")
+        last_attention = att[-1]
+        groups, later = self.sibling_linears()
         for st in self.qd.steps:
+            if st.name in later:                # lowered with the first linear of its group
+                continue
+            if self.xq is None and st.op in ("norm", "linear", "attention"):
+                # after the embedding's and the position tables' gathers, which the first steps wait for
+                self.first_attention(self.qd.graph.node(last_attention.inputs[0]).shape[1])
             for i in st.inputs:
                 lw.consume(i)
             if st.op in ("reshape", "transpose") and lw.T[st.inputs[0]].kind == "act":
                 self.relayout(st)
             elif st.op == "attention":
-                self.attention(st)
+                self.attention(st, last=st is last_attention)
+            elif st.op == "embedding" and lw.T[st.inputs[0]].kind == "ids":
+                self.embedding(st)
+            elif st.name in groups:
+                for other in groups[st.name][1:]:
+                    for i in other.inputs:
+                        lw.consume(i)
+                lower_sibling_linears(lw, groups[st.name])
             else:
                 lowering_for(st)(lw, st)
             lw.release_dead()
+        if not hasattr(self, "tk"):
+            raise NotImplementedError("the decode step needs the token ids to go through an embedding")
+        if self.pick == "chip":
+            self.pick_on_chip()
         return self.finish()
+
+    def sibling_linears(self):
+        """``({first step's name: [linear steps]}, names of the later ones)``: linears of one input with no fused
+        ReLU (q, k and v of an attention), lowered as one GEMM (``lower_sibling_linears``)."""
+        by_input = {}
+        for st in self.qd.steps:
+            if st.op == "linear" and len(st.fused) == 1 and not st.params["requant"].clamp_needed:
+                by_input.setdefault(st.inputs[0], []).append(st)
+        groups = {g[0].name: g for g in by_input.values() if len(g) > 1}
+        return groups, {st.name for g in groups.values() for st in g[1:]}
+
+    def pick_on_chip(self):
+        """The next token by the chip: the argmax of the logits (the lowest index among the largest codes, as
+        ``LMProgram.choose`` at temperature 0) times the embedding row's words, into the token word."""
+        lw, c = self.lw, self.c
+        (tname,) = self.qd.outputs.values()
+        x = lw.T[tname]
+        st = QStep("argmax", "next token", (tname,), ("next token",), {"axis": -1})
+        idx = argmax_rows(lw, st, x, int(x.shape[-1]))
+        scale = np.zeros(c.lanes, np.int64)
+        scale[TOKEN_LANE] = self.emb_words
+        sl = lw.const_vectors("words a row of the embedding table", scale, 1, exclude=set(idx.slices))
+        _vxu_pass(lw.b, None, "mul", idx.locs[:1], self.tk.locs, b_locs=sl)
 
     def finish(self):
         lw = self.lw
+        for r, rows in self.late:
+            lw.constants += r.inputs(rows())
         (name, tname), = self.qd.outputs.items()
         t = lw.T[tname]
         out = OutputLoc(tname, "codes", t.shape, t.rows, t.features, t.region.segments)
         prog = lw.b.finish()
         model = CompiledModel(self.qd, self.c, 1, prog, lw.layout, lw.constants, {name: out}, lw.regions,
                               lw.matmuls, lw.alloc)
-        ids_input = next(iter(lw.layout.views))
-        C = self.c.mxu_cols
-        kw_rows = tuple(Region("kw row", self.c, [self.kw.locs[t * C]]).segments[0] for t in range(self.T // C))
-        data = StepData(self.c, self.T, ids_input, lw.layout, amask=self.amask.segments, kw_rows=kw_rows,
-                        heads=len(self.amask) // (self.T // C), logits=out)
-        for name, (kind, table, pad) in self.positional.items():
-            r = next(r for role, r in lw.regions if role == "const" and r.name == name)
-            data.positional.append((r.segments, kind, table, pad, len(r)))
+        data = StepData(self.c, self.T, token=tuple(self.tk.segments), emb_words=self.emb_words,
+                        vocab=int(t.shape[-1]), logits=out, pick=self.pick)
         return model, data
 
 
-def lower_decode(qgraph, graph1, config):
+def _mem_summary(lw):
+    """Where the MEM words went so far, by kind: ``"weights 6,592, caches 1,024, … of 16,384"``."""
+    kinds = {"weights": ("W of ",), "caches": ("K caches", "V caches", "V column"),
+             "position and embedding tables": ("by position", "embedding table", "position states", "one-hot")}
+    used = {k: 0 for k in list(kinds) + ["other constants", "scratch"]}
+    for role, r in lw.regions:
+        kind = next((k for k, pre in kinds.items() if any(x in r.name for x in pre)), None)
+        if kind is None:
+            kind = "other constants" if role == "const" else "scratch"
+        used[kind] += len(r)
+    c = lw.c
+    total = len(c.positions("mem")) * c.mem_banks * c.mem_depth
+    return ", ".join(f"{k} {v:,}" for k, v in used.items() if v) + f" of {total:,} words"
+
+
+def lower_decode(qgraph, graph1, config, pick="host"):
     """The decode-step program of ``qgraph`` (module docstring): ``(CompiledModel, StepData)``."""
-    return _Decode(qgraph, graph1, config).run()
+    d = _Decode(qgraph, graph1, config, pick)
+    try:
+        return d.run()
+    except MemoryFull as e:
+        raise MemoryFull(f"the decode step does not fit config {config.name}: {e} (MEM taken so far: "
+                         f"{_mem_summary(d.lw)})", e.words, e.anywhere) from None

@@ -70,8 +70,14 @@ class LMProgram:
 
     @property
     def host_words(self):
-        """Host-edge commands per step: the writes, START, STATUS, the logits' reads."""
-        return self.data.write_words + 2 + self.data.read_words
+        """Host-edge commands of a decode step (``StepData.host_words``): the token word's write when the host
+        picks, START, STATUS, the reads (the logits, or the chip's token word)."""
+        return self.data.host_words(prompt_step=False)
+
+    @property
+    def pick(self):
+        """Who picks the next token: ``"host"`` or ``"chip"`` (greedy, compiled with ``compile_lm(pick=...)``)."""
+        return self.data.pick
 
     def memory_image(self):
         """The constants loaded once before the first step (weights, tables, the zeroed cache)."""
@@ -140,6 +146,9 @@ class LMProgram:
         """Generate on ``backend`` (module docstring): a ``Generation``."""
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
             raise ValueError(f"temperature must be a number >= 0, not {temperature!r}")
+        if temperature and self.pick == "chip":
+            raise ValueError(f"temperature must be 0 for a program whose chip picks each token greedily "
+                             f"(compile_lm(..., pick='chip')); compile with pick='host' to sample, not {temperature}")
         self.check_prompt(prompt_ids, max_new_tokens)
         return runner("lm")(self, prompt_ids, max_new_tokens, backend=backend, temperature=float(temperature),
                             seed=seed, **options)

@@ -18,7 +18,6 @@ import numpy as np
 from spec.config import ChipConfig
 
 from ..lower.model import CompiledModel, InputsLayout, OutputLoc
-from ..memory import Region
 from ..quantize import QGraph, QParams, QStep, Requant
 from ..saved import load_saved, read_constants, read_program, write_program
 from .decode import StepData
@@ -26,7 +25,7 @@ from .decode import StepData
 __all__ = ["LM_FORMAT", "LM_FORMAT_VERSION", "save_lm", "load_lm"]
 
 LM_FORMAT = "conveyor-language-model"
-LM_FORMAT_VERSION = 1
+LM_FORMAT_VERSION = 2
 
 
 class _Enc:
@@ -113,8 +112,6 @@ def save_lm(lm, dir):
     for i, (s, b, a, words) in enumerate(m.constants):
         enc.arrays[f"const_{i}"] = np.asarray(words)
         consts.append({"slice": s, "bank": int(b), "addr": int(a), "key": f"const_{i}"})
-    ((view_shape, view),) = data.layout.views[data.ids_input]
-    (gather,) = data.layout.gathers[data.ids_input]
     inp = q.graph.inputs[0]
     out = data.logits
     meta = {
@@ -122,12 +119,8 @@ def save_lm(lm, dir):
         "context": lm.context, "vocab": lm.vocab, "timings": lm.timings, "shape": lm.shape,
         "step": {"predicted_cycles": int(m.program.predicted_cycles), "matmul_items": int(m.matmul_items),
                  "constants": consts, "assembly": m.program.text},
-        "data": {"ids_input": data.ids_input, "view_shape": [int(x) for x in view_shape],
-                 "view_locs": [[int(p), int(b), int(a)] for p, b, a in view.locs],
-                 "gather": enc(np.asarray(gather), "gather"),
-                 "positional": [{"segments": _segs(segs), "kind": kind, "table": enc(np.asarray(t), "positional"),
-                                 "pad": int(pad), "words": int(n)} for segs, kind, t, pad, n in data.positional],
-                 "amask": _segs(data.amask), "kw_rows": _segs(data.kw_rows), "heads": int(data.heads),
+        "data": {"token": _segs(data.token), "emb_words": int(data.emb_words), "vocab": int(data.vocab),
+                 "pick": data.pick,
                  "logits": {"tensor": out.tensor, "shape": [int(x) for x in out.shape], "rows": int(out.rows),
                             "features": int(out.features), "segments": _segs(out.segments)}},
         "reference": {"input": inp.name, "input_shape": [None if x is None else int(x) for x in inp.shape],
@@ -154,19 +147,13 @@ def _from_saved(cls, meta, npz):
     constants = read_constants(config, st["constants"], npz)
     dm = meta["data"]
     layout = InputsLayout(config)
-    view = Region(f"input '{dm['ids_input']}'", config, [tuple(int(x) for x in loc) for loc in dm["view_locs"]])
-    layout.views[dm["ids_input"]] = [(tuple(dm["view_shape"]), view)]
-    layout.gathers[dm["ids_input"]] = [_dec(dm["gather"], npz)]
     lo = dm["logits"]
     out = OutputLoc(lo["tensor"], "codes", tuple(lo["shape"]), int(lo["rows"]), int(lo["features"]),
                     tuple(tuple(s) for s in lo["segments"]))
     ref = meta["reference"]
     model = CompiledModel(None, config, 1, program, layout, constants, {"output": out}, [], int(st["matmul_items"]))
-    data = StepData(config, int(meta["context"]), dm["ids_input"], layout,
-                    positional=[(tuple(tuple(s) for s in p["segments"]), p["kind"], _dec(p["table"], npz),
-                                 int(p["pad"]), int(p["words"])) for p in dm["positional"]],
-                    amask=tuple(tuple(s) for s in dm["amask"]), kw_rows=tuple(tuple(s) for s in dm["kw_rows"]),
-                    heads=int(dm["heads"]), logits=out)
+    data = StepData(config, int(meta["context"]), token=tuple(tuple(x) for x in dm["token"]),
+                    emb_words=int(dm["emb_words"]), vocab=int(dm["vocab"]), logits=out, pick=dm["pick"])
     steps = [QStep(s["op"], s["name"], tuple(s["inputs"]), tuple(s["fused"]), _dec(s["params"], npz))
              for s in ref["steps"]]
     qgraph = QGraph.__new__(QGraph)

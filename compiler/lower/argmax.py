@@ -18,12 +18,11 @@ from ..phases import _bias_reps, _vxu_pass
 from .layout import _T, MASK_VALUE, PAD_CODE, _pack_act, _pack_channels
 from .rows import _Rows, _tile_list
 
-__all__ = ["lower_argmax"]
+__all__ = ["lower_argmax", "argmax_rows"]
 
 
 def lower_argmax(lw, st):
     x = lw.T[st.inputs[0]]
-    c = lw.c
     where = f"argmax '{st.name}'"
     node = lw.q.graph.node(st.name)
     if x.kind == "idx":
@@ -32,10 +31,16 @@ def lower_argmax(lw, st):
     if st.params["axis"] != len(in_shape) - 1:
         raise NotImplementedError(f"{where}: the lowering takes argmax over the last axis only, not axis "
                                   f"{st.params['axis']} of {in_shape}")
-    N = in_shape[-1]
     x = lw.act(x, where)
-    if N > c.mxu_cols:
-        return _wide(lw, st, x, N, node)
+    lw.T[st.name] = _T(st.name, "idx", lw.shape(node.shape), argmax_rows(lw, st, x, in_shape[-1]))
+
+
+def argmax_rows(lw, st, x, N):
+    """The region of ``x.rows`` words of indices (module docstring) of the activation ``x`` (``N`` values a row),
+    named after the step ``st``."""
+    if N > lw.c.mxu_cols:
+        return _wide(lw, st, x, N)
+    c = lw.c
     M = x.rows
     src = x.region.locs[:M]
     mask = N < c.lanes and x.pad != PAD_CODE
@@ -50,14 +55,10 @@ def lower_argmax(lw, st):
         _vxu_pass(lw.b, None, "argmax", s, out.locs)
         return out
 
-    out = lw.placed(f"'{st.name}'", M, f"int32 indices of {M} rows", body,
-                    busy=set(p for p, _, _ in src))
-    lw.T[st.name] = _T(st.name, "idx", lw.shape(node.shape), out)
+    return lw.placed(f"'{st.name}'", M, f"int32 indices of {M} rows", body, busy=set(p for p, _, _ in src))
 
 
-
-
-def _wide(lw, st, x, N, node):
+def _wide(lw, st, x, N):
     """argmax of ``N > C`` values a row (module docstring)."""
     R = _Rows(lw, st, x)
     c = lw.c
@@ -89,5 +90,4 @@ def _wide(lw, st, x, N, node):
         R.op("add", out.locs, out.locs, b=R.vec("N", N, M, out.slices))
         return out
 
-    out = lw.placed(f"'{st.name}'", M, f"int32 indices of {M} rows", body, busy=X)
-    lw.T[st.name] = _T(st.name, "idx", lw.shape(node.shape), out)
+    return lw.placed(f"'{st.name}'", M, f"int32 indices of {M} rows", body, busy=X)

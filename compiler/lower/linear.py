@@ -14,12 +14,12 @@ import numpy as np
 
 from golden import vxu as gvxu
 
-from ..memory import MemoryFull
-from ..phases import _bias_reps, _BiasAdd, _Gemm, _gemm_phase, _pack_w, _tiles, _ToMem, _vxu_pass
+from ..memory import MemoryFull, Region
+from ..phases import _bias_reps, _BiasAdd, _Gemm, _gemm_phase, _gemm_prefetched, _pack_w, _tiles, _ToMem, _vxu_pass
 from .layout import _MULT_MAX, _T, _pack_channels
 from .relu import max_zp
 
-__all__ = ["lower_linear"]
+__all__ = ["lower_linear", "lower_sibling_linears"]
 
 
 def lower_linear(lw, st):
@@ -75,7 +75,7 @@ def _linear(lw, st, x, layer, fused):
                         avoid=acc)
         g = _Gemm(M, K, N, x.region, w)
         if fused:
-            mm = _gemm_phase(b, b.end, g, _BiasAdd(b, z, bz, reps, M))
+            mm = (_gemm_prefetched if lw.prefetch else _gemm_phase)(b, b.end, g, _BiasAdd(b, z, bz, reps, M))
         else:
             mm = _gemm_phase(b, b.end, g, _ToMem(b, z, M))
             _vxu_pass(b, None, "add", z.locs, z.locs, b_locs=lw.channel_locs(bz, reps, M, Nt))
@@ -92,3 +92,63 @@ def _linear(lw, st, x, layer, fused):
     lw.T[st.name] = t
     if rq.clamp_needed:
         max_zp(lw, st, t, rq.zp)
+
+
+def lower_sibling_linears(lw, steps):
+    """Linears of one input, none with a fused ReLU (a transformer's q, k, v projections), as one GEMM: their
+    weights side by side, each starting on an N tile, the biases added as the results stream out, then one
+    ``requantv`` pass per linear over its tiles (its own shift and zero point). Each output is its linear's
+    tiles of the result (``Lowering.parents`` keeps the whole result while any of them is read). Cost: one
+    GEMM's fill and drain instead of one per linear."""
+    c = lw.c
+    x = lw.operand(steps[0])
+    if c.mxu_rows != c.mxu_cols:
+        raise NotImplementedError(f"linear '{steps[0].fused[0]}': the lowering needs a square MXU")
+    R, C = c.mxu_rows, c.mxu_cols
+    M = x.rows
+    K = steps[0].params["W"].shape[0]
+    Nts = [_tiles(st.params["W"].shape[1], C) for st in steps]
+    Nt = sum(Nts)
+    reps = _bias_reps(c, M, Nt)
+    Wcat = np.concatenate([np.pad(st.params["W"], ((0, 0), (0, nt * C - st.params["W"].shape[1])))
+                           for st, nt in zip(steps, Nts)], axis=1)
+    names = " + ".join(st.fused[0] for st in steps)
+    xs = set(x.region.slices)
+    w = lw.const(f"W of '{names}'", _pack_w(Wcat, c), exclude=xs, granule=R,
+                 desc=f"int8 {K} x {Wcat.shape[1]} as {Nt} x {_tiles(K, R)} tiles x {R} rows",
+                 avoid=", on MEM slices not holding its activations")
+    chdesc = f"int32 ({Nt * C},) as {Nt} tiles x {reps} copies"
+    biases = np.concatenate([_pack_channels(st.params["bias"].astype(np.int64), c, reps, gvxu.INT32_MIN)
+                             for st in steps])
+    mults = np.concatenate([_pack_channels(st.params["requant"].mult.astype(np.int64), c, reps, _MULT_MAX)
+                            for st in steps])
+    bl = lw.const(f"bias of '{names}'", biases, exclude=xs | set(w.slices), granule=reps, desc=chdesc,
+                  avoid=", on MEM slices holding neither its activations nor its weights")
+
+    def body(z):
+        b = lw.b
+        mult = lw.const(f"multipliers of '{names}'", mults, exclude=set(z.slices), granule=reps, desc=chdesc,
+                        avoid=", on MEM slices not holding its accumulators")
+        gemm = _gemm_prefetched if lw.prefetch else _gemm_phase
+        mm = gemm(b, b.end, _Gemm(M, K, Nt * C, x.region, w), _BiasAdd(b, z, bl, reps, M))
+        ml = lw.channel_locs(mult, reps, M, Nt)
+        t0 = 0
+        for st, nt in zip(steps, Nts):
+            rq = st.params["requant"]
+            part = slice(t0 * M, (t0 + nt) * M)
+            _vxu_pass(b, None, "requantv", z.locs[part], z.locs[part], b_locs=ml[part],
+                      setq=gvxu.RequantParams(1, rq.shift, rq.zp))
+            t0 += nt
+        lw.matmuls += mm
+        return z
+
+    z = lw.placed(f"'{names}'", Nt * M, f"int8 {M} x {Nt * C} as {Nt} tiles x {M} words", body,
+                  busy=xs | set(w.slices) | set(bl.slices))
+    t0 = 0
+    for st, nt in zip(steps, Nts):
+        rq = st.params["requant"]
+        pad = int(gvxu.requantv(np.array([gvxu.INT32_MIN]), np.array([_MULT_MAX]), rq.shift, rq.zp)[0])
+        part = Region(f"'{st.name}' (tiles {t0} … {t0 + nt - 1} of '{names}')", c, z.locs[t0 * M:(t0 + nt) * M])
+        lw.T[st.name] = _T(st.name, "act", lw.shape(lw.q.graph.node(st.fused[-1]).shape), part, pad)
+        lw.parents[st.name] = z
+        t0 += nt

@@ -50,6 +50,7 @@ class Lowering:
         self.released = set()               # ids of the regions handed back to the allocator
         self.keep_constants = False         # a program run again and again (compiler/lm): constants stay
         self.parents = {}                   # tensor name -> the region it is a part of (slices of tiles)
+        self.prefetch = False               # linears install their first weight tile under earlier work
         self.alloc = MemAllocator(config)
         self.b = ProgramBuilder(config)
         self.mxu, self.vxu = config.positions("mxu")[0], config.positions("vxu")[0]

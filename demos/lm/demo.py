@@ -2,11 +2,12 @@
 generating text on the chip, every token checked against the int8 reference.
 
 ``run_demo(arch="gpt", prompt="The ", tokens=32, backend="verilator", config="small", temperature=0.0,
-seed=0, build_dir=None)`` → a report (a dict, JSON-ready): the prompt and the generated text, ``tokens_match``
-(every token equal to the int8 reference's), the validation losses (float and int8, nats per character, on
-``VAL_WINDOWS`` windows of the validation split, beside the corpus's unigram entropy), the cycles (prefill,
-then each decode step, and the predictions), ``host_cycles`` (the host edge's commands per step: the host
-stays in the loop, picking each token and writing the next step's data, and its cycles are counted in
+seed=0, build_dir=None, pick="host")`` → a report (a dict, JSON-ready): the prompt and the generated text,
+``tokens_match`` (every token equal to the int8 reference's), the validation losses (float and int8, nats per
+character, on ``VAL_WINDOWS`` windows of the validation split, beside the corpus's unigram entropy), the cycles
+(prefill, then each decode step, and the predictions), ``host_cycles`` (the host edge's commands per step:
+with ``pick="host"`` the host picks each token from the logits and writes its token word, with
+``pick="chip"`` the chip picks greedily and the host STARTs and reads the token; counted in
 ``tokens_per_s_per_user``), the weight-streaming bound of a decode step (every weight tile installed once:
 Σ ⌈K/R⌉·⌈N/C⌉·R) and how far the step is from it, MXU utilization and the compile time.
 """
@@ -59,12 +60,13 @@ def val_losses(model, lm, windows=VAL_WINDOWS):
 
 
 def run_demo(arch="gpt", prompt="The ", tokens=32, backend="verilator", config="small", temperature=0.0, seed=0,
-             build_dir=None):
+             build_dir=None, pick="host"):
     model, trained = train.load_or_train(arch, build_dir=build_dir)
     tr, _ = text.split()
     t0 = time.perf_counter()
     with progress.step(f"compiling the {arch} LM for config {config if isinstance(config, str) else config.name}"):
-        lm = compile_lm(model, model.config.context, config, calibration=tr[:model.config.context * 32])
+        lm = compile_lm(model, model.config.context, config, calibration=tr[:model.config.context * 32],
+                        pick=pick)
     compile_s = time.perf_counter() - t0
     ids = [int(i) for i in text.encode(prompt)]
     t0 = time.perf_counter()
@@ -79,7 +81,7 @@ def run_demo(arch="gpt", prompt="The ", tokens=32, backend="verilator", config="
         "arch": arch, "config": c.name, "backend": backend, "prompt": prompt,
         "text": text.decode(np.array(g.tokens)), "tokens": g.tokens, "reference": g.reference,
         "tokens_match": g.tokens_match, "rtl_match": g.match, "mismatch": g.mismatch,
-        "temperature": temperature, "seed": seed,
+        "temperature": temperature, "seed": seed, "pick": pick,
         "prefill_cycles": g.cycles[0], "decode_cycles": g.cycles[1:],
         "predicted_prefill_cycles": g.predicted_cycles[0], "predicted_decode_cycles": g.predicted_cycles[1:],
         "host_cycles": g.host_cycles, "step_cycles": step, "host_words_per_step": lm.host_words,

@@ -26,6 +26,7 @@ from spec import isa
 from spec.isa import Instruction, Stream
 
 from .memory import Region, _runs
+from .schedule import Conflict
 
 # Stream indices by role (the direction comes from the positions of writer and reader).
 ACT, WGT, RES, BIAS = 0, 1, 2, 3     # GEMM: activations, weight rows, MXU results, bias vectors
@@ -196,6 +197,9 @@ def _gemm_prefetched(b, start, g, sink):
         token = b.checkpoint()
         try:
             out = _gemm_phase(b, start, g, sink, wstart=wstart)
+        except Conflict as e:
+            b.rollback(token)
+            wstart += e.shift
         except ValueError:
             b.rollback(token)
             wstart, step = wstart + step, 2 * step
@@ -250,14 +254,18 @@ class _BiasAdd:
 
 def _eager(b, reads, writes, place):
     """``place(start)`` from the cycle the data is ready (``ProgramBuilder.ready``) when ``b.eager``, or the first
-    later cycle (probed with growing steps) where it schedules (queues in order, units free, streams clear),
-    else from ``b.end`` (where every phase of a non-eager builder starts)."""
+    later cycle where it schedules (queues in order, units free, streams clear: a ``Conflict`` says how far the
+    next candidate is; any other refusal steps on with growing steps), else from ``b.end`` (where every phase
+    of a non-eager builder starts)."""
     if b.eager:
         start, step = b.ready(reads, writes), 1
-        while start < b.end:            # the first start that schedules, probing with growing steps
+        while start < b.end:            # the first start that schedules
             token = b.checkpoint()
             try:
                 out = place(start)
+            except Conflict as e:
+                b.rollback(token)
+                start += e.shift
             except ValueError:
                 b.rollback(token)
                 start, step = start + step, 2 * step
@@ -298,7 +306,10 @@ def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None, same=False):
 
 def _spread_pass(b, start, src, out):
     """``VOP spread`` of the word at ``src`` (one location) into the words ``out`` (word ``i`` every lane the
-    source's lane ``i mod L``), from cycle ``start``: one READ, one VOP of ``len(out)`` items."""
+    source's lane ``i mod L``), from cycle ``start`` (``None``: when ready on an eager builder): one READ, one
+    VOP of ``len(out)`` items."""
+    if start is None:
+        return _eager(b, [src], list(out), lambda s: _spread_pass(b, s, src, out))
     c = b.config
     vxu = c.positions("vxu")[0]
     items = []

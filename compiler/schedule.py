@@ -27,7 +27,7 @@ from spec import isa
 from spec.config import ChipConfig
 from spec.isa import Instruction, Stream
 
-__all__ = ["Program", "ProgramBuilder", "ProgramFigures", "hops", "direction", "arrival"]
+__all__ = ["Program", "ProgramBuilder", "ProgramFigures", "Conflict", "hops", "direction", "arrival"]
 
 
 def _slice(config, ref):
@@ -99,6 +99,16 @@ class ProgramFigures:
     def utilization(self):
         """MATMUL activations / predicted cycles (1.0: the array took an activation every cycle)."""
         return self.matmul_items / self.program.predicted_cycles
+
+
+class Conflict(ValueError):
+    """An instruction that cannot go where it was asked because something placed earlier holds its queue, its
+    unit or a stream then: ``shift`` is how many cycles later the same placement would get past this conflict
+    (at least 1), which lets a trial placement (``phases._eager``) step to its next candidate directly."""
+
+    def __init__(self, message, shift=1):
+        super().__init__(message)
+        self.shift = max(1, int(shift))
 
 
 class ProgramBuilder:
@@ -228,9 +238,9 @@ class ProgramBuilder:
             raise ValueError(f"{self._where(p, cycle, instr)}: {f.message} ({f.code.name})")
         if cycle < self._next[p]:
             prev_t, prev = next((t, ins) for t, ins in reversed(self._sched[p]))
-            raise ValueError(f"{self._where(p, cycle, instr)}: the queue is not free before cycle "
+            raise Conflict(f"{self._where(p, cycle, instr)}: the queue is not free before cycle "
                              f"{self._next[p]} (it issues {_instr_text(prev)} at cycle {prev_t}); "
-                             f"instructions of a slice must be placed in issue order")
+                             f"instructions of a slice must be placed in issue order", self._next[p] - cycle)
         indexed = instr.op in ("READX", "WRITEX")
         if indexed != (window is not None) or indexed and not (
                 isinstance(window, int) and instr.count <= window <= c.mem_depth - instr.addr):
@@ -242,8 +252,8 @@ class ProgramBuilder:
         if tm.unit != "queue":
             free, other, t_other = self._busy[p].get(tm.unit, (0, None, None))
             if cycle < free:
-                raise ValueError(f"{self._where(p, cycle, instr)}: unit {tm.unit} is busy until cycle {free - 1} "
-                                 f"with {_instr_text(other)} issued at cycle {t_other}")
+                raise Conflict(f"{self._where(p, cycle, instr)}: unit {tm.unit} is busy until cycle {free - 1} "
+                               f"with {_instr_text(other)} issued at cycle {t_other}", free - cycle)
         words = len(self._sched[p]) + self._nops(cycle - self._next[p]) + 1
         if words + 1 > c.queue_depth:
             raise ValueError(f"{self._where(p, cycle, instr)}: the program of slice {c.slice_names[p]} needs "
@@ -310,8 +320,8 @@ class ProgramBuilder:
                 key = (s.direction, s.index, p + step * h, cycle + i + h)
                 other = self._streams.get(key)
                 if other is not None:
-                    raise ValueError(f"stream {s} at slice {c.slice_names[key[2]]}, cycle {key[3]}: {what} (item {i}, "
-                                     f"written during cycle {cycle + i}) collides with {other}")
+                    raise Conflict(f"stream {s} at slice {c.slice_names[key[2]]}, cycle {key[3]}: {what} (item {i}, "
+                                   f"written during cycle {cycle + i}) collides with {other}")
         for i in range(count):
             for h in range(1, d + 1):
                 self._set(self._streams, (s.direction, s.index, p + step * h, cycle + i + h), what)

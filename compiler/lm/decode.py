@@ -73,9 +73,9 @@ __all__ = ["lower_decode", "StepData"]
 _KEEP = 1 << 40          # uses of a tensor that lives across steps (never released, never written in place)
 #: Lanes of the position state word for position p: p (a value row), (p // C)·H·C (the key tile's first word),
 #: p + 1 (the next state), p mod C (the new key's one-hot), p·Tt·H' (the mask rows: H' = H heads' rows when a
-#: bank holds their table, else 1); from TABLE_LANE on, p·n for
+#: bank holds their table, else 1), (p // C)·H (the scores' words of key p); from TABLE_LANE on, p·n for
 #: each position table of n words a row. The token word's lane 0: token × (words of an embedding row).
-POS_LANE, KTILE_LANE, NEXT_LANE, ONEHOT_LANE, MASK_LANE, TABLE_LANE = range(6)
+POS_LANE, KTILE_LANE, NEXT_LANE, ONEHOT_LANE, MASK_LANE, SCORE_LANE, TABLE_LANE = range(7)
 TOKEN_LANE = 0
 
 
@@ -192,6 +192,7 @@ class _Decode:
         p = np.arange(T + 1)
         rows[:, POS_LANE], rows[:, KTILE_LANE], rows[:, NEXT_LANE] = p, (p // C) * H * C, p + 1
         rows[:, ONEHOT_LANE], rows[:, MASK_LANE] = p % C, p * (T // C) * self.mask_heads
+        rows[:, SCORE_LANE] = (p // C) * H
         for n, lane in self.table_lanes.items():
             rows[:, lane] = p * n
         return rows
@@ -253,6 +254,7 @@ class _Decode:
         g = self.const("next position state", np.zeros((1, self.c.lanes)), exclude=self.s_table.slices)
         gather(b, None, (self.state_locs, NEXT_LANE), self.s_table, 1, g.locs)
         _vxu_pass(b, None, "max", [g.locs[0]] * len(self.state_locs), self.state_locs, same=True)
+        self.state_locs.clear()     # a phase placed after this would read position p + 1's word: refused
 
     def embedding(self, st):
         """The embedding row of the token word's token, gathered from the table in MEM into the row's region."""
@@ -335,12 +337,37 @@ class _Decode:
         self.xq = self.const("queries on the diagonal (block-diagonal GEMM)", np.zeros((H * H, L)))
         self.xp = self.const("probabilities on the diagonal (block-diagonal GEMM)", np.zeros((H * Tt * H, L)))
 
-    def gemm(self, x, w, M, K, N, what, avoid=()):
-        """``x (M × K) @ w (K × N)`` on the MXU into a new int32 region (``Nt · M`` words)."""
+    def gemm(self, x, w, M, K, N, what, avoid=(), out=None):
+        """``x (M × K) @ w (K × N)`` on the MXU into a new int32 region (``Nt · M`` words), or into ``out``."""
         b = self.lw.b
-        out = self.scratch(what, -(-N // self.c.mxu_cols) * M, avoid=set(x.slices) | set(w.slices) | set(avoid))
+        if out is None:
+            out = self.scratch(what, -(-N // self.c.mxu_cols) * M,
+                               avoid=set(x.slices) | set(w.slices) | set(avoid))
         self.lw.matmuls += _gemm_prefetched(b, b.end, _Gemm(M, K, N, x, w), _ToMem(b, out, M))
         return out
+
+    def off(self, r, slices, what):
+        """``r``, or a copy of it off ``slices`` (a VXU copy) when MEM left it on one of them."""
+        if not set(r.slices) & set(slices):
+            return r
+        cp = self.scratch(f"{what} (moved off {', '.join(self.c.slice_names[p] for p in slices)})", len(r),
+                          avoid=slices)
+        if set(cp.slices) & set(slices):
+            raise ValueError(f"{what}: no MEM slice other than {', '.join(self.c.slice_names[p] for p in slices)} has "
+                             f"{len(r)} free words")
+        _vxu_pass(self.lw.b, None, "max", r.locs, cp.locs, same=True)
+        return cp
+
+    def append_key(self, st, k, kt, ix):
+        """The new key into the cache, for the next steps (off this step's chain): spread(k_h) (H·hd rows) @ kw
+        (row 0: the one-hot of p mod C) is k_h[i] at lane p mod C of word h·hd + i, added into the key tile of
+        p (READX / VXU add / WRITEX at (p // C)·H·hd)."""
+        b, C, H, hd = self.lw.b, self.c.mxu_cols, self.H, self.c.mxu_cols
+        ak = self.scratch(f"spread keys of '{st.name}'", H * hd, avoid=set(k.region.slices) | set(self.kw.slices))
+        for h in range(H):
+            _spread_pass(b, None, k.region.locs[h], ak.locs[h * hd:(h + 1) * hd])
+        inc = self.gemm(ak, self.kw, H * hd, C, C, f"new keys of '{st.name}'", avoid=kt.slices)
+        indexed_add(b, None, (ix, KTILE_LANE), kt, self.off(inc, kt.slices, "new keys").locs)
 
     def attention(self, st, last=False):
         lw, c, T = self.lw, self.c, self.T
@@ -369,22 +396,34 @@ class _Decode:
                         exclude=set(self.xp.slices) | set(v.region.slices))
         vsum = self.const(f"V column sums of '{st.name}'", np.zeros((H, c.lanes)), exclude=v.region.slices)
         ix = self.state_locs
-        # 1. the new keys: spread(k_h) (H·hd rows) @ kw (row 0: the one-hot of p mod C) is k_h[i] at lane p mod C
-        #    of word h·hd + i, added into the key tile of p (READX / VXU add / WRITEX at (p // C)·H·hd)
-        ak = self.scratch(f"spread keys of '{st.name}'", H * hd, avoid=set(k.region.slices) | set(self.kw.slices))
-        for h in range(H):
-            _spread_pass(b, b.end, k.region.locs[h], ak.locs[h * hd:(h + 1) * hd])
-        inc = self.gemm(ak, self.kw, H * hd, C, C, f"new keys of '{st.name}'", avoid=kt.slices)
-        indexed_add(b, None, (ix, KTILE_LANE), kt, inc.locs)
-        # the new values: v_h into row p of head h's V (WRITEX at p), Σ_s V_h[s] += v_h
+        if c.lanes != C:
+            raise NotImplementedError(f"attention '{st.name}': the decode step needs lanes = mxu_cols, not "
+                                      f"{c.lanes} lanes and {C} columns")
+        # 1. the new values: v_h into row p of head h's V (WRITEX at p)
         for h in range(H):
             scatter(b, None, (ix, POS_LANE), [v.region.locs[h]], Region(f"V cache of head {h}", c,
                                                                          vt.locs[h * T:(h + 1) * T]))
-        if last:                    # the state word's last reads are placed: its next value
-            self.update_state()
-        # 2. scores: [q_h on the diagonal] (H × H·hd) @ the stacked caches (H·hd × T)
+        # 2. scores over the cache before this step's key: [q_h on the diagonal] (H × H·hd) @ Kᵀ (H·hd × T) into
+        #    a table, then the new key's q_h·k_h (a VXU mul and lane sum, at lane p mod C by the one-hot) added
+        #    into the words (p // C)·H + h, where the cache's (still zero) key p gave 0
         _vxu_pass(b, None, "max", q.region.locs, [self.xq.locs[h * H + h] for h in range(H)], same=True)
-        acc = self.gemm(self.xq, kt, H, H * hd, T, f"scores of '{st.name}'", avoid=self.amask.slices)
+        sacc = self.table(f"scores of '{st.name}' (key tiles x heads)", Tt * H,
+                          exclude=set(self.xq.slices) | set(kt.slices) | set(self.amask.slices))
+        acc = self.gemm(self.xq, kt, H, H * hd, T, f"scores of '{st.name}'", out=sacc)
+        ns = self.scratch(f"new key's scores of '{st.name}'", H,
+                          avoid=set(q.region.slices) | set(k.region.slices) | set(self.kw.slices) | set(sacc.slices))
+        qd = [self.xq.locs[h * H + h] for h in range(H)]        # q_h again: the diagonal of xq
+        qa = qd if not set(self.xq.slices) & set(k.region.slices) else q.region.locs
+        if {p_ for p_, _, _ in qa} & set(k.region.slices):       # q and k on one slice: k copied off it first
+            kc = self.scratch(f"new keys (copy) of '{st.name}'", H, avoid=set(k.region.slices) | set(qa_slices(qa)))
+            _vxu_pass(b, None, "max", k.region.locs, kc.locs, same=True)
+            kl = kc.locs
+        else:
+            kl = k.region.locs
+        _vxu_pass(b, None, "mul", qa, ns.locs, b_locs=kl)
+        _vxu_pass(b, None, "lsum", ns.locs, ns.locs)
+        _vxu_pass(b, None, "mul", ns.locs, ns.locs, b_locs=[self.kw.locs[0]] * H)
+        indexed_add(b, None, (ix, SCORE_LANE), sacc, self.off(ns, sacc.slices, "new key's scores").locs)
         rq = p["scores"]
         _vxu_pass(b, None, "requant", acc.locs, acc.locs,
                   setq=gvxu.RequantParams(int(rq.mult.reshape(-1)[0]), rq.shift, rq.zp))
@@ -396,10 +435,13 @@ class _Decode:
         b = lw.b            # the softmax's placement tries may have replaced the builder (Lowering.restore)
         _vxu_pass(b, None, "add", vsum.locs, vsum.locs, b_locs=v.region.locs)
         P = lw.T[p_name].region
-        # 4. values: [P_h on the diagonal] (H × H·T) @ the stacked value caches (H·T × hd), + 128·Σ v (zp_P)
+        # 3. values: [P_h on the diagonal] (H × H·T) @ the stacked value caches (H·T × hd), + 128·Σ v (zp_P)
         _vxu_pass(b, None, "max", P.locs, [self.xp.locs[(h * Tt + nt) * H + h] for nt in range(Tt) for h in range(H)],
                   same=True)
         acc = self.gemm(self.xp, vt, H, H * T, hd, f"attention sums of '{st.name}'")
+        self.append_key(st, k, kt, ix)     # 4. the new key into the cache, for the next steps
+        if last:                    # the state word's last reads (the indexed adds above) are placed: its next value
+            self.update_state()
         corr = self.scratch(f"zero-point term of '{st.name}'", H, avoid=set(vsum.slices) | set(acc.slices))
         _vxu_pass(b, None, "mul", vsum.locs, corr.locs,
                   b_locs=lw.const_vectors(f"-zp_P of '{st.name}'", np.full(c.lanes, -SOFTMAX_QP.zp), H,
@@ -483,6 +525,10 @@ class _Decode:
         data = StepData(self.c, self.T, token=tuple(self.tk.segments), emb_words=self.emb_words,
                         vocab=int(t.shape[-1]), logits=out, pick=self.pick)
         return model, data
+
+
+def qa_slices(locs):
+    return {p for p, _, _ in locs}
 
 
 def _mem_summary(lw):

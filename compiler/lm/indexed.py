@@ -33,6 +33,9 @@ def _table_start(table):
 
 def _pick(b, index, dst, avoid):
     """The copy of the index word to READ for slice ``dst``: the nearest one not on ``dst`` nor on ``avoid``."""
+    if not index[0]:
+        raise AssertionError("an index word read after its last use (the decode step's position state is "
+                             "updated for the next step after every read of it)")
     locs = [loc for loc in index[0] if loc[0] != dst and loc[0] not in set(avoid)]
     if not locs:
         raise ValueError(f"no copy of the index word lies off slices {sorted(set(avoid) | {dst})}")
@@ -101,6 +104,9 @@ def indexed_add(b, start, index, table, inc):
     _needs_streams(c)
     vxu = c.positions("vxu")[0]
     pt, bank, addr = _table_start(table)
+    if pt in {p for p, _, _ in inc}:
+        raise ValueError(f"indexed add: the increments must lie off the table's slice {c.slice_names[pt]} (its read "
+                         f"unit serves the READX)")
     n = len(inc)
     items = []
     ix = _pick(b, index, pt, {p for p, _, _ in inc})

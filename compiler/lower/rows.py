@@ -70,23 +70,49 @@ class _Rows:
 
     def reduce(self, tiles, vop, lane_op, what, pre=None):
         """A region of ``M`` words: ``lane_op`` (``lsum``/``lmax``) of each tile (after ``pre``: ``"square"``,
-        a ``mul`` of the tile by itself), the tiles' results combined by ``vop`` (``add``/``max``); equal to
-        ``lane_op`` of the whole row (both are associative and commutative, the sum wrapping)."""
-        acc = part = sq = None
+        a ``mul`` of the tile by itself), the tiles' results combined by ``vop`` (``add``/``max``) in a tree;
+        equal to ``lane_op`` of the whole row (both are associative and commutative, the sum wrapping). One pass
+        for the squares, one for the lane operation of every tile, then ``ceil(log2 Nt)`` passes, each pairing
+        values kept on two different slices (the two operands of a pass are read at once)."""
+        M = self.M
         busy = set().union(*(sl for _, sl in tiles))
-        for locs, _sl in tiles:
-            if pre == "square":
-                sq = sq or self.scratch(f"{what} (squares)", avoid=busy)
-                self.op("mul", locs, sq.locs, same=True)
-                locs = sq.locs
-            if acc is None:
-                acc = self.scratch(what, avoid=busy | (set(sq.slices) if sq else set()))
-                self.op(lane_op, locs, acc.locs)
-                continue
-            part = part or self.scratch(f"{what} (a tile)", avoid=set(acc.slices))
-            self.op(lane_op, locs, part.locs)
-            self.op(vop, acc.locs, acc.locs, b=part.locs)
-        return acc
+        groups = [list(locs) for locs, _ in tiles]
+        if pre == "square":
+            sq = self.scratch(f"{what} (squares)", avoid=busy, words=len(groups) * M)
+            self.op("mul", [loc for g in groups for loc in g], sq.locs, same=True)
+            groups = [sq.locs[t * M:(t + 1) * M] for t in range(len(groups))]
+            busy |= set(sq.slices)
+        src = [loc for g in groups for loc in g]
+        level, ea = 0, None
+        while True:
+            n = len(groups)
+            if n == 1 and level:                    # the last pass wrote one value: its even region
+                return ea
+            pairs = n // 2
+            if n == 1:                              # one tile: its lane operation is the result
+                acc = self.scratch(what, avoid=busy)
+                self.op(lane_op, groups[0], acc.locs)
+                return acc
+            # outputs of this pass: value j into region A (even j) or B (odd j), on different slices
+            outs = (pairs if level else n)
+            ea = self.scratch(f"{what} (level {level}, even)", avoid=busy, words=-(-outs // 2) * M)
+            ob = (self.scratch(f"{what} (level {level}, odd)", avoid=busy | set(ea.slices), words=(outs // 2) * M)
+                  if outs > 1 else None)
+            dst = [(ea if j % 2 == 0 else ob).locs[(j // 2) * M:(j // 2 + 1) * M] for j in range(outs)]
+            if level == 0:
+                self.op(lane_op, src, [loc for g in dst for loc in g])
+                groups = dst
+            else:
+                a_l = [loc for j in range(pairs) for loc in groups[2 * j]]
+                b_l = [loc for j in range(pairs) for loc in groups[2 * j + 1]]
+                if {p for p, _, _ in a_l} & {p for p, _, _ in b_l}:      # a carried value shares a slice
+                    cp = self.scratch(f"{what} (level {level}, moved)", avoid=busy | {p for p, _, _ in a_l},
+                                      words=len(b_l))
+                    self.op("max", b_l, cp.locs, same=True)
+                    b_l = cp.locs
+                self.op(vop, a_l, [loc for g in dst for loc in g], b=b_l)
+                groups = dst + ([groups[-1]] if n % 2 else [])
+            level += 1
 
     def repeat(self, region):
         """The words of ``region`` (``M``) once per tile."""

@@ -17,9 +17,16 @@ API
     res.error                                # None or ChipError(code, slice, pc, cycle)
     res.read_mem(slice, bank, addr, count)   # final memories (also sim.read_mem after the run)
 
+    sim.start(); done = sim.step() ...; res = sim.result()   # the same run, one cycle per step()
+
 Program faults are never raised: they come back in ``ChipResult.error``. Misuse of the API raises
 ``TypeError``/``ValueError`` (bad arguments) or ``ChipFault`` (running twice, not done within
-``max_cycles``: ``ChipTimeout``).
+``max_cycles``: ``ChipTimeout``; ``step`` before ``start`` or after the chip is done, ``result`` before it
+is done).
+
+``run`` is ``start`` then ``step`` until it returns ``True`` (checking ``max_cycles`` before each cycle), then
+``result``. ``golden.system.SystemSim`` steps several chips that way in lock step, joined by links
+(``connect``, below).
 
 Semantics (what the RTL must match cycle for cycle)
 ---------------------------------------------------
@@ -76,6 +83,19 @@ Cycle ``t`` counts from 0, the cycle on which every queue issues its first instr
 
   Note: with the present units STREAM_CONFLICT cannot occur (each slice kind has one unit that writes
   streams, and its busy time keeps its own output items apart); the check is kept for future units.
+* **Link slices** (docs/multichip.md). A ``link`` slice at index 0 talks to the chip on the west, one at the
+  last index to the chip on the east. SEND item ``i`` (``t + LINK_SEND_OFFSET + i·link_interval``) samples
+  its stream and puts the vector on the slice's outgoing link; RECV item ``i`` (``t + LINK_RECV_OFFSET +
+  i·link_interval``) takes the word arriving on the incoming link in that cycle and writes it onto its
+  stream in that cycle. The links are objects ``connect(slice, out=…, into=…)`` attaches (``golden.system``'s
+  ``Link``: ``push(u, vector)`` puts a word on it during cycle ``u``; ``take(u)`` returns the word arriving
+  during ``u``, or ``None``; ``dropped(u)``, asked after the cycle's operations, says whether a word arrived
+  during ``u`` that no RECV took). Faults: a RECV item with nothing arriving is ``RECV_EMPTY`` (its pc); a word
+  arriving that no RECV item takes is ``LINK_DROPPED`` on the receiving link slice, with its queue's pc at the
+  start of that cycle (also after the chip is done, while a system still runs: ``golden.system``). A link
+  slice with no link attached (a lone ``ChipSim``, the ends of a line of chips) leads nowhere: its SEND's first
+  sample faults ``LINK_DROPPED`` (the SEND's pc, that cycle) and its RECV's first item ``RECV_EMPTY``, so a
+  word is never silently lost nor a zero silently made up.
 """
 import bisect
 from collections import deque
@@ -88,7 +108,7 @@ from golden import vxu as gvxu
 from golden.mxu import matmul, wrap_int32
 from spec import isa
 from spec.config import ChipConfig
-from spec.isa import ErrorCode
+from spec.isa import ErrorCode, LinkErrorCode
 
 __all__ = ["ChipFault", "ChipTimeout", "ChipError", "ChipResult", "MXUStepper", "activity_span", "ChipSim"]
 
@@ -104,7 +124,8 @@ class ChipTimeout(ChipFault):
 
 
 class ChipError(NamedTuple):
-    """The sticky error: code, slice index, program counter and the cycle it was detected in."""
+    """The sticky error: code (an ``ErrorCode``, or a ``LinkErrorCode`` of a link slice), slice index, program
+    counter and the cycle it was detected in."""
     code: ErrorCode
     slice: int
     pc: int
@@ -227,12 +248,22 @@ class _Op:
         self.tm = isa.timing(instr, sim.config)
         self.last = t + activity_span(instr, sim.config) - 1
 
+    def _item(self, u, first, items):
+        if first is None:
+            return None
+        d = u - self.t - first
+        if d < 0 or d % self.tm.interval:
+            return None
+        i = d // self.tm.interval
+        return i if i < items else None
+
     def item_in(self, u):
         """The input item sampled at ``u``, or ``None``."""
-        if self.tm.first_in is None:
-            return None
-        i = u - self.t - self.tm.first_in
-        return i if 0 <= i < self.tm.items_in else None
+        return self._item(u, self.tm.first_in, self.tm.items_in)
+
+    def item_out(self, u):
+        """The output item written at ``u`` (by the item schedule alone), or ``None``."""
+        return self._item(u, self.tm.first_out, self.tm.items)
 
     def index(self, u, stream):
         """A READX/WRITEX's index ``x``, sampled during ``t + MEM_INDEX_OFFSET`` (else ``None``): lane ``lane`` of
@@ -362,8 +393,36 @@ class _SetQ(_Op):
             self.sim._setq.append((self.p, gvxu.RequantParams(ins.mult, ins.shift, ins.zp)))
 
 
+class _Send(_Op):
+    """SEND: item ``i`` sampled during ``t + LINK_SEND_OFFSET + i·link_interval`` onto the outgoing link."""
+
+    def step(self, u):
+        if self.item_in(u) is not None:
+            sim = self.sim
+            link = sim._links[self.p][0]
+            if link is None:
+                sim._faults.append((self.p, LinkErrorCode.LINK_DROPPED, self.pc))
+            else:
+                link.push(u, sim._see(self.p, self.instr.src).copy())
+
+
+class _Recv(_Op):
+    """RECV: item ``i`` takes the word arriving during ``t + LINK_RECV_OFFSET + i·link_interval`` and writes
+    it onto ``dst`` in that cycle."""
+
+    def step(self, u):
+        if self.item_out(u) is not None:
+            sim = self.sim
+            link = sim._links[self.p][1]
+            v = None if link is None else link.take(u)
+            if v is None:
+                sim._faults.append((self.p, LinkErrorCode.RECV_EMPTY, self.pc))
+            else:
+                sim._emit(self.p, self.instr.dst, v, self.pc)
+
+
 _OPS = {"READ": _Read, "WRITE": _Write, "READX": _ReadX, "WRITEX": _WriteX, "LOADW": _LoadW, "MATMUL": _MatMul,
-        "VOP": _Vop, "LOADLUT": _LoadLut, "SETQ": _SetQ}
+        "VOP": _Vop, "LOADLUT": _LoadLut, "SETQ": _SetQ, "SEND": _Send, "RECV": _Recv}
 
 
 class _Queue:
@@ -393,7 +452,22 @@ class ChipSim:
         self.vxu = [{"params": gvxu.RESET_REQUANT, "table": np.full(isa.LUT_ENTRIES, isa.LUT_RESET, np.int8)}
                     if k == "vxu" else None for k in c.slices]
         self.programs = [[isa.encode(isa.Instruction("HALT"))] for _ in range(P)]
+        self._links = {p: (None, None) for p in c.link_ends.values()}
         self._ran = False
+        self._started = False
+        self._cycles = None
+
+    def connect(self, slice, out=None, into=None):
+        """Attach links to link slice ``slice`` (before the run): ``out`` carries its SENDs' words, ``into``
+        brings the words its RECVs take (see the module docstring; ``golden.system.Link``). ``None``: that
+        direction leads nowhere."""
+        p = self.config.slice_index(slice)
+        if self.config.slices[p] != "link":
+            raise ValueError(f"slice {self.config.slice_names[p]} is a {self.config.slices[p].upper()} slice, "
+                             f"not a link slice")
+        if self._ran:
+            raise ChipFault("connect links before the run")
+        self._links[p] = (out, into)
 
     # ---- loading ------------------------------------------------------------------------------------
     def load(self, programs):
@@ -439,91 +513,160 @@ class ChipSim:
     # ---- running ------------------------------------------------------------------------------------
     def run(self, max_cycles=DEFAULT_MAX_CYCLES, record=False):
         """Run from cycle 0 until done (module docstring); ``ChipTimeout`` if not done within ``max_cycles``."""
+        self.start(record=record)
+        while True:
+            if self._t >= max_cycles:
+                raise ChipTimeout(f"the chip was not done within max_cycles = {max_cycles}")
+            if self.step():
+                return self.result()
+
+    def start(self, record=False):
+        """Begin a run: the next ``step`` simulates cycle 0. With ``record``, the result lists every stream
+        write. A ``ChipSim`` runs once."""
         if self._ran:
             raise ChipFault("this ChipSim has already run; make a new one")
-        self._ran = True
+        self._ran = self._started = True
         c = self.config
         P, S, L = len(c.slices), c.streams, c.lanes
-        kinds = c.slices
-        queues = [_Queue(w, c.queue_depth) for w in self.programs]
-        busy = [dict() for _ in range(P)]        # unit -> first cycle it is free
-        ops = []
-        last_activity = -1
-        log = [] if record else None
+        self._queues = [_Queue(w, c.queue_depth) for w in self.programs]
+        self._busy = [dict() for _ in range(P)]        # unit -> first cycle it is free
+        self._ops = []
+        self._last_activity = -1
+        self._log = [] if record else None
         self._cur = np.zeros((2, S, P, L), np.int32)
-        error = None
-        t = 0
-        while True:
-            if t >= max_cycles:
-                raise ChipTimeout(f"the chip was not done within max_cycles = {max_cycles}")
-            self._writes, self._stores, self._setq = {}, [], []
-            faults = self._faults = []
-            # ---- issue ----
-            for p, q in enumerate(queues):
-                if q.halted or t < q.next_issue:
+        self._t = 0
+        self._cycles = None           # set when done (or stopped by a fault)
+        self._error = None
+
+    @property
+    def cycle(self):
+        """The cycle the next ``step`` simulates (after the run: the last cycle simulated)."""
+        return self._t
+
+    @property
+    def done(self):
+        """The run has ended: every queue halted with nothing in flight, or a fault stopped it."""
+        return self._cycles is not None
+
+    def step(self):
+        """Simulate cycle ``cycle``; ``True`` when the chip is done after it (done or stopped by a fault)."""
+        if not self._started:
+            raise ChipFault("call start() before step()")
+        if self.done:
+            raise ChipFault(f"the chip is done (cycles = {self._cycles}); read result()")
+        return self._conclude(self._cycle())
+
+    def result(self):
+        """The ``ChipResult`` of the run (``ChipFault`` until it is done)."""
+        if not self.done:
+            raise ChipFault("the run is not done: step() until it returns True, or run()")
+        return ChipResult(self.config, self._cycles, self._error,
+                          tuple(None if m is None else m.copy() for m in self.mem),
+                          tuple(None if m is None else m.acc.copy() for m in self.mxu), self._log)
+
+    # ---- one cycle (golden.system drives these directly) --------------------------------------------
+    def _conclude(self, faults):
+        """After cycle ``_t``'s work: stop on ``faults`` (lowest slice, then lowest code), else finish if done,
+        else move on to the next cycle. ``True`` when the chip is done."""
+        t = self._t
+        if faults:
+            p, code, pc = min(faults, key=lambda f: (f[0], f[1]))
+            self._stop(ChipError(isa.error_code(code), p, pc, t))
+            return True
+        if all(q.halted for q in self._queues) and t >= self._last_activity:
+            self._cycles = t + 1
+            return True
+        self._t += 1
+        return False
+
+    def _stop(self, error):
+        """End the run at the end of cycle ``_t`` (a fault here or elsewhere in a system)."""
+        self._cycles = self._t + 1
+        self._error = error
+
+    def _link_faults(self, pcs):
+        """``LINK_DROPPED`` for each incoming link whose word of this cycle no RECV took."""
+        return [(p, LinkErrorCode.LINK_DROPPED, pcs[p]) for p, (_, into) in self._links.items()
+                if into is not None and into.dropped(self._t)]
+
+    def _watch(self, t):
+        """A done chip in a running system, cycle ``t``: its links still deliver (a word is ``LINK_DROPPED``).
+        Returns the faults; a done chip keeps its cycles."""
+        faults = [(p, LinkErrorCode.LINK_DROPPED, self._queues[p].pc) for p, (_, into) in self._links.items()
+                  if into is not None and into.dropped(t)]
+        if faults and self._error is None:
+            p, code, pc = min(faults, key=lambda f: (f[0], f[1]))
+            self._error = ChipError(isa.error_code(code), p, pc, t)
+        return faults
+
+    def _cycle(self):
+        """Do cycle ``_t``'s work (issue, operations, end of cycle); return its faults ``[(slice, code, pc)]``."""
+        c = self.config
+        P, L = len(c.slices), c.lanes
+        kinds = c.slices
+        queues, busy, t = self._queues, self._busy, self._t
+        self._writes, self._stores, self._setq = {}, [], []
+        faults = self._faults = []
+        pcs = [q.pc for q in queues]
+        # ---- issue ----
+        for p, q in enumerate(queues):
+            if q.halted or t < q.next_issue:
+                continue
+            if q.pc >= q.depth:
+                faults.append((p, ErrorCode.QUEUE_OVERRUN, q.pc))
+                continue
+            instr = isa.decode(q.word())
+            f = isa.fault(instr, c, kinds[p])
+            if f is not None:
+                faults.append((p, f.code, q.pc))
+                continue
+            tm = isa.timing(instr, c)
+            if tm.unit == "queue":
+                if instr.op == "HALT":
+                    q.halted = True
+                q.next_issue = t + tm.busy
+                self._last_activity = max(self._last_activity, t)
+            else:
+                if busy[p].get(tm.unit, 0) > t:
+                    faults.append((p, ErrorCode.UNIT_BUSY, q.pc))
                     continue
-                if q.pc >= q.depth:
-                    faults.append((p, ErrorCode.QUEUE_OVERRUN, q.pc))
-                    continue
-                instr = isa.decode(q.word())
-                f = isa.fault(instr, c, kinds[p])
-                if f is not None:
-                    faults.append((p, f.code, q.pc))
-                    continue
-                tm = isa.timing(instr, c)
-                if tm.unit == "queue":
-                    if instr.op == "HALT":
-                        q.halted = True
-                    q.next_issue = t + tm.busy
-                    last_activity = max(last_activity, t)
-                else:
-                    if busy[p].get(tm.unit, 0) > t:
-                        faults.append((p, ErrorCode.UNIT_BUSY, q.pc))
-                        continue
-                    busy[p][tm.unit] = t + tm.busy
-                    op = _OPS[instr.op](self, p, instr, t, q.pc)
-                    ops.append(op)
-                    last_activity = max(last_activity, op.last)
-                    q.next_issue = t + 1
-                q.pc += 1
-            # ---- operations ----
-            for op in ops:
-                op.step(t)
-            for p, m in enumerate(self.mxu):
-                if m is None:
-                    continue
-                for _, _, data, emit, (dst, pc) in m.results(t):
-                    if emit:
-                        v = np.zeros(L, np.int32)
-                        v[:c.mxu_cols] = data
-                        self._emit(p, dst, v, pc)
-            for (_d, _s, p), ws in self._writes.items():
-                if len(ws) > 1:
-                    faults.append((p, ErrorCode.STREAM_CONFLICT, max(pc for _, pc in ws)))
-            if log is not None:
-                for (d, s, p), ws in sorted(self._writes.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
-                    for v, _ in ws:
-                        log.append((t, p, f"{isa.DIRECTIONS[d]}{s}", tuple(int(x) for x in v)))
-            # ---- end of cycle ----
-            for p, bank, addr, v in self._stores:
-                self.mem[p][bank, addr] = v
-            for p, params in self._setq:
-                self.vxu[p]["params"] = params
-            nxt = np.zeros_like(self._cur)
-            nxt[0, :, 1:] = self._cur[0, :, :-1]
-            nxt[1, :, :-1] = self._cur[1, :, 1:]
-            for (d, s, p), ws in self._writes.items():
-                q = p + 1 if d == 0 else p - 1
-                if 0 <= q < P:
-                    nxt[d, s, q] = ws[-1][0]
-            self._cur = nxt
-            ops = [op for op in ops if op.last > t]
-            if faults:
-                p, code, pc = min(faults, key=lambda f: (f[0], f[1]))
-                error = ChipError(ErrorCode(code), p, pc, t)
-                break
-            if all(q.halted for q in queues) and t >= last_activity:
-                break
-            t += 1
-        return ChipResult(c, t + 1, error, tuple(None if m is None else m.copy() for m in self.mem),
-                          tuple(None if m is None else m.acc.copy() for m in self.mxu), log)
+                busy[p][tm.unit] = t + tm.busy
+                op = _OPS[instr.op](self, p, instr, t, q.pc)
+                self._ops.append(op)
+                self._last_activity = max(self._last_activity, op.last)
+                q.next_issue = t + 1
+            q.pc += 1
+        # ---- operations ----
+        for op in self._ops:
+            op.step(t)
+        for p, m in enumerate(self.mxu):
+            if m is None:
+                continue
+            for _, _, data, emit, (dst, pc) in m.results(t):
+                if emit:
+                    v = np.zeros(L, np.int32)
+                    v[:c.mxu_cols] = data
+                    self._emit(p, dst, v, pc)
+        faults += self._link_faults(pcs)
+        for (_d, _s, p), ws in self._writes.items():
+            if len(ws) > 1:
+                faults.append((p, ErrorCode.STREAM_CONFLICT, max(pc for _, pc in ws)))
+        if self._log is not None:
+            for (d, s, p), ws in sorted(self._writes.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+                for v, _ in ws:
+                    self._log.append((t, p, f"{isa.DIRECTIONS[d]}{s}", tuple(int(x) for x in v)))
+        # ---- end of cycle ----
+        for p, bank, addr, v in self._stores:
+            self.mem[p][bank, addr] = v
+        for p, params in self._setq:
+            self.vxu[p]["params"] = params
+        nxt = np.zeros_like(self._cur)
+        nxt[0, :, 1:] = self._cur[0, :, :-1]
+        nxt[1, :, :-1] = self._cur[1, :, 1:]
+        for (d, s, p), ws in self._writes.items():
+            q = p + 1 if d == 0 else p - 1
+            if 0 <= q < P:
+                nxt[d, s, q] = ws[-1][0]
+        self._cur = nxt
+        self._ops = [op for op in self._ops if op.last > t]
+        return faults

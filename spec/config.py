@@ -2,13 +2,23 @@
 
 ``ChipConfig`` is a frozen dataclass validated on construction: every field is checked with an error that
 names the field, the value and what is allowed (``TypeError`` for a wrong type, ``ValueError`` for a wrong
-value; collection fields element by element, ``slices[2] must be one of 'mem', 'mxu', 'vxu', not 'gpu'``).
+value; collection fields element by element,
+``slices[2] must be one of 'mem', 'mxu', 'vxu', 'link', not 'gpu'``).
 Limits that come from the instruction word (streams, banks, depth, queue depth, slice count) are read from
 ``spec.isa``; the MXU's from ``spec.mxu`` (``ChipConfig.mxu`` is an ``MXUParams``, the one MXU spec).
 
 Slices run west → east. The rule: at least one ``mem`` slice (nothing else holds data), at most
-``spec.isa.MAX_SLICES`` slices (the width of the slice index in fault reports). ``SLICE_KINDS`` describes
-each kind; a new kind (e.g. ``link``) is one entry there plus its opcodes in ``spec.isa``.
+``spec.isa.MAX_SLICES`` slices (the width of the slice index in fault reports), and a ``link`` slice only at
+either end (index 0: the link to the chip on the west; the last index: to the chip on the east).
+``SLICE_KINDS`` describes each kind; a new kind is one entry there plus its opcodes in ``spec.isa``.
+
+Chip-to-chip links (docs/multichip.md): ``link_latency`` is the cycles from a SEND's sampling of a vector to
+the cycle a RECV on the neighbouring chip takes it, ``link_interval`` the cycles between two vectors on one
+link (a link carries one vector every ``link_interval`` cycles). A slice kind whose ``SliceKind.rtl`` is
+false (``link``, so far) is golden-only: ``check_rtl()`` refuses a configuration that has one, and
+``RTL_SLICE_KINDS`` lists the kinds the RTL has. ``to_dict()`` leaves the two link fields out of a
+configuration without link slices while they hold their defaults (so the dicts, JSON files and build
+hashes of such configurations stay as they were before links existed); ``from_dict`` fills them back in.
 
 Model-only configurations (``rtl=False``, such as the ``tsp`` preset) may have an MXU up to ``lanes`` on a
 side instead of the RTL array's 64; they feed the performance model only, and RTL generators call
@@ -26,20 +36,27 @@ from spec import isa
 from spec.mxu import MAX_ACC_DEPTH, MIN_ACC_DEPTH, MXUParams, check_dim
 
 __all__ = [
-    "SliceKind", "SLICE_KINDS", "MAX_LANES", "MAX_CHIPS", "ModelMXUParams", "ChipConfig", "PRESETS",
-    "DEFAULT_PRESET",
+    "SliceKind", "SLICE_KINDS", "RTL_SLICE_KINDS", "MAX_LANES", "MAX_CHIPS", "MAX_LINK_LATENCY",
+    "MAX_LINK_INTERVAL", "DEFAULT_LINK_LATENCY", "DEFAULT_LINK_INTERVAL", "ModelMXUParams", "ChipConfig",
+    "PRESETS", "DEFAULT_PRESET",
 ]
 
 MAX_LANES = 320          #: the published TSP's vector width
 MAX_CHIPS = 64
+MAX_LINK_LATENCY = 1024  #: cycles a link word may travel (the depth of the link's delay line)
+MAX_LINK_INTERVAL = 256  #: cycles between two words on one link, at the slowest
+DEFAULT_LINK_LATENCY = 16
+DEFAULT_LINK_INTERVAL = 4
 
 
 @dataclass(frozen=True)
 class SliceKind:
-    """A kind of slice: its name, a one-line description and its units (besides the instruction queue)."""
+    """A kind of slice: its name, a one-line description, its units (besides the instruction queue) and
+    whether the RTL has a component for it (``rtl``; a kind without one is modelled by golden only)."""
     name: str
     description: str
     units: tuple
+    rtl: bool = True
 
 
 SLICE_KINDS = {k.name: k for k in [
@@ -48,7 +65,11 @@ SLICE_KINDS = {k.name: k for k in [
     SliceKind("mxu", "weight-stationary systolic array, int8 x int8 -> int32, double-buffered weights "
                      "(spec/mxu.py)", ("weights", "array")),
     SliceKind("vxu", "per-lane vector ALU: arithmetic, requantization, table activations, argmax", ("alu",)),
+    SliceKind("link", "chip-to-chip link at either end of the chip: SEND a stream's vectors to the neighbouring "
+                      "chip, RECV what arrives onto a stream (docs/multichip.md)", ("send", "recv"), rtl=False),
 ]}
+#: The slice kinds the RTL has a component for (``rtl/chip.py``), in ``SLICE_KINDS`` order.
+RTL_SLICE_KINDS = tuple(k.name for k in SLICE_KINDS.values() if k.rtl)
 
 
 @dataclass(frozen=True)
@@ -101,6 +122,8 @@ class ChipConfig:
     chips: int = 1
     clock_mhz: float = 100.0
     rtl: bool = True
+    link_latency: int = DEFAULT_LINK_LATENCY
+    link_interval: int = DEFAULT_LINK_INTERVAL
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -131,6 +154,8 @@ class ChipConfig:
         if not (math.isfinite(c) and c > 0):
             raise ValueError(f"clock_mhz must be a positive number of MHz, not {c!r}")
         object.__setattr__(self, "clock_mhz", float(c))
+        _int("link_latency", self.link_latency, 1, MAX_LINK_LATENCY)
+        _int("link_interval", self.link_interval, 1, MAX_LINK_INTERVAL)
 
     def _check_slices(self):
         kinds = tuple(SLICE_KINDS)
@@ -143,6 +168,11 @@ class ChipConfig:
                 raise ValueError(f"slices[{i}] must be one of {_names(kinds)}, not {kind!r}")
         if not 1 <= len(slices) <= isa.MAX_SLICES:
             raise ValueError(f"slices must hold between 1 and {isa.MAX_SLICES} slices, not {len(slices)}")
+        inner = _names(k for k in kinds if k != "link")
+        for i, kind in enumerate(slices[1:-1], start=1):
+            if kind == "link":
+                raise ValueError(f"slices[{i}] must be one of {inner}, not 'link': a link slice sits at either "
+                                 f"end of the chip")
         if "mem" not in slices:
             raise ValueError(f"slices must include at least one 'mem' slice, not {slices!r}")
 
@@ -171,9 +201,14 @@ class ChipConfig:
         return _dc_replace(self, **changes)
 
     def to_dict(self):
-        """A JSON-safe dict (lists for tuples) that ``from_dict`` turns back into an equal config."""
+        """A JSON-safe dict (lists for tuples) that ``from_dict`` turns back into an equal config. Without
+        link slices, ``link_latency`` and ``link_interval`` are left out while they hold their defaults."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["slices"], d["vxu_ops"] = list(self.slices), list(self.vxu_ops)
+        if "link" not in self.slices:
+            for f in fields(self):
+                if f.name.startswith("link_") and d[f.name] == f.default:
+                    del d[f.name]
         return d
 
     @classmethod
@@ -200,7 +235,32 @@ class ChipConfig:
             raise ValueError(f"config {self.name!r} is model-only (rtl=False): it feeds the performance model "
                              f"and cannot be generated as RTL (its MXU is {self.mxu_rows}x{self.mxu_cols}, the "
                              f"RTL allows at most 64x64)")
+        for i, kind in enumerate(self.slices):
+            if not SLICE_KINDS[kind].rtl:
+                raise ValueError(f"config {self.name!r} cannot be generated as RTL: slices[{i}] is a {kind!r} "
+                                 f"slice, and slice kind {kind!r} has no RTL yet (golden models it: "
+                                 f"docs/multichip.md)")
         return self
+
+    def with_links(self, west=True, east=True):
+        """A copy named ``<name>_link`` with a ``link`` slice added at the west and/or east end (a chip of a
+        system: ``golden.system``). The configuration must not have link slices already."""
+        if "link" in self.slices:
+            raise ValueError(f"config {self.name!r} already has link slices (slices: {', '.join(self.slice_names)})")
+        if not (west or east):
+            raise ValueError("with_links needs west=True, east=True or both")
+        return self.replace(name=f"{self.name}_link",
+                            slices=("link",) * bool(west) + self.slices + ("link",) * bool(east))
+
+    @property
+    def link_ends(self):
+        """The link slices by end: ``{"west": 0, "east": P - 1}``, holding only the ends that have one."""
+        ends = {}
+        if self.slices[0] == "link":
+            ends["west"] = 0
+        if self.slices[-1] == "link" and len(self.slices) > 1:
+            ends["east"] = len(self.slices) - 1
+        return ends
 
     def positions(self, kind):
         """Slice indices of ``kind``, west first."""

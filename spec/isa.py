@@ -20,7 +20,12 @@ Contracts
   the same priority).
 * Timing: an instruction *issues* on the cycle it leaves its queue; ``timing(instr, config)`` gives the unit
   it occupies, for how many cycles, and the offsets (from the issue cycle) of its first stream sample and
-  first stream write; item ``i`` of a ``count`` form comes ``i`` cycles after the first.
+  first stream write; item ``i`` of a ``count`` form comes ``i`` cycles after the first (``interval`` cycles
+  for the link opcodes SEND and RECV, which move one vector every ``link_interval`` cycles).
+* Link slices (docs/multichip.md): SEND and RECV run on ``link`` slices at a chip's ends. Their run-time
+  faults (``RECV_EMPTY``, ``LINK_DROPPED``) are the ``LinkErrorCode`` codes 10 and 11, numbered after
+  ``ErrorCode`` in the same 4-bit fault code; ``FAULT_CODES`` lists every code and ``error_code(n)`` gives the
+  member of a number.
 """
 import math
 import sys
@@ -34,12 +39,14 @@ __all__ = [
     "WORD_BITS", "DIRECTIONS", "STREAM_INDEX_BITS", "MAX_STREAMS", "SLICE_INDEX_BITS", "MAX_SLICES",
     "PC_BITS", "FAULT_PC_BITS", "MAX_QUEUE_DEPTH", "MAX_BANKS", "MAX_MEM_DEPTH", "MAX_COUNT", "LUT_ENTRIES",
     "MEM_DECODE_STAGES", "MEM_SRAM_READ_STAGES", "MEM_READ_LATENCY", "MEM_WRITE_LATENCY", "MEM_INDEX_OFFSET",
-    "READX_LATENCY", "index_fault", "MEM_OPS", "MXU_INPUT_OFFSET",
+    "READX_LATENCY", "index_fault", "MXU_INPUT_OFFSET",
     "VXU_INPUT_OFFSET", "VXU_PIPELINE", "REQUANT_RESET", "LUT_RESET", "ErrorCode", "ERROR_MEANINGS", "Stream", "Field",
     "FIELDS", "OpSpec",
     "OPCODES", "OPCODE_BY_CODE", "VxuOp", "VXU_OPS", "Instruction", "IllegalInstruction", "InstructionError",
     "Fault", "OpTiming", "encode", "decode", "fault", "check", "timing", "lut_vectors", "mxu_result_latency",
     "used_fields", "syntax", "render_markdown", "ERROR_CODE_BITS", "OPCODE_FIELD", "DOC_COMMAND",
+    "LINK_SEND_OFFSET", "LINK_RECV_OFFSET", "link_recv_delay", "LinkErrorCode", "LINK_ERROR_MEANINGS",
+    "FAULT_CODES", "error_code",
 ]
 
 WORD_BITS = 64
@@ -74,6 +81,12 @@ READX_LATENCY = MEM_READ_LATENCY + MEM_INDEX_OFFSET
 MXU_INPUT_OFFSET = 1
 VXU_INPUT_OFFSET = 1      #: VOP/LOADLUT issued at t sample their streams during ``t + 1 + i``
 VXU_PIPELINE = 4          #: VOP result of the operands sampled at u is written during ``u + VXU_PIPELINE``
+#: SEND issued at t samples item ``i`` from its stream during ``t + LINK_SEND_OFFSET + i·link_interval``; the
+#: vector enters the link at the end of that cycle.
+LINK_SEND_OFFSET = 1
+#: RECV issued at t takes item ``i`` from the link and writes it onto its stream during
+#: ``t + LINK_RECV_OFFSET + i·link_interval``.
+LINK_RECV_OFFSET = 1
 
 # ---- state at the start of a run -------------------------------------------------------------------------
 #: The SETQ registers (mult, shift, zp) at the start of every run, before any SETQ: all zero, so ``requant``
@@ -123,6 +136,42 @@ ERROR_MEANINGS = {
                            "stores nothing",
 }
 ERROR_CODE_BITS = 4
+
+
+class LinkErrorCode(IntEnum):
+    """The run-time faults of the link slices (docs/multichip.md), numbered after ``ErrorCode`` in the same
+    sticky fault code (``ERROR_CODE_BITS`` wide). They are kept out of ``ErrorCode`` while the link slice has
+    no RTL: the chip RTL derives its fault logic from ``ErrorCode`` (a flag per code in ``rtl/decode.py``, the
+    priority of ``rtl/icu.py``, one RTL trigger per code in ``tests/test_error_codes.py``); the link slice's RTL
+    moves them into ``ErrorCode`` with these numbers."""
+    RECV_EMPTY = 10
+    LINK_DROPPED = 11
+
+    @property
+    def meaning(self):
+        return LINK_ERROR_MEANINGS[self]
+
+
+LINK_ERROR_MEANINGS = {
+    LinkErrorCode.RECV_EMPTY: "a RECV item found no valid word arriving on its link in the cycle it takes one (the "
+                              "SEND was missing, late or early, or the link leads nowhere); raised in that cycle "
+                              "with the pc of that RECV",
+    LinkErrorCode.LINK_DROPPED: "a valid link word arrived where no RECV item takes it in that cycle (raised on the "
+                                "receiving chip's link slice, with that queue's pc), or a SEND sampled a vector "
+                                "for a link that leads nowhere (raised in the sampling cycle, with the SEND's pc)",
+}
+#: Every code of the sticky fault, in number order: ``ErrorCode`` then ``LinkErrorCode``.
+FAULT_CODES = tuple(ErrorCode) + tuple(LinkErrorCode)
+
+
+def error_code(n):
+    """The ``ErrorCode`` or ``LinkErrorCode`` member of fault code ``n`` (``ValueError`` if none)."""
+    for enum in (ErrorCode, LinkErrorCode):
+        try:
+            return enum(n)
+        except ValueError:
+            pass
+    raise ValueError(f"fault code must be one of {', '.join(str(int(c)) for c in FAULT_CODES)}, not {n!r}")
 
 
 def _type_error(name, value, allowed):
@@ -226,9 +275,9 @@ OPCODE_FIELD = Field("op", 58, 6, "uint", "opcode", 0, 63)
 
 FIELDS = {f.name: f for f in [
     Field("src", 52, 6, "stream", "input stream (WRITE and WRITEX data, READX's index, LOADW, MATMUL "
-                                  "activations, VOP operand a, LOADLUT)"),
+                                  "activations, VOP operand a, LOADLUT, SEND)"),
     Field("src2", 46, 6, "stream", "second input stream (operand b of a binary VOP, WRITEX's index)"),
-    Field("dst", 40, 6, "stream", "output stream (READ, READX, MATMUL with emit, VOP)"),
+    Field("dst", 40, 6, "stream", "output stream (READ, READX, MATMUL with emit, VOP, RECV)"),
     Field("count", 24, 16, "count", "repeat count: items (vectors, rows, cycles) the operation runs for; stored "
                                     "minus one", 1, MAX_COUNT),
     Field("addr", 8, 16, "uint", "first word (MEM) or accumulator (MXU) address; item i uses addr + i",
@@ -315,6 +364,11 @@ OPCODES = {o.name: o for o in [
     OpSpec("SETQ", 0x19, ("vxu",), "alu", ("mult", "shift", "zp"), "set the requantization parameters"),
     OpSpec("LOADLUT", 0x1A, ("vxu",), "alu", ("src",),
            "load the 256-entry table: entry j is lane j mod L of vector j // L of src"),
+    OpSpec("SEND", 0x20, ("link",), "send", ("src", "count"),
+           "vector i of src (sampled every link_interval cycles), i = 0 … count - 1, onto the link to the "
+           "neighbouring chip on this slice's side"),
+    OpSpec("RECV", 0x21, ("link",), "recv", ("count", "dst"),
+           "the vector arriving on the link every link_interval cycles onto dst, i = 0 … count - 1"),
 ]}
 OPCODE_BY_CODE = {o.code: o for o in OPCODES.values()}
 #: The opcodes that address MEM words (``addr`` + ``count`` within ``mem_depth``).
@@ -609,9 +663,10 @@ class OpTiming:
 
     ``unit`` is busy during ``t … t + busy - 1`` (the next instruction for it may issue at ``t + busy``; for
     the ``queue`` unit, that is when the queue issues again). ``items`` items: item ``i`` is sampled from
-    the input stream(s) during ``t + first_in + i`` and/or written onto the output stream during
-    ``t + first_out + i`` (``None``: the operation has no such stream). ``in_items``, when given, is how
-    many items are sampled (a READX samples one index and writes ``count`` words).
+    the input stream(s) during ``t + first_in + i·interval`` and/or written onto the output stream during
+    ``t + first_out + i·interval`` (``None``: the operation has no such stream); ``interval`` is 1 but for
+    the link opcodes (``link_interval``). ``in_items``, when given, is how many items are sampled (a READX
+    samples one index and writes ``count`` words).
     """
     unit: str
     busy: int
@@ -623,6 +678,7 @@ class OpTiming:
     #: results (their accumulator write-back is in flight) even though nothing reaches a stream.
     last_result: int | None = None
     in_items: int | None = None
+    interval: int = 1
 
     @property
     def items_in(self):
@@ -633,10 +689,10 @@ class OpTiming:
     def span(self):
         span = self.busy
         if self.first_in is not None:
-            span = max(span, self.first_in + self.items_in)
+            span = max(span, self.first_in + (self.items_in - 1) * self.interval + 1)
         last = self.first_out if self.last_result is None else self.last_result
         if last is not None:
-            span = max(span, last + self.items)
+            span = max(span, last + (self.items - 1) * self.interval + 1)
         return span
 
 
@@ -649,6 +705,13 @@ def mxu_result_latency(config):
     """Cycles from a MATMUL's issue to its first result on ``dst``: ``MXU_INPUT_OFFSET`` plus the MXU's own
     latency (``spec.mxu.MXUParams.latency`` of ``config.mxu``)."""
     return MXU_INPUT_OFFSET + config.mxu.latency
+
+
+def link_recv_delay(config):
+    """Cycles from a SEND's issue to the issue of the RECV on the neighbouring chip that takes its vectors:
+    item ``i`` is sampled during ``t + LINK_SEND_OFFSET + i·link_interval`` and taken ``link_latency`` cycles
+    later, ``LINK_RECV_OFFSET`` after that RECV's issue plus ``i·link_interval``."""
+    return LINK_SEND_OFFSET + config.link_latency - LINK_RECV_OFFSET
 
 
 def timing(instr, config):
@@ -680,6 +743,12 @@ def timing(instr, config):
     if op == "LOADLUT":
         n = lut_vectors(config.lanes)
         return OpTiming("alu", n, n, VXU_INPUT_OFFSET, None)
+    if op == "SEND":         # one vector every link_interval cycles: the link's rate is the unit's busy time
+        return OpTiming("send", instr.count * config.link_interval, instr.count, LINK_SEND_OFFSET, None,
+                        interval=config.link_interval)
+    if op == "RECV":
+        return OpTiming("recv", instr.count * config.link_interval, instr.count, None, LINK_RECV_OFFSET,
+                        interval=config.link_interval)
     raise AssertionError(op)  # every opcode is handled above
 
 
@@ -725,7 +794,7 @@ def render_markdown():
                     o.unit, f"`{syntax(o.name)}`", o.summary] for o in OPCODES.values()]),
         "",
         "A unary VOP has no `src2`; a MATMUL has `-> dst` exactly when it has `emit`. Opcodes are grouped by",
-        "slice kind in bits 5:3 (0 all, 1 MEM, 2 MXU, 3 VXU).",
+        "slice kind in bits 5:3 (0 all, 1 MEM, 2 MXU, 3 VXU, 4 link).",
         "",
         "## VXU operations",
         "",
@@ -751,6 +820,9 @@ def render_markdown():
              f"t + {VXU_INPUT_OFFSET + VXU_PIPELINE} (`VXU_INPUT_OFFSET + VXU_PIPELINE`)"],
             ["`SETQ`", "alu", "1", "", ""],
             ["`LOADLUT`", "alu", f"ceil({LUT_ENTRIES} / L)", f"t + {VXU_INPUT_OFFSET}", ""],
+            ["`SEND`", "send", "count · I", f"t + {LINK_SEND_OFFSET} (`LINK_SEND_OFFSET`); item i at + i · I", ""],
+            ["`RECV`", "recv", "count · I", "(the link)",
+             f"t + {LINK_RECV_OFFSET} (`LINK_RECV_OFFSET`); item i at + i · I"],
         ]),
         "",
         f"* MEM: READ presents word `addr + i`'s address during `t + {MEM_DECODE_STAGES} + i`; the SRAM answers",
@@ -767,6 +839,13 @@ def render_markdown():
         "  activation; `acc` and `emit` to all; activation `i` uses accumulator `addr + i`.",
         "* VXU: a SETQ issued at `t` is in force for operands sampled from `t + 1`. LOADLUT vector `j` gives",
         "  entries `j·L …`; lanes past entry 255 are ignored.",
+        "* Links (`link` slices at a chip's ends, docs/multichip.md; `I` = `link_interval`, `D` =",
+        "  `link_latency` of the configuration): a vector a SEND samples during `u` is taken by a RECV on the",
+        "  neighbouring chip during `u + D` and written onto its `dst` in that cycle, so that RECV issues",
+        "  `link_recv_delay(config)` = `LINK_SEND_OFFSET + D - LINK_RECV_OFFSET` cycles after the SEND. The",
+        "  units' busy time `count · I` keeps each link at its rate: a SEND (RECV) may issue again `count · I`",
+        "  cycles after the last, sooner is `UNIT_BUSY`. A RECV item with no word arriving is `RECV_EMPTY`,",
+        "  a word arriving where no RECV item takes it `LINK_DROPPED`.",
         "",
         _md_table(["preset", "L", "MEM read", "MEM write", "MXU result", "VXU result", "LOADLUT busy"],
                   [[p.name, p.lanes, MEM_READ_LATENCY, MEM_WRITE_LATENCY, mxu_result_latency(p),
@@ -775,9 +854,10 @@ def render_markdown():
         "## Faults",
         "",
         "A fault is sticky: (code, slice, pc), the chip stops issuing everywhere in that cycle. When several",
-        "apply to one instruction, the lowest code wins.",
+        "apply to one instruction, the lowest code wins. Codes 10 and up are the link slices' run-time faults",
+        "(`LinkErrorCode`, golden only until the link slice has RTL; docs/multichip.md).",
         "",
-        _md_table(["code", "name", "meaning"], [[int(c), f"`{c.name}`", c.meaning] for c in ErrorCode]),
+        _md_table(["code", "name", "meaning"], [[int(c), f"`{c.name}`", c.meaning] for c in FAULT_CODES]),
         "",
         "## Assembly",
         "",

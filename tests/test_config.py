@@ -19,9 +19,11 @@ TINY = PRESETS["tiny"]
     (dict(lanes=4.0), TypeError, "lanes must be an integer between 1 and 320, not 4.0"),
     (dict(streams=33), ValueError, "streams must be an integer between 1 and 32, not 33"),
     (dict(streams=True), TypeError, "streams must be an integer between 1 and 32, not True"),
-    (dict(slices=("mem", "mem", "gpu")), ValueError, "slices[2] must be one of 'mem', 'mxu', 'vxu', not 'gpu'"),
-    (dict(slices=("mem", 7)), TypeError, "slices[1] must be one of 'mem', 'mxu', 'vxu', not 7"),
-    (dict(slices="mem"), TypeError, "slices must be a tuple of slice kinds ('mem', 'mxu', 'vxu'), not 'mem'"),
+    (dict(slices=("mem", "mem", "gpu")), ValueError,
+     "slices[2] must be one of 'mem', 'mxu', 'vxu', 'link', not 'gpu'"),
+    (dict(slices=("mem", 7)), TypeError, "slices[1] must be one of 'mem', 'mxu', 'vxu', 'link', not 7"),
+    (dict(slices="mem"), TypeError,
+     "slices must be a tuple of slice kinds ('mem', 'mxu', 'vxu', 'link'), not 'mem'"),
     (dict(slices=()), ValueError, "slices must hold between 1 and 256 slices, not 0"),
     (dict(slices=("mem",) * 257), ValueError, "slices must hold between 1 and 256 slices, not 257"),
     (dict(slices=("mxu", "vxu")), ValueError,
@@ -135,7 +137,7 @@ def test_positions_and_names():
     assert str(info.value) == "slice 'mem' is not in config tiny (slices: mem0, mem1, mxu0, vxu0, mem2)"
     with pytest.raises(ValueError, match="slice index must be between 0 and 4 for config tiny, not 5"):
         TINY.slice_index(5)
-    with pytest.raises(ValueError, match="kind must be one of 'mem', 'mxu', 'vxu', not 'gpu'"):
+    with pytest.raises(ValueError, match="kind must be one of 'mem', 'mxu', 'vxu', 'link', not 'gpu'"):
         TINY.positions("gpu")
 
 

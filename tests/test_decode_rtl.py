@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 
 from rtl.decode import Decoder
 from spec import isa
-from spec.config import PRESETS, SLICE_KINDS
+from spec.config import PRESETS, RTL_SLICE_KINDS, SLICE_KINDS
 from spec.isa import FIELDS, OPCODE_FIELD, OPCODES, VXU_OPS, ErrorCode
 
 TINY, SMALL = PRESETS["tiny"], PRESETS["small"]
@@ -131,7 +131,7 @@ def simulate(dut, words):
     return out
 
 
-@pytest.mark.parametrize("kind", list(SLICE_KINDS))
+@pytest.mark.parametrize("kind", list(RTL_SLICE_KINDS))
 @pytest.mark.parametrize("cname", list(CONFIGS))
 def test_decoder_matches_spec(cname, kind):
     config = CONFIGS[cname]
@@ -154,7 +154,7 @@ def test_decoder_matches_spec(cname, kind):
 def test_every_opcode_and_vop_on_every_kind():
     """Each opcode (each VXU operation, MATMUL with and without emit) with its lowest field values."""
     config = CONFIGS["tiny_fewops"]
-    for kind in SLICE_KINDS:
+    for kind in RTL_SLICE_KINDS:
         words = []
         for op in OPCODES:
             for vop in (list(VXU_OPS) if op == "VOP" else [None]):
@@ -177,7 +177,7 @@ def test_ports_and_parameter_checks():
                                           "span"}
     assert len(dut.fault_code) == isa.ERROR_CODE_BITS
     assert dut.units == SLICE_KINDS["mxu"].units
-    with pytest.raises(ValueError, match="kind must be one of 'mem', 'mxu', 'vxu', not 'gpu'"):
+    with pytest.raises(ValueError, match="kind must be one of 'mem', 'mxu', 'vxu', 'link', not 'gpu'"):
         Decoder(TINY, "gpu")
     with pytest.raises(TypeError, match="kind must be one of"):
         Decoder(TINY, 3)

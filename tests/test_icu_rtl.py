@@ -17,7 +17,7 @@ from amaranth.sim import Simulator
 from golden.chip import ChipSim
 from rtl.icu import InstructionQueue
 from spec import isa
-from spec.config import PRESETS, SLICE_KINDS
+from spec.config import PRESETS, RTL_SLICE_KINDS
 from spec.isa import ErrorCode, Instruction, encode
 from tests.reset_harness import ResetHarness
 from tests.test_decode_rtl import REACHABLE, random_word
@@ -265,8 +265,8 @@ def run_programs(config, kind, runs, inserter=False):
     return results
 
 
-CASES = [(TINY, k, 120) for k in SLICE_KINDS] + [(SMALL, k, 60) for k in SLICE_KINDS] + \
-        [(Q8, k, 20) for k in SLICE_KINDS]
+CASES = [(TINY, k, 120) for k in RTL_SLICE_KINDS] + [(SMALL, k, 60) for k in RTL_SLICE_KINDS] + \
+        [(Q8, k, 20) for k in RTL_SLICE_KINDS]
 
 
 @pytest.mark.parametrize("config, kind, n_random", CASES, ids=[f"{c.name}-{k}" for c, k, _ in CASES])
@@ -294,7 +294,7 @@ def test_queue_matches_reference(config, kind, n_random):
     assert want_ends <= ends, f"not covered: {want_ends - ends}"
 
 
-@pytest.mark.parametrize("kind", list(SLICE_KINDS))
+@pytest.mark.parametrize("kind", list(RTL_SLICE_KINDS))
 def test_start_as_reset_inserter(kind):
     """As ``rtl.chip`` wires it: START is the sync reset of the queue (through ``ResetInserter``)."""
     rng = np.random.default_rng(5)
@@ -344,7 +344,7 @@ def test_ports_and_parameter_checks():
                       "rt_fault": isa.ERROR_CODE_BITS, "issue": 1, "word": 64, "pc": isa.FAULT_PC_BITS, "opcode": 6,
                       "idle": 1, "fault": 1, "fault_code": isa.ERROR_CODE_BITS, "fault_pc": isa.FAULT_PC_BITS}
     assert InstructionQueue(TINY.replace(name="q5", queue_depth=5), "mem").addr_bits == 3
-    with pytest.raises(ValueError, match="kind must be one of 'mem', 'mxu', 'vxu', not 'gpu'"):
+    with pytest.raises(ValueError, match="kind must be one of 'mem', 'mxu', 'vxu', 'link', not 'gpu'"):
         InstructionQueue(TINY, "gpu")
     with pytest.raises(TypeError, match="config must be a spec.config.ChipConfig"):
         InstructionQueue({}, "mem")

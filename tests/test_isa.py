@@ -39,7 +39,7 @@ def test_opcodes_unique_nonzero_and_grouped_by_kind():
     codes = [o.code for o in OPCODES.values()]
     assert len(set(codes)) == len(codes) and 0 not in codes
     assert all(0 < c < 1 << isa.OPCODE_FIELD.width for c in codes)
-    group = {None: 0, ("mem",): 1, ("mxu",): 2, ("vxu",): 3}
+    group = {None: 0, ("mem",): 1, ("mxu",): 2, ("vxu",): 3, ("link",): 4}
     for o in OPCODES.values():
         assert o.code >> 3 == group[o.kinds], o.name
 
@@ -68,7 +68,7 @@ def test_pinned_words():
 # ---- instructions -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw, exc, msg", [
     (dict(op="JUMP"), ValueError, "op must be one of NOP, HALT, READ, WRITE, READX, WRITEX, LOADW, MATMUL, VOP, "
-                                  "SETQ, LOADLUT, not 'JUMP'"),
+                                  "SETQ, LOADLUT, SEND, RECV, not 'JUMP'"),
     (dict(op="NOP"), ValueError, "NOP needs count"),
     (dict(op="NOP", count=0), ValueError, "count must be an integer between 1 and 65536, not 0"),
     (dict(op="NOP", count=65537), ValueError, "count must be an integer between 1 and 65536, not 65537"),
@@ -266,7 +266,7 @@ def test_timing_table():
     assert v.first_out - v.first_in == isa.VXU_PIPELINE
     # every opcode has a timing, and its unit is the opcode's
     for op in OPCODES.values():
-        assert op.unit in ("queue", "read", "write", "weights", "array", "alu")
+        assert op.unit in ("queue", "read", "write", "weights", "array", "alu", "send", "recv")
 
 
 def test_mem_read_latency_matches_the_sram():

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spec import isa
-from spec.config import PRESETS, SLICE_KINDS
+from spec.config import PRESETS, RTL_SLICE_KINDS
 from spec.isa import FIELDS, OPCODE_FIELD, OPCODES
 from tests.props import PROPS, unit_sim
 from tests.test_decode_rtl import expected
@@ -33,7 +33,7 @@ def _all_kinds():
 
     from rtl.decode import Decoder
 
-    decoders = {kind: Decoder(CONFIG, kind) for kind in SLICE_KINDS}
+    decoders = {kind: Decoder(CONFIG, kind) for kind in RTL_SLICE_KINDS}
 
     class AllKinds(wiring.Component):
         def __init__(self):
@@ -129,7 +129,7 @@ def words(draw):
     return word
 
 
-def check_words(ws, kinds=tuple(SLICE_KINDS), spec_expected=expected):
+def check_words(ws, kinds=RTL_SLICE_KINDS, spec_expected=expected):
     """Each word on the decoders of ``kinds`` (one ``eval`` per word gives all three)."""
     sim = decoder_sim()
     for i, w in enumerate(ws):

@@ -29,7 +29,9 @@ def test_cases_are_deterministic_and_varied():
     assert names >= {"gemm", "gemm+bias+requant+relu", "mlp", "lut", "argmax"}, names
     decoded = [regress.isa.decode(w) for c in cases for words in c.programs for w in words]
     assert {i.vop for i in decoded if getattr(i, "op", None) == "VOP"} == set(TINY.vxu_ops)
-    assert {i.op for i in decoded if i.legal} == set(regress.isa.OPCODES)
+    # every opcode a slice of tiny can run (tiny has no link slice: SEND and RECV are golden.system's)
+    runnable = {o.name for o in regress.isa.OPCODES.values() if o.kinds is None or set(o.kinds) & set(TINY.slices)}
+    assert {i.op for i in decoded if i.legal} >= runnable
     assert any(c.junk for c in cases)
 
 

@@ -192,21 +192,29 @@ def _gemm_prefetched(b, start, g, sink):
     without the early install when that does not place (a unit, a queue or a stream taken). Not inside
     another trial placement (``ProgramBuilder.checkpoint`` does not nest)."""
     wstart = max(max(b.next_issue(p), b.unit_free(p, "read")) for p in g.w.slices)
-    step = 1
-    while wstart < start:               # later tries, with growing steps, when a stream or unit is taken
+    placed, out = _first_fit(b, wstart, start, lambda w: _gemm_phase(b, start, g, sink, wstart=w))
+    return out if placed else _gemm_phase(b, start, g, sink)
+
+
+def _first_fit(b, first, limit, place):
+    """Trial placements ``place(t)`` for ``t = first …`` below ``limit``, each rolled back when it does not
+    schedule: a ``Conflict`` says how far the next candidate is, any other refusal steps on with growing
+    steps. ``(True, what place returned)`` for the first that schedules, else ``(False, None)``."""
+    t, step = first, 1
+    while t < limit:
         token = b.checkpoint()
         try:
-            out = _gemm_phase(b, start, g, sink, wstart=wstart)
+            out = place(t)
         except Conflict as e:
             b.rollback(token)
-            wstart += e.shift
+            t += e.shift
         except ValueError:
             b.rollback(token)
-            wstart, step = wstart + step, 2 * step
+            t, step = t + step, 2 * step
         else:
             b.commit()
-            return out
-    return _gemm_phase(b, start, g, sink)
+            return True, out
+    return False, None
 
 
 class _ToMem:
@@ -258,20 +266,9 @@ def _eager(b, reads, writes, place):
     next candidate is; any other refusal steps on with growing steps), else from ``b.end`` (where every phase
     of a non-eager builder starts)."""
     if b.eager:
-        start, step = b.ready(reads, writes), 1
-        while start < b.end:            # the first start that schedules
-            token = b.checkpoint()
-            try:
-                out = place(start)
-            except Conflict as e:
-                b.rollback(token)
-                start += e.shift
-            except ValueError:
-                b.rollback(token)
-                start, step = start + step, 2 * step
-            else:
-                b.commit()
-                return out
+        placed, out = _first_fit(b, b.ready(reads, writes), b.end, place)
+        if placed:
+            return out
     return place(b.end)
 
 

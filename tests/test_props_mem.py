@@ -97,7 +97,8 @@ def build_case(program):
 
 def run_rtl(sim, preload, issues, see, cycles, readback):
     """Stream writes ``{cycle: (stream bits, lanes)}`` and the words of ``readback`` ``[(bank, addr)]``."""
-    from rtl.common import stream_write_layout
+    from rtl.common import STREAM_BITS, stream_write_layout
+    from rtl.mem import MemSlice
 
     layout = stream_write_layout(CONFIG)
     o_valid, o_stream, o_data = (layout[n].offset for n in ("valid", "stream", "data"))
@@ -111,9 +112,12 @@ def run_rtl(sim, preload, issues, see, cycles, readback):
     for k in range(cycles):
         word = issues.get(k)
         sim.set(run=1, issue=int(word is not None), word=word or 0)
-        s = sim["sel"]
-        d, idx = s >> isa.STREAM_INDEX_BITS, s & (isa.MAX_STREAMS - 1)
-        sim["seen"] = pack_lanes(see[k, d, idx], 32) if idx < CONFIG.streams else 0
+        sel, seen = sim["sel"], 0
+        for j in range(MemSlice.READS):     # each read port: the stream it names, seen this cycle
+            s = (sel >> (j * STREAM_BITS)) & ((1 << STREAM_BITS) - 1)
+            d, idx = s >> isa.STREAM_INDEX_BITS, s & (isa.MAX_STREAMS - 1)
+            seen |= (pack_lanes(see[k, d, idx], 32) if idx < CONFIG.streams else 0) << (j * 32 * L)
+        sim["seen"] = seen
         put = sim["put"]
         if (put >> o_valid) & 1:
             puts[k] = ((put >> o_stream) & s_mask, unpack_lanes(put >> o_data, 32, L))
@@ -134,7 +138,8 @@ def check_program(preload, program, expected=_expected):
     mem0 = np.zeros((CONFIG.mem_banks, CONFIG.mem_depth, L), np.int64)
     for bank, addr, vec in preload:
         mem0[bank, addr] = vec
-    want_puts, want_mem = expected(CONFIG, mem0, ops, see, cycles)
+    want_puts, want_mem, faults = expected(CONFIG, mem0, ops, see, cycles)
+    assert not faults                   # READs and WRITEs only: no index to fault
     touched = sorted({(b, a) for b, a, _ in preload}
                      | {(ins.bank, ins.addr + i) for _, ins in ops for i in range(ins.count)})
     got_puts, got_words = run_rtl(mem_sim(), preload, issues, see, cycles, touched)

@@ -1,14 +1,14 @@
-"""Property: the MEM slice (``rtl.mem.MemSlice``, preset ``tiny``: 2 banks × 64 words, 4 lanes) in Verilator
-through pyverilator follows its contract (``tests.test_mem_rtl._expected``: the golden chip's READ/WRITE
-timing) on schedules hypothesis makes.
+"""Property: the MEM slice (``rtl.mem.MemSlice``, preset ``tiny``: 2 banks × 64 words, 4 lanes) in Verilator through
+pyverilator follows its contract (``tests.test_mem_rtl._expected``: the golden chip's READ/WRITE timing) on
+schedules hypothesis makes.
 
-An example: a few words stored through the host port (``run`` low), then up to ``MAX_OPS`` READs and WRITEs
-on few hot addresses of both banks, each unit issued as soon as it is free or after a short gap (so reads
-and writes overlap, back to back, on the same words), the vectors each WRITE samples drawn by hypothesis
-(int32 lanes, extremes weighted in) and put on its source stream, garbage elsewhere; then every touched word
-is read back through the host port. The stream writes (cycle, stream, lanes) and the final words must equal
-the contract's; a mismatch names the first cycle (and lane) or the bank/word/lane, and hypothesis shrinks
-the schedule.
+An example: a few words stored through the host port (``run`` low), then up to ``MAX_OPS`` READs, WRITEs, READXs
+and WRITEXs (their index mostly in range, sometimes past the bank or negative) on few hot addresses of both banks,
+each unit issued as soon as it is free or after a short gap (so reads and writes overlap, back to back, on the same
+words), the vectors each WRITE samples drawn by hypothesis (int32 lanes, extremes weighted in) and put on its
+source stream, garbage elsewhere; then every touched word is read back through the host port. The stream writes
+(cycle, stream, lanes), the INDEX_RANGE cycles and the final words must equal the contract's; a mismatch names the
+first cycle (and lane) or the bank/word/lane, and hypothesis shrinks the schedule.
 """
 import functools
 
@@ -53,15 +53,26 @@ addrs = {n: _addr(n) for n in range(1, MAX_COUNT + 1)}
 
 @st.composite
 def operation(draw):
-    """``(instruction, vectors or None, gap)``: a READ (where shrinking goes) or a WRITE with its source
-    vectors."""
-    unit = draw(st.sampled_from(("READ", "WRITE")))
+    """``(instruction, vectors or None, gap, index or None)``: a READ (where shrinking goes), a WRITE with its
+    source vectors, or a READX / WRITEX with the index its index stream carries when it samples (mostly in
+    range, sometimes one past the bank or negative: ``INDEX_RANGE``)."""
+    unit = draw(st.sampled_from(("READ", "WRITE", "READX", "WRITEX")))
     count = draw(counts)
     bank, addr = draw(banks), draw(addrs[count])
     if unit == "READ":
-        return Instruction("READ", bank=bank, addr=addr, count=count, dst=draw(streams)), None, draw(gaps)
+        return Instruction("READ", bank=bank, addr=addr, count=count, dst=draw(streams)), None, draw(gaps), None
+    room = CONFIG.mem_depth - addr - count
+    x = draw(st.one_of(st.integers(0, room), st.sampled_from((room + 1, -1, -(1 << 31)))))
+    lane = draw(st.integers(0, L - 1))
+    if unit == "READX":
+        ins = Instruction("READX", src=draw(streams), bank=bank, addr=addr, count=count, lane=lane, dst=draw(streams))
+        return ins, None, draw(gaps), x
     vecs = np.array(draw(vectors[count]), np.int64).reshape(count, L)
-    return Instruction("WRITE", src=draw(streams), bank=bank, addr=addr, count=count), vecs, draw(gaps)
+    src = draw(streams)
+    src2 = draw(streams.filter(lambda t: t != src))
+    if unit == "WRITE":
+        return Instruction("WRITE", src=src, bank=bank, addr=addr, count=count), vecs, draw(gaps), None
+    return Instruction("WRITEX", src=src, src2=src2, bank=bank, addr=addr, count=count, lane=lane), vecs, draw(gaps), x
 
 
 @functools.cache
@@ -74,29 +85,35 @@ def build_case(program):
     """``(issues, ops, see, cycles)``: each unit issued when free (``spec.isa`` timing: a unit is busy for
     ``count`` cycles), at most one instruction per cycle."""
     issues, ops, placed = {}, [], []
-    free = {"READ": 0, "WRITE": 0}
+    free = {"read": 0, "write": 0}
     t = 0
-    for ins, vecs, gap in program:
-        t = max(t + gap, free[ins.op])
+    for ins, vecs, gap, x in program:
+        tm = isa.timing(ins, CONFIG)
+        t = max(t + gap, free[tm.unit])
         while t in issues:
             t += 1
         issues[t] = encode(ins)
         ops.append((t, ins))
-        placed.append((t, ins, vecs))
-        free[ins.op] = t + ins.count
+        placed.append((t, ins, vecs, x))
+        free[tm.unit] = t + tm.busy
         t += 1
-    cycles = max(free.values()) + isa.MEM_READ_LATENCY + 2
+    cycles = max(free.values()) + isa.READX_LATENCY + 2
     see = _garbage_of(cycles).copy()
-    for t0, ins, vecs in placed:
+    for t0, ins, vecs, _x in placed:
         if vecs is not None:
             d = isa.DIRECTIONS.index(ins.src.direction)
             for i, v in enumerate(vecs):
                 see[t0 + isa.MEM_WRITE_LATENCY + i, d, ins.src.index] = v
+    for t0, ins, _vecs, x in placed:         # the index lane when it is sampled (after the data: WRITEX's src2)
+        if x is not None:
+            s = ins.src if ins.op == "READX" else ins.src2
+            see[t0 + isa.MEM_INDEX_OFFSET, isa.DIRECTIONS.index(s.direction), s.index, ins.lane] = x
     return issues, ops, see, cycles
 
 
 def run_rtl(sim, preload, issues, see, cycles, readback):
-    """Stream writes ``{cycle: (stream bits, lanes)}`` and the words of ``readback`` ``[(bank, addr)]``."""
+    """Stream writes ``{cycle: (stream bits, lanes)}``, the words of ``readback`` ``[(bank, addr)]`` and the
+    cycles ``rt_fault`` (INDEX_RANGE) was raised."""
     from rtl.common import STREAM_BITS, stream_write_layout
     from rtl.mem import MemSlice
 
@@ -108,7 +125,7 @@ def run_rtl(sim, preload, issues, see, cycles, readback):
         sim.set(host_we=1, host_bank=bank, host_addr=addr, host_wdata=pack_lanes(vec, 32))
         sim.tick()
     sim["host_we"] = 0
-    puts = {}
+    puts, faults = {}, set()
     for k in range(cycles):
         word = issues.get(k)
         sim.set(run=1, issue=int(word is not None), word=word or 0)
@@ -121,6 +138,8 @@ def run_rtl(sim, preload, issues, see, cycles, readback):
         put = sim["put"]
         if (put >> o_valid) & 1:
             puts[k] = ((put >> o_stream) & s_mask, unpack_lanes(put >> o_data, 32, L))
+        if sim["rt_fault"]:
+            faults.add(k)
         sim.tick()
     sim.set(run=0, issue=0)
     words = {}
@@ -130,7 +149,7 @@ def run_rtl(sim, preload, issues, see, cycles, readback):
         if k >= 2:
             words[readback[k - 2]] = sim.lanes("host_rdata", 32, L)
         sim.tick()
-    return puts, words
+    return puts, words, faults
 
 
 def check_program(preload, program, expected=_expected):
@@ -139,10 +158,10 @@ def check_program(preload, program, expected=_expected):
     for bank, addr, vec in preload:
         mem0[bank, addr] = vec
     want_puts, want_mem, faults = expected(CONFIG, mem0, ops, see, cycles)
-    assert not faults                   # READs and WRITEs only: no index to fault
     touched = sorted({(b, a) for b, a, _ in preload}
-                     | {(ins.bank, ins.addr + i) for _, ins in ops for i in range(ins.count)})
-    got_puts, got_words = run_rtl(mem_sim(), preload, issues, see, cycles, touched)
+                     | {(ins.bank, ins.addr + i) for _, ins in ops for i in range(ins.count)}
+                     | {(int(b), int(a)) for b, a in zip(*np.nonzero((want_mem != mem0).any(axis=2)))})
+    got_puts, got_words, got_faults = run_rtl(mem_sim(), preload, issues, see, cycles, touched)
     what = f"MEM {CONFIG.name}"
     for k in range(cycles):
         w, g = want_puts.get(k), got_puts.get(k)
@@ -152,6 +171,7 @@ def check_program(preload, program, expected=_expected):
             sched = "\n  ".join(f"{t}: {isa.decode(issues[t])}" for t in sorted(issues))
             raise AssertionError(f"{what}: first mismatch at cycle {k}" + (f", lane {lane}" if lane is not None else "")
                                  + f": expected {w}, got {g}\nissued:\n  {sched}")
+    assert got_faults == faults, f"{what}: INDEX_RANGE in cycles {sorted(got_faults)}, expected {sorted(faults)}"
     for (b, a), got in got_words.items():
         want = [int(x) for x in want_mem[b, a]]
         assert got == want, f"{what}: bank {b} word {a} after the run is {got}, expected {want}"

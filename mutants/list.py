@@ -41,6 +41,7 @@ ICU_T = "tests/test_icu_rtl.py"
 DECODE_T = "tests/test_decode_rtl.py"
 KILL_T = "tests/test_mutant_killers.py"
 INDEXED_T = "tests/test_indexed_rtl.py"      # its Amaranth-simulator tests only (the Verilator ones would build)
+LINK_T = "tests/test_link_rtl.py"            # Amaranth's simulator only
 
 MUTANTS = (
     # ---- rtl/mxu.py: the systolic array ---------------------------------------------------------------
@@ -385,8 +386,8 @@ MUTANTS = (
     ),
     Mutant(
         "icu_rt_fault_at_pc", "rtl/icu.py",
-        "self.fault_pc.eq(Mux(static_fault, pc, pc - 1)),",
-        "self.fault_pc.eq(pc),",
+        "self.fault_pc.eq(Mux(static_fault, pc, self.rt_pc if self.kind in RT_PC_KINDS else pc - 1)),",
+        "self.fault_pc.eq(Mux(static_fault, pc, self.rt_pc if self.kind in RT_PC_KINDS else pc)),",
         "a run-time fault (INDEX_RANGE) is reported at the queue's pc, not at the READX/WRITEX's (pc - 1)",
         ("formal:icu", f"{INDEXED_T}::test_directed_amaranth", f"{INDEXED_T}::test_random_amaranth"),
     ),
@@ -462,6 +463,98 @@ MUTANTS = (
         "m.d.comb += q.rt_fault.eq(0)",
         "the MEM slices' INDEX_RANGE never reaches the sticky error: the run goes on",
         (f"{INDEXED_T}::test_directed_amaranth", f"{INDEXED_T}::test_random_amaranth"),
+    ),
+    # ---- rtl/link.py, rtl/system.py and the chip's link wiring ------------------------------------------
+    Mutant(
+        "link_interval_off_by_one", "rtl/link.py",
+        "m.d.sync += [left.eq(left - 1), phase.eq(iv - 1)]",
+        "m.d.sync += [left.eq(left - 1), phase.eq(iv)]",
+        "SEND and RECV items link_interval + 1 cycles apart, not link_interval",
+        (f"{LINK_T}::test_back_to_back_at_the_link_rate", LINK_T),
+    ),
+    Mutant(
+        "link_count_off_by_one", "rtl/link.py",
+        'left.eq(field(self.word, "count") + 1)',
+        'left.eq(field(self.word, "count") + 2)',
+        "SEND and RECV run one item more than their count",
+        (f"{LINK_T}::test_back_to_back_at_the_link_rate", LINK_T),
+    ),
+    Mutant(
+        "link_send_src_unlatched", "rtl/link.py",
+        "self.sel[0].eq(src),",
+        'self.sel[0].eq(field(self.word, "src")),',
+        "SEND reads the src field of whatever word is on the issue port, not the one it latched",
+        (f"{LINK_T}::test_one_vector_across", LINK_T),
+    ),
+    Mutant(
+        "link_recv_dst_unlatched", "rtl/link.py",
+        "self.put.stream.eq(dst),",
+        'self.put.stream.eq(field(self.word, "dst")),',
+        "RECV writes onto the dst field of whatever word is on the issue port, not the one it latched",
+        (f"{LINK_T}::test_one_vector_across", LINK_T),
+    ),
+    Mutant(
+        "link_recv_empty_unchecked", "rtl/link.py",
+        "empty.eq(recv_now & ~rx_valid),",
+        "empty.eq(0),",
+        "a RECV item with no valid word arriving is not RECV_EMPTY (it writes nothing, silently)",
+        (f"{LINK_T}::test_recv_early_is_recv_empty_and_late_is_link_dropped", LINK_T),
+    ),
+    Mutant(
+        "link_dropped_unchecked", "rtl/link.py",
+        "dropped_rx.eq(self.run & rx_valid & ~recv_now),",
+        "dropped_rx.eq(0),",
+        "a word arriving where no RECV item takes it is lost silently, not LINK_DROPPED",
+        (f"{LINK_T}::test_recv_early_is_recv_empty_and_late_is_link_dropped", LINK_T),
+    ),
+    Mutant(
+        "link_send_nowhere_ok", "rtl/link.py",
+        "dropped_send.eq(send_now & int(not self.connected)),",
+        "dropped_send.eq(0),",
+        "a SEND on a link that leads nowhere is not LINK_DROPPED",
+        (f"{LINK_T}::test_links_that_lead_nowhere", LINK_T),
+    ),
+    Mutant(
+        "link_dropped_pc_latched", "rtl/link.py",
+        "self.rt_pc.eq(self.queue_pc)]",
+        "self.rt_pc.eq(recv_pc)]",
+        "a dropped arriving word is reported at the last RECV's pc, not the queue's pc of that cycle",
+        (f"{LINK_T}::test_recv_early_is_recv_empty_and_late_is_link_dropped", LINK_T),
+    ),
+    Mutant(
+        "link_recv_empty_queue_pc", "rtl/link.py",
+        "self.rt_pc.eq(recv_pc)]",
+        "self.rt_pc.eq(self.queue_pc)]",
+        "RECV_EMPTY is reported at the queue's current pc, not the RECV's",
+        (f"{LINK_T}::test_recv_early_is_recv_empty_and_late_is_link_dropped", LINK_T),
+    ),
+    Mutant(
+        "chip_link_pc_minus_one", "rtl/chip.py",
+        "m.d.comb += [q.rt_pc.eq(s.rt_pc), s.queue_pc.eq(q.pc)]",
+        "m.d.comb += [q.rt_pc.eq(q.pc - 1), s.queue_pc.eq(q.pc)]",
+        "the link slices' faults are reported at pc - 1 (INDEX_RANGE's rule), not the slice's pc",
+        (f"{LINK_T}::test_recv_early_is_recv_empty_and_late_is_link_dropped", LINK_T),
+    ),
+    Mutant(
+        "chip_done_link_unwatched", "rtl/chip.py",
+        "m.d.comb += watch.eq(done & ~err & reduce(operator.or_, [v for _, v in late], 0))",
+        "m.d.comb += watch.eq(0)",
+        "a word arriving at a chip that is already done is lost silently, not LINK_DROPPED",
+        (f"{LINK_T}::test_a_word_sent_to_a_done_chip_is_dropped_on_arrival", LINK_T),
+    ),
+    Mutant(
+        "system_latency_off_by_one", "rtl/system.py",
+        "for k in range(self.config.link_latency)]",
+        "for k in range(self.config.link_latency + 1)]",
+        "the delay lines are one cycle longer than link_latency",
+        (f"{LINK_T}::test_one_vector_across", LINK_T),
+    ),
+    Mutant(
+        "system_stop_ignored", "rtl/system.py",
+        "ch.stop.eq(running & any_fault)",
+        "ch.stop.eq(0)",
+        "a fault on one chip does not stop the others (they run on to their own end)",
+        (f"{LINK_T}::test_a_fault_stops_every_chip_and_ties_go_to_the_lowest_chip", LINK_T),
     ),
 )
 

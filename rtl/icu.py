@@ -27,6 +27,11 @@ Contract
   never halted or in a NOP wait in the cycle after an issue of a READX/WRITEX).
   A static fault of the same cycle has a lower code and wins (``spec.isa.ErrorCode``: ``INDEX_RANGE`` is
   the highest code), as golden's lowest-code rule says; a run-time fault also makes the queue faulted.
+* **Slices that name the pc** (``RT_PC_KINDS``: ``link``) have an ``rt_pc`` In port as well: their run-time
+  faults come at other offsets from the issue (a RECV item's cycle, a word arriving with no RECV), so the
+  slice says which pc to report (``rtl.link``: the pc it latched from the queue's ``pc`` at the
+  instruction's issue, or the queue's current ``pc``) and ``fault_pc`` is ``rt_pc`` for them. Other kinds
+  keep ``pc - 1`` and have no ``rt_pc`` port (their Verilog is what it was).
 * ``idle`` is high in cycle ``t`` when the queue has halted (a HALT issued at ``t`` included) and no
   instruction issued before has activity after ``t`` (an instruction issued at ``t0`` is active during
   ``t0 … t0 + span - 1``, ``spec.isa.timing(...).span``; NOP and HALT only during their issue cycle).
@@ -44,10 +49,15 @@ from spec.mxu import bits_for
 from .common import check_config_kind, field
 from .decode import Decoder
 
-__all__ = ["InstructionQueue"]
+__all__ = ["InstructionQueue", "RT_PC_KINDS"]
+
+#: Slice kinds whose run-time faults come with the pc to report (``rt_pc``); the others report ``pc - 1``.
+RT_PC_KINDS = ("link",)
 
 if ErrorCode.INDEX_RANGE != max(ErrorCode):  # pragma: no cover - the priority below relies on it
     raise ImportError("rtl.icu lets a static fault win over a run-time one: INDEX_RANGE must be the highest code")
+if min(isa.LinkErrorCode) <= max(ErrorCode):  # pragma: no cover - the link slices' run-time codes likewise
+    raise ImportError("rtl.icu lets a static fault win over a run-time one: the link codes must be above ErrorCode")
 
 
 class InstructionQueue(wiring.Component):
@@ -56,7 +66,7 @@ class InstructionQueue(wiring.Component):
     Ports: ``start``, ``run``, ``load_en``, ``load_addr`` (``addr_bits``), ``load_word`` (64), ``rt_fault``
     (``spec.isa.ERROR_CODE_BITS``) In; ``issue``, ``word`` (64), ``pc`` (``spec.isa.FAULT_PC_BITS``),
     ``opcode`` (6), ``idle``, ``fault``, ``fault_code`` (``spec.isa.ERROR_CODE_BITS``), ``fault_pc``
-    (``spec.isa.FAULT_PC_BITS``) Out.
+    (``spec.isa.FAULT_PC_BITS``) Out; for a kind of ``RT_PC_KINDS`` also ``rt_pc`` In (``FAULT_PC_BITS``).
     """
     def __init__(self, config, kind):
         check_config_kind(config, kind)
@@ -64,6 +74,7 @@ class InstructionQueue(wiring.Component):
         self.kind = kind
         self.depth = config.queue_depth
         self.addr_bits = bits_for(self.depth)
+        extra = {"rt_pc": In(isa.FAULT_PC_BITS)} if kind in RT_PC_KINDS else {}
         super().__init__({
             "start": In(1),
             "run": In(1),
@@ -79,6 +90,7 @@ class InstructionQueue(wiring.Component):
             "fault": Out(1),
             "fault_code": Out(isa.ERROR_CODE_BITS),
             "fault_pc": Out(isa.FAULT_PC_BITS),
+            **extra,
         })
 
     def elaborate(self, platform):
@@ -144,7 +156,7 @@ class InstructionQueue(wiring.Component):
             self.opcode.eq(field(word, "op")),
             self.fault.eq(fault),
             self.fault_code.eq(Mux(static_fault, code, Mux(late_fault, self.rt_fault, 0))),
-            self.fault_pc.eq(Mux(static_fault, pc, pc - 1)),
+            self.fault_pc.eq(Mux(static_fault, pc, self.rt_pc if self.kind in RT_PC_KINDS else pc - 1)),
             self.idle.eq((halted | (issue & dec.halt)) & (active == 0)),
         ]
 

@@ -58,7 +58,7 @@ class ChipRunResult:
 
 
 def _error_dict(config, code, slice_index, pc):
-    return {"code": isa.ErrorCode(code).name, "slice": config.slice_names[slice_index], "pc": int(pc)}
+    return {"code": isa.error_code(code).name, "slice": config.slice_names[slice_index], "pc": int(pc)}
 
 
 def decode_vector(config, value):

@@ -15,10 +15,11 @@ either end (index 0: the link to the chip on the west; the last index: to the ch
 Chip-to-chip links (docs/multichip.md): ``link_latency`` is the cycles from a SEND's sampling of a vector to
 the cycle a RECV on the neighbouring chip takes it, ``link_interval`` the cycles between two vectors on one
 link (a link carries one vector every ``link_interval`` cycles). A slice kind whose ``SliceKind.rtl`` is
-false (``link``, so far) is golden-only: ``check_rtl()`` refuses a configuration that has one, and
-``RTL_SLICE_KINDS`` lists the kinds the RTL has. ``to_dict()`` leaves the two link fields out of a
-configuration without link slices while they hold their defaults (so the dicts, JSON files and build
-hashes of such configurations stay as they were before links existed); ``from_dict`` fills them back in.
+false would be golden-only: ``check_rtl()`` refuses a configuration that has one, and ``RTL_SLICE_KINDS``
+lists the kinds the RTL has (every kind, now that ``link`` has ``rtl/link.py``). ``to_dict()`` leaves the
+two link fields out of a configuration without link slices while they hold their defaults (so the dicts,
+JSON files and build hashes of such configurations stay as they were before links existed); ``from_dict``
+fills them back in.
 
 Model-only configurations (``rtl=False``, such as the ``tsp`` preset) may have an MXU up to ``lanes`` on a
 side instead of the RTL array's 64; they feed the performance model only, and RTL generators call
@@ -66,7 +67,7 @@ SLICE_KINDS = {k.name: k for k in [
                      "(spec/mxu.py)", ("weights", "array")),
     SliceKind("vxu", "per-lane vector ALU: arithmetic, requantization, table activations, argmax", ("alu",)),
     SliceKind("link", "chip-to-chip link at either end of the chip: SEND a stream's vectors to the neighbouring "
-                      "chip, RECV what arrives onto a stream (docs/multichip.md)", ("send", "recv"), rtl=False),
+                      "chip, RECV what arrives onto a stream (docs/multichip.md)", ("send", "recv")),
 ]}
 #: The slice kinds the RTL has a component for (``rtl/chip.py``), in ``SLICE_KINDS`` order.
 RTL_SLICE_KINDS = tuple(k.name for k in SLICE_KINDS.values() if k.rtl)

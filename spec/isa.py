@@ -140,10 +140,10 @@ ERROR_CODE_BITS = 4
 
 class LinkErrorCode(IntEnum):
     """The run-time faults of the link slices (docs/multichip.md), numbered after ``ErrorCode`` in the same
-    sticky fault code (``ERROR_CODE_BITS`` wide). They are kept out of ``ErrorCode`` while the link slice has
-    no RTL: the chip RTL derives its fault logic from ``ErrorCode`` (a flag per code in ``rtl/decode.py``, the
-    priority of ``rtl/icu.py``, one RTL trigger per code in ``tests/test_error_codes.py``); the link slice's RTL
-    moves them into ``ErrorCode`` with these numbers."""
+    sticky fault code (``ERROR_CODE_BITS`` wide). They stay out of ``ErrorCode``, whose members are the codes the
+    decoder and queue derive logic from (a flag per code in ``rtl/decode.py``, the priority of ``rtl/icu.py``):
+    the link slice (``rtl/link.py``) raises these itself as run-time faults, above every static code, so the
+    existing chips' RTL and Verilog are unchanged."""
     RECV_EMPTY = 10
     LINK_DROPPED = 11
 
@@ -855,7 +855,7 @@ def render_markdown():
         "",
         "A fault is sticky: (code, slice, pc), the chip stops issuing everywhere in that cycle. When several",
         "apply to one instruction, the lowest code wins. Codes 10 and up are the link slices' run-time faults",
-        "(`LinkErrorCode`, golden only until the link slice has RTL; docs/multichip.md).",
+        "(`LinkErrorCode`, raised by the link slice itself, rtl/link.py; docs/multichip.md).",
         "",
         _md_table(["code", "name", "meaning"], [[int(c), f"`{c.name}`", c.meaning] for c in FAULT_CODES]),
         "",

@@ -148,8 +148,8 @@ def test_stream_conflict_is_unreachable_with_the_present_units():
     single stream-writing unit whose busy time keeps its own items apart (docs/chip.md), so no program can
     raise it: golden.chip documents the check as kept for future units. This pins that claim."""
     from spec.config import RTL_SLICE_KINDS
-    writers = {"mem": ["READ"], "mxu": ["MATMUL"], "vxu": ["VOP"]}
-    for kind in RTL_SLICE_KINDS:     # the link slice (no RTL yet) has one stream writer too: RECV
+    writers = {"mem": ["READ"], "mxu": ["MATMUL"], "vxu": ["VOP"], "link": ["RECV"]}
+    for kind in RTL_SLICE_KINDS:
         units = {isa.OPCODES[op].unit for op in writers[kind]}
         assert len(units) == 1, kind
 

@@ -33,6 +33,7 @@ REACHABLE = {
     "mxu": {ErrorCode.OK, ErrorCode.ILLEGAL_OPCODE, ErrorCode.BAD_FIELD, ErrorCode.BAD_ADDRESS,
             ErrorCode.BAD_STREAM},
     "vxu": {ErrorCode.OK, ErrorCode.ILLEGAL_OPCODE, ErrorCode.BAD_FIELD, ErrorCode.BAD_STREAM},
+    "link": {ErrorCode.OK, ErrorCode.ILLEGAL_OPCODE, ErrorCode.BAD_FIELD, ErrorCode.BAD_STREAM},   # SEND src, RECV dst
 }
 WORDS_PER_CASE = 4000
 MASK64 = (1 << isa.WORD_BITS) - 1

@@ -265,8 +265,9 @@ def run_programs(config, kind, runs, inserter=False):
     return results
 
 
-CASES = [(TINY, k, 120) for k in RTL_SLICE_KINDS] + [(SMALL, k, 60) for k in RTL_SLICE_KINDS] + \
-        [(Q8, k, 20) for k in RTL_SLICE_KINDS]
+#: The kinds each configuration has (the link queue, whose SEND/RECV fault at run time on a lone chip, is
+#: checked through the chip against golden in tests/test_link_rtl.py; its rt_pc port below).
+CASES = [(cfg, k, n) for cfg, n in ((TINY, 120), (SMALL, 60), (Q8, 20)) for k in RTL_SLICE_KINDS if k in cfg.slices]
 
 
 @pytest.mark.parametrize("config, kind, n_random", CASES, ids=[f"{c.name}-{k}" for c, k, _ in CASES])
@@ -348,3 +349,41 @@ def test_ports_and_parameter_checks():
         InstructionQueue(TINY, "gpu")
     with pytest.raises(TypeError, match="config must be a spec.config.ChipConfig"):
         InstructionQueue({}, "mem")
+
+
+def test_link_queue_reports_the_slices_pc():
+    """A link queue (``RT_PC_KINDS``) reports a run-time fault at the slice's ``rt_pc``, not ``pc - 1``, even
+    after HALT; a static fault of the same cycle wins with its own pc; the other kinds have no ``rt_pc``."""
+    from rtl.icu import RT_PC_KINDS
+    assert RT_PC_KINDS == ("link",)
+    config = TINY.with_links()
+    assert "rt_pc" not in InstructionQueue(config, "mem").signature.members
+    seen = {}
+    for case, words, rt_at in (("after halt", [nop(2), HALT], 3), ("static wins", [nop(1), 0], 1)):
+        q = InstructionQueue(config, "link")
+
+        async def bench(ctx, q=q, words=words, rt_at=rt_at, case=case):
+            for a, w in enumerate(words):
+                ctx.set(q.load_en, 1)
+                ctx.set(q.load_addr, a)
+                ctx.set(q.load_word, w)
+                await ctx.tick()
+            ctx.set(q.load_en, 0)
+            ctx.set(q.start, 1)
+            await ctx.tick()
+            ctx.set(q.start, 0)
+            ctx.set(q.run, 1)
+            for t in range(6):
+                ctx.set(q.rt_fault, isa.LinkErrorCode.RECV_EMPTY if t == rt_at else 0)
+                ctx.set(q.rt_pc, 5)
+                if ctx.get(q.fault):
+                    seen[case] = (t, ctx.get(q.fault_code), ctx.get(q.fault_pc))
+                    return
+                await ctx.tick()
+
+        sim = Simulator(q)
+        sim.add_clock(1e-8)
+        sim.add_testbench(bench)
+        sim.run()
+    assert seen["after halt"] == (3, isa.LinkErrorCode.RECV_EMPTY, 5)
+    assert seen["static wins"] == (1, ErrorCode.ILLEGAL_OPCODE, 1)

@@ -52,8 +52,8 @@ def test_link_fields_rejected(changes, exc, msg):
 def test_link_pins_of_the_spec():
     assert (MAX_LINK_LATENCY, MAX_LINK_INTERVAL) == (1024, 256)
     assert (TINY.link_latency, TINY.link_interval) == (DEFAULT_LINK_LATENCY, DEFAULT_LINK_INTERVAL) == (16, 4)
-    assert SLICE_KINDS["link"].units == ("send", "recv") and not SLICE_KINDS["link"].rtl
-    assert RTL_SLICE_KINDS == ("mem", "mxu", "vxu")
+    assert SLICE_KINDS["link"].units == ("send", "recv") and SLICE_KINDS["link"].rtl     # rtl/link.py
+    assert RTL_SLICE_KINDS == ("mem", "mxu", "vxu", "link")
     assert all(SLICE_KINDS[k].rtl for k in RTL_SLICE_KINDS)
 
 
@@ -73,14 +73,24 @@ def test_link_slices_sit_at_the_ends():
         TINY.with_links(west=False, east=False)
 
 
-def test_check_rtl_refuses_a_link_slice():
-    with pytest.raises(ValueError) as info:
-        LINKED.check_rtl()
+def test_check_rtl_accepts_link_slices():
+    """The link slice has RTL (rtl/link.py): check_rtl() takes link configurations, and still refuses a kind
+    without RTL (its message names the slice and the kind)."""
+    assert LINKED.check_rtl() is LINKED
+    assert TINY.with_links(west=False).check_rtl().slices[-1] == "link"
+    assert TINY.check_rtl() is TINY
+    import dataclasses
+
+    from spec import config as config_module
+    saved = config_module.SLICE_KINDS["link"]
+    config_module.SLICE_KINDS["link"] = dataclasses.replace(saved, rtl=False)
+    try:
+        with pytest.raises(ValueError) as info:
+            LINKED.check_rtl()
+    finally:
+        config_module.SLICE_KINDS["link"] = saved
     assert str(info.value) == ("config 'tiny_link' cannot be generated as RTL: slices[0] is a 'link' slice, and slice "
                                "kind 'link' has no RTL yet (golden models it: docs/multichip.md)")
-    with pytest.raises(ValueError, match="slices\\[5\\] is a 'link' slice, and slice kind 'link' has no RTL yet"):
-        TINY.with_links(west=False).check_rtl()
-    assert TINY.check_rtl() is TINY
     # no preset has a link slice (each preset builds RTL somewhere in the suite)
     assert not any("link" in c.slices for c in PRESETS.values())
 
@@ -198,7 +208,9 @@ def test_interval_one_keeps_the_old_spans():
 # ---- fault codes --------------------------------------------------------------------------------------
 def test_link_error_codes():
     assert (int(LinkErrorCode.RECV_EMPTY), int(LinkErrorCode.LINK_DROPPED)) == (10, 11)
-    assert max(ErrorCode) == ErrorCode.INDEX_RANGE      # the chip RTL's codes: links stay out until they have RTL
+    # the link codes stay out of ErrorCode (the decoder's flags, the chips' Verilog): the link slice reports them
+    # itself as run-time faults (rtl/link.py), above every static code, as rtl/icu.py's priority needs
+    assert max(ErrorCode) == ErrorCode.INDEX_RANGE < min(LinkErrorCode)
     assert not {int(c) for c in ErrorCode} & {int(c) for c in LinkErrorCode}
     assert [int(c) for c in isa.FAULT_CODES] == sorted(int(c) for c in isa.FAULT_CODES)
     assert all(0 <= c < 1 << isa.ERROR_CODE_BITS for c in isa.FAULT_CODES)

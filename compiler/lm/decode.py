@@ -414,13 +414,8 @@ class _Decode:
                           avoid=set(q.region.slices) | set(k.region.slices) | set(self.kw.slices) | set(sacc.slices))
         qd = [self.xq.locs[h * H + h] for h in range(H)]        # q_h again: the diagonal of xq
         qa = qd if not set(self.xq.slices) & set(k.region.slices) else q.region.locs
-        if {p_ for p_, _, _ in qa} & set(k.region.slices):       # q and k on one slice: k copied off it first
-            kc = self.scratch(f"new keys (copy) of '{st.name}'", H, avoid=set(k.region.slices) | set(qa_slices(qa)))
-            _vxu_pass(b, None, "max", k.region.locs, kc.locs, same=True)
-            kl = kc.locs
-        else:
-            kl = k.region.locs
-        _vxu_pass(b, None, "mul", qa, ns.locs, b_locs=kl)
+        kl = self.off(k.region, {p_ for p_, _, _ in qa}, f"new keys of '{st.name}'").locs   # the two operands
+        _vxu_pass(b, None, "mul", qa, ns.locs, b_locs=kl)                                 # on two slices
         _vxu_pass(b, None, "lsum", ns.locs, ns.locs)
         _vxu_pass(b, None, "mul", ns.locs, ns.locs, b_locs=[self.kw.locs[0]] * H)
         indexed_add(b, None, (ix, SCORE_LANE), sacc, self.off(ns, sacc.slices, "new key's scores").locs)
@@ -525,10 +520,6 @@ class _Decode:
         data = StepData(self.c, self.T, token=tuple(self.tk.segments), emb_words=self.emb_words,
                         vocab=int(t.shape[-1]), logits=out, pick=self.pick)
         return model, data
-
-
-def qa_slices(locs):
-    return {p for p, _, _ in locs}
 
 
 def _mem_summary(lw):

@@ -28,6 +28,18 @@ HALT = encode(Instruction("HALT"))
 MAX_CYCLES = 2000
 
 
+async def load_and_start(ctx, q, words):
+    """Write ``words`` into the queue ``q`` through its load port, one a cycle, then raise ``start`` (the cycle
+    before cycle 0; the caller lowers it)."""
+    for a, w in enumerate(words):
+        ctx.set(q.load_en, 1)
+        ctx.set(q.load_addr, a)
+        ctx.set(q.load_word, w)
+        await ctx.tick()
+    ctx.set(q.load_en, 0)
+    ctx.set(q.start, 1)
+
+
 def nop(n=1):
     return encode(Instruction("NOP", count=n))
 
@@ -222,13 +234,7 @@ def run_programs(config, kind, runs, inserter=False):
 
     async def bench(ctx):
         for words, reset, pauses in runs:
-            for a, w in enumerate(words):
-                ctx.set(q.load_en, 1)
-                ctx.set(q.load_addr, a)
-                ctx.set(q.load_word, w)
-                await ctx.tick()
-            ctx.set(q.load_en, 0)
-            ctx.set(q.start, 1)                      # START right after the last load
+            await load_and_start(ctx, q, words)      # START right after the last load
             if not inserter:
                 ctx.set(top.rst, reset)
             await ctx.tick()
@@ -363,13 +369,7 @@ def test_link_queue_reports_the_slices_pc():
         q = InstructionQueue(config, "link")
 
         async def bench(ctx, q=q, words=words, rt_at=rt_at, case=case):
-            for a, w in enumerate(words):
-                ctx.set(q.load_en, 1)
-                ctx.set(q.load_addr, a)
-                ctx.set(q.load_word, w)
-                await ctx.tick()
-            ctx.set(q.load_en, 0)
-            ctx.set(q.start, 1)
+            await load_and_start(ctx, q, words)
             await ctx.tick()
             ctx.set(q.start, 0)
             ctx.set(q.run, 1)

@@ -17,6 +17,7 @@ from spec.asm import HALT_WORD
 from spec.config import PRESETS
 from spec.host import HostOp, pack_command, unpack_status
 from spec.isa import ErrorCode, Instruction, encode
+from tests.test_icu_rtl import load_and_start
 
 TINY = PRESETS["tiny"]
 
@@ -106,13 +107,7 @@ def run_queue(config, kind, words, cycles):
     trace = []
 
     async def bench(ctx):
-        for a, w in enumerate(words):
-            ctx.set(q.load_en, 1)
-            ctx.set(q.load_addr, a)
-            ctx.set(q.load_word, w)
-            await ctx.tick()
-        ctx.set(q.load_en, 0)
-        ctx.set(q.start, 1)
+        await load_and_start(ctx, q, words)
         await ctx.tick()
         ctx.set(q.start, 0)
         ctx.set(q.run, 1)

@@ -123,8 +123,11 @@ def gemm(config, X, W, chips=2, split="auto", topology="line"):
 
     def needed(n):
         need = chips_needed(config, M, K, N)
-        return (f"it needs at least {need[0]} chips ({need[1]} split)" if need else
-                f"it does not fit on {MAX_CHIPS} chips either")
+        if need is None:
+            return f"it does not fit on {MAX_CHIPS} chips either"
+        if need[0] > n:
+            return f"it needs at least {need[0]} chips ({need[1]} split)"
+        return f"it fits {need[0]} chip{'s' * (need[0] > 1)} with the {need[1]} split"
 
     builders = {s: (lambda s=s: _split_gemm(config, X, W, chips, s, topology)) for s in SPLITS}
     return choose(f"GEMM {M} x {K} x {N}", builders, split, chips, system_config(config, chips), needed)

@@ -54,9 +54,10 @@ def _ends(src, dst):
 
 def place_together(builders, first, place):
     """``place(t)`` for ``t = first, …`` until every builder takes it (each trial rolled back on all builders
-    when one refuses: a ``Conflict`` steps on by its ``shift``, another refusal by growing steps); returns
-    ``(t, what place returned)``. After ``MAX_TRIES`` candidates the last refusal is raised."""
-    t, step = first, 1
+    when one refuses: a ``Conflict`` steps on by its ``shift``; another refusal is raised at once, since no
+    later start helps); returns ``(t, what place returned)``. After ``MAX_TRIES`` candidates the last
+    ``Conflict`` is raised."""
+    t = first
     for _ in range(MAX_TRIES):
         tokens = [b.checkpoint() for b in builders]
         try:
@@ -64,11 +65,10 @@ def place_together(builders, first, place):
         except ValueError as e:
             for b, tok in zip(builders, tokens):
                 b.rollback(tok)
+            if not isinstance(e, Conflict):
+                raise               # not a matter of when (a queue too short, a field out of range)
             last = e
-            if isinstance(e, Conflict):
-                t += e.shift
-            else:
-                t, step = t + step, 2 * step
+            t += e.shift
             continue
         for b in builders:
             b.commit()

@@ -1,6 +1,6 @@
 """The one-call compiler API: a model → a ``CompiledProgram`` (``compiler.program``), data the simulators run.
 
-``compile(model, example_inputs, config="small", calibration=None, batch=None)``:
+``compile(model, example_inputs, config="small", calibration=None, batch=None, chips=1)``:
 
 * ``model``: a ``compiler.ir.Graph``, or a ``torch.nn.Module`` (converted by
   ``compiler.frontend_torch.from_torch(model, example_inputs)``; torch is imported only then);
@@ -8,7 +8,11 @@
   array or tensor for a one-input model, or a dict by input name); ``calibration`` may also be a list of such
   dicts, and defaults to ``example_inputs``. The compiled batch is the example inputs' first dimension unless
   ``batch`` is given;
-* ``config``: a preset name (``spec.config.PRESETS``) or a ``spec.config.ChipConfig``.
+* ``config``: a preset name (``spec.config.PRESETS``) or a ``spec.config.ChipConfig``;
+* ``chips``: more than 1 lowers the model in pipeline parallel on a line of that many chips
+  (``compiler.system.pipeline``: the steps divided evenly among them, or as they fit when an even division does
+  not), and the result is a ``compiler.system.SystemProgram``. A model too large for one chip says how many
+  chips it needs.
 
 The model is quantized (``compiler.quantize``) and lowered (``compiler.lower``); the result's ``timings``
 say how long each took. Running the program is the simulation side's: ``sim.run(program, inputs,
@@ -17,11 +21,12 @@ backend="golden"|"verilator")`` (or ``program.run(...)``, which reaches it throu
 import json
 import time
 
-from spec.config import PRESETS, ChipConfig
+from spec.config import MAX_CHIPS, PRESETS, ChipConfig
 
 from .inputs import as_numpy, named_inputs
 from .ir import Graph
 from .lower import lower
+from .memory import MemoryFull
 from .program import CompiledProgram
 from .quantize import quantize
 from .saved import FORMAT, FORMAT_VERSION, InputSpec
@@ -73,9 +78,12 @@ def _preset(config):
     return config
 
 
-def compile(model, example_inputs, config="small", calibration=None, batch=None):
-    """Quantize and lower ``model`` for ``config``: a ``CompiledProgram`` (module docstring)."""
+def compile(model, example_inputs, config="small", calibration=None, batch=None, chips=1):
+    """Quantize and lower ``model`` for ``config`` (on ``chips`` chips): a ``CompiledProgram`` (a
+    ``compiler.system.SystemProgram`` for more than one chip; module docstring)."""
     config = _preset(config)
+    if not isinstance(chips, int) or isinstance(chips, bool) or not 1 <= chips <= MAX_CHIPS:
+        raise ValueError(f"chips must be an integer between 1 and {MAX_CHIPS}, not {chips!r}")
     graph = _as_graph(model, example_inputs)
     names = [t.name for t in graph.inputs]
     examples = _numpy_inputs(example_inputs, names, "example_inputs")
@@ -94,13 +102,61 @@ def compile(model, example_inputs, config="small", calibration=None, batch=None)
         raise NotImplementedError(f"attention '{att.name}': a compiled program runs attention only as a language "
                                   f"model's decode step, with its KV cache in MEM: compile the model with "
                                   f"compiler.compile_lm(model, max_context, calibration=ids)")
-    m = lower(q, config, batch)
+    if chips != 1:
+        return _compile_system(q, graph, config, batch, chips, t0, t1)
+    try:
+        m = lower(q, config, batch)
+    except MemoryFull as e:
+        raise MemoryFull(f"{e}{_chips_hint(q, config, batch)}", words=e.words, anywhere=e.anywhere) from None
     t2 = time.perf_counter()
-    specs = []
+    return CompiledProgram(m, _specs(graph, q, m), _batched(graph), json.loads(json.dumps(m.sram_report())),
+                           qgraph=q, timings={"quantize": t1 - t0, "lower": t2 - t1})
+
+
+def _specs(graph, q, m):
+    out = []
     for t in graph.inputs:
-        st = q.step(t.name)
-        qp = st.params["qp"] if t.name in m.inputs_layout.views else None
-        specs.append(InputSpec(t.name, tuple(t.shape), t.dtype, qp))
-    batched_out = {name: bool(t.shape) and t.shape[0] is None for name, t in graph.outputs.items()}
-    sram = json.loads(json.dumps(m.sram_report()))
-    return CompiledProgram(m, specs, batched_out, sram, qgraph=q, timings={"quantize": t1 - t0, "lower": t2 - t1})
+        qp = q.step(t.name).params["qp"] if t.name in m.inputs_layout.views else None
+        out.append(InputSpec(t.name, tuple(t.shape), t.dtype, qp))
+    return out
+
+
+def _batched(graph):
+    return {name: bool(t.shape) and t.shape[0] is None for name, t in graph.outputs.items()}
+
+
+def _chips_hint(q, config, batch):
+    """``"; it fits N chips …"`` when the pipeline partition holds the model, else nothing."""
+    from .system.pipeline import lower_pipeline
+    try:
+        sm = lower_pipeline(q, config, batch)
+    except ValueError:
+        return ""
+    return (f"; it fits {sm.chips} chips in pipeline parallel (compile with chips={sm.chips}, conveyor compile "
+            f"--chips {sm.chips})")
+
+
+def _even(q, chips):
+    """Boundaries dividing the steps after the graph inputs evenly among ``chips`` chips (``None`` when there
+    are fewer such steps than chips)."""
+    work = [i for i, st in enumerate(q.steps) if st.op != "input"]
+    if len(work) < chips:
+        return None
+    return [work[(k * len(work)) // chips] for k in range(1, chips)]
+
+
+def _compile_system(q, graph, config, batch, chips, t0, t1):
+    from .system.pipeline import lower_pipeline
+    from .system.program import SystemProgram
+    bounds = _even(q, chips)
+    if bounds is None:
+        raise ValueError(f"chips = {chips} is more than the model's {sum(st.op != 'input' for st in q.steps)} "
+                         f"steps: every chip needs at least one")
+    try:
+        sm = lower_pipeline(q, config, batch, chips=chips, boundaries=bounds)
+    except MemoryFull:              # an even division does not fit: as the steps fit, on at most `chips`
+        sm = lower_pipeline(q, config, batch, chips=chips)
+    t2 = time.perf_counter()
+    sram = [json.loads(json.dumps(m.sram_report())) for m in sm.models]
+    return SystemProgram(sm, _specs(graph, q, sm), _batched(graph), sram, qgraph=q,
+                         timings={"quantize": t1 - t0, "lower": t2 - t1})

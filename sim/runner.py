@@ -6,12 +6,13 @@
   one-input model, or a dict by input name), float (embedding ids: integer), any number of rows: more rows than
   the compiled batch run as several runs of ``batch`` rows (the last padded with zero rows), one after the
   other on the same simulator; the outputs are concatenated and cut back to the rows given;
-* ``backend="golden"``: ``golden.chip.ChipSim`` (through the program's ``CompiledModel.simulate``); a chip
-  fault raises ``RuntimeError``;
+* ``backend="golden"``: ``golden.chip.ChipSim`` (through the program's ``CompiledModel.simulate``; a
+  ``compiler.system.SystemProgram``: ``golden.system.SystemSim``); a fault raises ``RuntimeError``;
 * ``backend="verilator"``: the chip RTL (``sim.chip_run.run_program``, which runs the golden model too and
   compares cycles, error and every MEM word); with ``check`` an RTL that differs from golden, or a fault,
   raises ``RuntimeError`` naming the first difference; ``check=False`` returns the result with ``match``
-  False instead. ``build_dir``: the Verilator build root (default ``$CONVEYOR_BUILD`` or ``build/``, then
+  False instead; a ``SystemProgram`` runs on the system's RTL (``sim.system_run``). ``build_dir``: the
+  Verilator build root (default ``$CONVEYOR_BUILD`` or ``build/``, then
   ``sim/``); ``seed``: the host edge's stall pattern.
 
 ``RunResult.cycles`` is the chip's total over the runs, ``run_cycles`` each run's, and ``predicted_cycles``
@@ -92,6 +93,32 @@ class _Verilator:
         return program.outputs_of(res.mems, batch.rows), int(res.cycles), bool(res.match), res.mismatch
 
 
+class _SystemVerilator:
+    """A ``compiler.system.SystemProgram`` on the system's RTL (``sim.system_run.run_system``: every chip's
+    host edge, golden compared word for word)."""
+
+    def __init__(self, program, *, check=True, build_dir=None, seed=1):
+        from .system_verilator import SystemSimulator
+        self.config = program.config.check_rtl()
+        self.check, self.seed = check, seed
+        self.topology = program.model.topology
+        self.sim = SystemSimulator(self.config, program.chips, self.topology,
+                                   build_root=Path(build_dir or default_build()) / "sim")
+        self.build_seconds = 0.0
+
+    def __call__(self, program, batch):
+        from .system_run import run_system
+        res = run_system(self.config, [p.words for p in program.programs], program.memory_image(batch.codes),
+                         chips=program.chips, topology=self.topology, simulator=self.sim, seed=self.seed,
+                         max_cycles=program.predicted_cycles + 1000)
+        if self.check and not res.match:
+            raise RuntimeError(f"the RTL and the golden model of {program.chips} chips of {self.config.name} differ: "
+                               f"{res.mismatch}")
+        if self.check and res.error is not None:
+            raise RuntimeError(f"the system faulted: {res.error}")
+        return program.outputs_of(res.mems, batch.rows), int(res.cycles), bool(res.match), res.mismatch
+
+
 _BACKENDS = {"golden": _Golden, "verilator": _Verilator}
 
 
@@ -104,7 +131,8 @@ def run(program, inputs, backend="golden", *, check=True, build_dir=None, seed=1
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     batches = program.batches(inputs)
-    one = _BACKENDS[backend](program, check=check, build_dir=build_dir, seed=seed)
+    kind = _SystemVerilator if backend == "verilator" and hasattr(program, "chips") else _BACKENDS[backend]
+    one = kind(program, check=check, build_dir=build_dir, seed=seed)
     outputs, cycles, matches, mismatch = [], [], [], None
     report = (progress.step(f"running {len(batches)} runs of {program.batch} rows on {backend}")
               if len(batches) > 1 and backend == "verilator" else contextlib.nullcontext(None))

@@ -10,5 +10,8 @@
 """
 from .gemm import chips_needed, gemm
 from .kernel import SPLITS, SystemKernel, SystemKernelRun, system_config
+from .pipeline import SystemModel, lower_pipeline
+from .program import SystemProgram
 
-__all__ = ["SystemKernel", "SystemKernelRun", "SPLITS", "system_config", "gemm", "chips_needed"]
+__all__ = ["SystemKernel", "SystemKernelRun", "SPLITS", "system_config", "gemm", "chips_needed", "SystemModel",
+           "lower_pipeline", "SystemProgram"]

@@ -23,6 +23,7 @@ The result is a ``SystemModel``: one ``compiler.lower.CompiledModel`` per chip (
 ``QGraph.run_int8``), ``chip_inputs(codes)`` for the RTL harness.
 """
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from spec.config import MAX_CHIPS
 
@@ -88,9 +89,33 @@ class SystemModel:
                 sim.write_mem(c, s, bank, addr, w)
         return sim.run(max_cycles=max_cycles or self.predicted_cycles + 1000)
 
-    def unpack_outputs(self, last_chip_mem):
-        """The outputs from the last chip's final MEM (``CompiledModel.unpack_outputs``' sources)."""
-        return self.models[-1].unpack_outputs(last_chip_mem)
+    @property
+    def batch(self):
+        return self.models[0].batch
+
+    @property
+    def outputs(self):
+        return self.models[-1].outputs
+
+    @property
+    def inputs_layout(self):
+        """Every chip's input views together (each input is loaded by the chips that read it)."""
+        views, gathers = {}, {}
+        for m in self.models:
+            for name, vs in m.inputs_layout.views.items():
+                views.setdefault(name, []).extend(vs)
+                gathers.setdefault(name, []).extend(m.inputs_layout.gathers.get(name) or [None] * len(vs))
+        return SimpleNamespace(views=views, gathers=gathers)
+
+    def unpack_outputs(self, source):
+        """The outputs from the last chip's final MEM: ``source`` a ``golden.system.SystemResult``, a list of
+        per-chip MEM contents (``{slice name: banks × depth × L}``) or one of ``CompiledModel.unpack_outputs``'
+        sources for the last chip."""
+        if hasattr(source, "chips") and hasattr(source, "links"):
+            source = source.chips[-1]
+        elif isinstance(source, (list, tuple)):
+            source = source[-1]
+        return self.models[-1].unpack_outputs(source)
 
     def run_golden(self, inputs, max_cycles=None):
         """Quantize float ``inputs`` (as ``QGraph.run_int8``) and run on ``golden.system.SystemSim``: ``(outputs,
@@ -98,7 +123,7 @@ class SystemModel:
         res = self.simulate(self.quantize_inputs(inputs), max_cycles)
         if res.error is not None:
             raise RuntimeError(f"the system faulted: {res.error}")
-        return self.unpack_outputs(res.chips[-1]), res.cycles
+        return self.unpack_outputs(res), res.cycles
 
 
 def _check_boundaries(boundaries, n_steps, chips):

@@ -120,7 +120,8 @@ def send(builders, src, dst, src_locs, dst_locs, start):
         bs.place(a_items)
         bd.place(b_items)
 
-    s, _ = place_together([bs, bd], start, place)
+    lo = isa.MEM_READ_LATENCY + max(bs.hops(p, ls) for p, _, _ in src_locs) - isa.LINK_SEND_OFFSET   # READs >= 0
+    s, _ = place_together([bs, bd], max(start, lo), place)
     return s
 
 
@@ -184,5 +185,6 @@ def reduce_line(builders, parts, start, out=None):
         for b, items in zip(builders, per_chip):
             b.place(items)
 
-    s, _ = place_together(builders, start, place)
+    lo = isa.MEM_READ_LATENCY + max(builders[-1].hops(p, west) for p, _, _ in parts[-1]) - isa.LINK_SEND_OFFSET
+    s, _ = place_together(builders, max(start, lo), place)
     return s

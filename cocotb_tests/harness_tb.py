@@ -1,7 +1,9 @@
 """The TB shared by the trace- and command-playing harnesses (tb_mxu, tb_chip): it owns the harness clock
 (unless the harness makes its own, ``+clock=harness``) and the harness reset, and waits for ``done``.
 
-Not collected by pytest (no ``test_`` prefix); imported by the cocotb test modules.
+Not collected by pytest (no ``test_`` prefix); imported by the cocotb test modules. ``sim/hdl/harness_main.cpp``
+(``sim.verilator.build_harness(..., main="native")``) does the same clock, reset and wait in C++ without
+cocotb: keep the two in step (period, reset length, release at a falling edge, the wait's bound).
 """
 import cocotb
 from cocotb.clock import Clock

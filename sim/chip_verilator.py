@@ -1,8 +1,11 @@
 """Run the whole chip in Verilator, driven by lists of host commands, with no per-cycle Python.
 
 :class:`ChipSimulator` generates the chip's Verilog from ``rtl.chip.Chip(config)``, builds it once per
-configuration together with the command-playing harness ``sim/hdl/chip_harness.sv`` (cocotb runner,
-Verilator; the cocotb side is ``cocotb_tests/tb_chip.py``) and plays command lists:
+configuration together with the command-playing harness ``sim/hdl/chip_harness.sv`` and plays command lists.
+With ``clock="harness"`` (the default) the model is built with the native C++ main
+``sim/hdl/harness_main.cpp`` (``sim.verilator.build_harness(..., main="native")``): no cocotb, no VPI, no
+``--timing``, the clock toggled from C++; with ``clock="gpi"`` it is a cocotb build (runner, Verilator; the
+cocotb side is ``cocotb_tests/tb_chip.py``) clocked by cocotb's GPI clock. Either way:
 :meth:`ChipSimulator.play` writes the commands as hex, runs the harness with a seed and valid/ready
 percentages for the host streams, and returns the responses in order. ``sim.chip_run`` builds the command
 lists for programs and data and compares with the golden model.
@@ -36,7 +39,6 @@ from .toolchain import use_yosys
 from .verilator import (
     BUILD_ARGS,
     COVERAGE_ARGS,
-    TIMING_ARGS,
     SimulationError,
     _tail,
     build_harness,
@@ -98,9 +100,9 @@ class PlayResult:
 class ChipSimulator:
     """Verilator simulation of the chip of ``config``.
 
-    ``waves``: build with tracing and keep ``dump.vcd`` in the run directory. ``clock``: ``"harness"`` (a
-    clock inside the model, fastest) or ``"gpi"`` (cocotb's C++ clock). ``coverage``: a coverage build
-    (module docstring); each run's ``coverage.dat`` goes to ``coverage_dir``.
+    ``waves``: build with tracing and keep ``dump.vcd`` in the run directory. ``clock``: ``"harness"`` (the
+    native C++ main clocks the model: no cocotb, fastest) or ``"gpi"`` (cocotb's C++ clock). ``coverage``: a
+    coverage build (module docstring); each run's ``coverage.dat`` goes to ``coverage_dir``.
     """
 
     def __init__(self, config: ChipConfig, *, build_root="build/sim", waves: bool = False,
@@ -164,14 +166,18 @@ class ChipSimulator:
         """Build (or reuse) the model for up to ``depth`` commands and responses; return its directory."""
         depth = _depth(depth)
         bdir = self.build_dir(depth)
-        defines = {"CHIP_HARNESS_CLOCK": 1} if self.clock == "harness" else {}
-        args = (BUILD_ARGS + (TIMING_ARGS if self.clock == "harness" else [])
-                + (COVERAGE_ARGS if self.coverage else []))
+        # clock="harness": the native main (sim/hdl/harness_main.cpp) clocks the harness in C++; no cocotb, no
+        # --timing. clock="gpi": cocotb's GPI clock (tb_chip).
+        args = BUILD_ARGS + (COVERAGE_ARGS if self.coverage else [])
         self.last_build_seconds = build_harness(
             bdir, {"chip.v": self.verilog(), "chip_harness.sv": HARNESS_SV.read_text()}, TOPLEVEL,
-            parameters=self._params(depth), defines=defines, build_args=args, waves=self.waves,
-            label=f"chip {self.config.name}", typical=TYPICAL_BUILD_SECONDS.get(self.config.name))
+            parameters=self._params(depth), defines={}, build_args=args, waves=self.waves,
+            label=f"chip {self.config.name}", typical=TYPICAL_BUILD_SECONDS.get(self.config.name),
+            main=self._main())
         return bdir
+
+    def _main(self) -> str:
+        return "native" if self.clock == "harness" else "cocotb"
 
     # ---- running ----------------------------------------------------------------------------------------
     def play(self, commands, n_responses: int, *, seed: int = 1, valid_pct: int = 100, ready_pct: int = 100,
@@ -198,7 +204,7 @@ class ChipSimulator:
                     f"+valid_pct={valid_pct}", f"+ready_pct={ready_pct}", f"+max_cycles={max_cycles}",
                     f"+clock={self.clock}"]
         err, sim_seconds = run_harness(bdir, rdir, TB_MODULE, TOPLEVEL, plusargs, waves=self.waves,
-                                       timeout=timeout)
+                                       timeout=timeout, main=self._main())
         if self.coverage:
             collect_coverage(rdir, self.coverage_dir, f"chip_{self.config.name}")
 

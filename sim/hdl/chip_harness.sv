@@ -5,8 +5,10 @@
 // ready pattern, stores every response, and when every command is sent and every expected response has
 // arrived (and the chip is not running) raises `done`; the responses and its status are written to files
 // when the simulation ends.
-// cocotb only starts (or not) the clock, drives the harness reset `rst` and waits for `done`
-// (cocotb_tests/tb_chip.py).
+// Whoever runs it only clocks it, drives the harness reset `rst` and waits for `done`: the native C++ main
+// sim/hdl/harness_main.cpp (ChipSimulator clock="harness", the fastest: no cocotb, no --timing) or cocotb
+// (cocotb_tests/tb_chip.py; clock="gpi": cocotb's GPI clock; with CHIP_HARNESS_CLOCK defined and --timing the
+// harness makes its own clock instead, which ChipSimulator no longer uses).
 //
 // Streams (amaranth.lib.stream): a transfer happens in a cycle where valid and ready are both high. The
 // harness holds `cmd.valid` and the payload once it has offered a command, until it is taken; `valid` and
@@ -162,8 +164,8 @@ module chip_harness #(
             end
         end
     end
-    // The files are written when the simulation ends (cocotb finishes it once `done` rises), so the time
-    // from reset to `done` that tb_chip measures is simulation only, not file output.
+    // The files are written when the simulation ends (the native main or cocotb finishes it once `done`
+    // rises), so the time from reset to `done` that they measure is simulation only, not file output.
     final begin
         if (done) begin
             if (n_got != 0) $writememh({run_dir, "/resps.hex"}, resp_mem, 0,

@@ -103,6 +103,20 @@ def build_parser():
     gen_chip = gen_sub.add_parser("chip", help="the whole chip of a configuration")
     _add_config_arg(gen_chip)
     gen_chip.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    from spec.config import DEFAULT_PRESET, PRESETS
+    gen_sys = gen_sub.add_parser("system", help="chips of a configuration joined by scheduled links "
+                                                "(docs/multichip.md)")
+    gen_sys.add_argument("--chips", type=_int_in(1, SYSTEM_MAX_CHIPS), default=2,
+                         help=f"chips in the system (1..{SYSTEM_MAX_CHIPS}; default 2)")
+    gen_sys.add_argument("--topology", type=_one_of(("line", "ring")), default="line",
+                         help="line (chip c's east link joined with chip c+1's west) or ring (also the last "
+                              "chip's east with chip 0's west); default line")
+    gen_sys.add_argument("--config", type=_config, default=PRESETS[DEFAULT_PRESET],
+                         help=f"chip configuration: a preset ({', '.join(n for n, c in PRESETS.items() if c.rtl)}; "
+                              f"default {DEFAULT_PRESET}) or a JSON file of ChipConfig fields; a configuration "
+                              f"without link slices gets one at both ends (ChipConfig.with_links(), named "
+                              f"<name>_link)")
+    gen_sys.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
 
     comp = sub.add_parser("compile", help="compile a model (MODEL.py) into a program folder that conveyor run runs")
     comp.add_argument("model", metavar="MODEL.py",
@@ -117,6 +131,10 @@ def build_parser():
     comp.add_argument("--timeline", metavar="FILE.png", help="also draw the schedule, one row per slice")
     comp.add_argument("--pick", type=_one_of(("host", "chip")), default=None,
                       help="a language model: who picks each token, host (default) or chip (greedy on the chip)")
+    comp.add_argument("--chips", type=_int_in(1, SYSTEM_MAX_CHIPS), default=1,
+                      help=f"chips joined by scheduled links (1..{SYSTEM_MAX_CHIPS}; default 1): more lowers the model "
+                           f"in pipeline parallel, its steps divided among the chips and the tensors between them "
+                           f"sent over the links")
     comp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
 
     run = sub.add_parser("run", help="run a compiled program folder (conveyor compile), or assemble a program, run "
@@ -160,6 +178,11 @@ def build_parser():
     _add_config_arg(gemm)
     _add_array_args(gemm, rows=None, cols=None)
     gemm.add_argument("--seed", type=_int_in(0), default=0, help="random seed of x and w (default 0)")
+    from cli.system_sim import add_system_args
+    add_system_args(gemm, _int_in, _one_of, SYSTEM_MAX_CHIPS)
+    gemm.add_argument("--backend", type=_one_of(("verilator", "golden")), default="verilator",
+                      help="with --chips > 1: verilator (default; the system's RTL, compared with the golden model) "
+                           "or golden (the system's golden model alone)")
     gemm.add_argument("--simulator", type=_one_of(("verilator", "amaranth")), default="verilator",
                       help="verilator (default; cycle-accurate, fast) or amaranth (per-cycle Python; small runs)")
     gemm.add_argument("--waves", action="store_true", help="write a VCD waveform and print its path")
@@ -191,6 +214,9 @@ def build_parser():
                         help="verilator (default: the RTL, each run compared with the golden model) or golden "
                              "(the golden model alone)")
     digits.add_argument("--seed", type=_int_in(0), default=0, help="seed of the split and the training (default 0)")
+    digits.add_argument("--chips", type=_int_in(1, SYSTEM_MAX_CHIPS), default=1,
+                        help=f"chips joined by scheduled links (1..{SYSTEM_MAX_CHIPS}; default 1): more runs the "
+                             f"MLP in pipeline parallel, its layers divided among the chips")
     digits.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     digits.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
@@ -315,12 +341,39 @@ def _write_json(path, report):
     path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
+#: Chips of ``conveyor gen system``: ``rtl.system.MAX_RTL_CHIPS`` (not imported here, so that parsing the
+#: command line loads no Amaranth; tests/test_system_verilator.py checks they agree).
+SYSTEM_MAX_CHIPS = 8
+
+
 def cmd_gen(args):
     from amaranth.back import rtlil, verilog
 
     from sim.toolchain import use_yosys
     use_yosys()
     out = Path(args.output)
+    if args.unit == "system":
+        from sim.system_verilator import generate_system_verilog
+        config = args.config.check_rtl()
+        if not config.link_ends:
+            config = config.with_links()
+            print(f"config {args.config.name} has no link slices: using {config.name} (ChipConfig.with_links(): "
+                  f"a link slice at both ends)")
+        try:
+            name = f"system_{config.name}_{args.chips}_{args.topology}"
+            text = generate_system_verilog(config, args.chips, args.topology, name=name)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        out.mkdir(parents=True, exist_ok=True)
+        v = out / f"{name}.v"
+        v.write_text(text)
+        cfg = out / f"{name}.json"
+        cfg.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        print(f"wrote {v} and {cfg} (module {name}: {args.chips} chip{'s' * (args.chips > 1)} of {config.name} in a "
+              f"{args.topology}, slices {' '.join(config.slice_names)}, links of {config.link_latency} cycles "
+              f"carrying a vector every {config.link_interval}; host edges cmd0/resp0 … "
+              f"cmd{args.chips - 1}/resp{args.chips - 1})")
+        return 0
     if args.unit == "chip":
         from rtl.chip import Chip
         config = args.config.check_rtl()
@@ -466,21 +519,30 @@ def cmd_compile(args):
         raise UsageError("argument --pick: applies to a language model (MODEL.py with max_context())")
     model, examples = loaded
     try:
-        cp = compiler.compile(model, examples, config=args.config, batch=args.batch)
+        cp = compiler.compile(model, examples, config=args.config, batch=args.batch, chips=args.chips)
     except (ValueError, TypeError, NotImplementedError) as e:
         raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
+    if args.chips > 1 and args.timeline:
+        raise UsageError("argument --timeline: the timeline of a system of chips is not drawn yet")
     out = cp.save(args.output)
-    rep = cp.sram_report()
-    tot = rep["total"]
-    cap = tot["used_bytes"] + tot["free_bytes"]
+    reps = cp.sram_report() if args.chips > 1 else [cp.sram_report()]
     print(f"compiled {args.model} for config {cp.config.name}, batch {cp.batch}: {cp.predicted_cycles} predicted "
-          f"cycles")
+          f"cycles" + (f" on {cp.chips} chips in pipeline parallel (chips {', '.join(map(str, cp.chip_cycles))}; "
+                       f"steps from {cp.model.boundaries} on the next chips; link words {cp.transfers})"
+                       if args.chips > 1 else ""))
     print(f"  inputs   {', '.join(f'{n} {_shape_text(s)}' for n, (s, _) in cp.input_specs().items())}")
     print(f"  outputs  {', '.join(cp.output_names)}")
-    print(f"  SRAM     {tot['used_bytes']} B used of {cap} B ({tot['used_words']} words; "
-          + ", ".join(f"{s} {v['used_words']}" for s, v in rep.items() if s != "total") + ")")
+    for k, rep in enumerate(reps):
+        tot = rep["total"]
+        cap = tot["used_bytes"] + tot["free_bytes"]
+        print(f"  SRAM{f' c{k}' if args.chips > 1 else '   '}  {tot['used_bytes']} B used of {cap} B "
+              f"({tot['used_words']} words; " + ", ".join(f"{s} {v['used_words']}" for s, v in rep.items()
+                                                         if s != "total") + ")")
     report = {"model": str(args.model), "config": cp.config.name, "batch": cp.batch,
-              "predicted_cycles": cp.predicted_cycles, "sram": rep, "output": str(out)}
+              "predicted_cycles": cp.predicted_cycles, "sram": reps[0] if args.chips == 1 else reps,
+              "output": str(out), "chips": args.chips}
+    if args.chips > 1:
+        report.update(chip_cycles=list(cp.chip_cycles), boundaries=cp.model.boundaries, link_words=cp.transfers)
     if args.timeline:
         report["timeline"] = str(cp.timeline(args.timeline, title=f"{Path(args.model).stem} on {cp.config.name}: "
                                                                   f"{cp.predicted_cycles} cycles"))
@@ -498,7 +560,7 @@ def _shape_text(shape):
 def cmd_run_compiled(args):
     import numpy as np
 
-    from compiler.api import CompiledProgram
+    from compiler.system.program import load_any
     from spec.image import read_npz
     for name in ("config", "data"):
         if getattr(args, name) is not None:
@@ -510,7 +572,7 @@ def cmd_run_compiled(args):
         raise UsageError(f"argument --inputs: needed to run the compiled program {args.program} (an .npz file, one "
                          f"key per graph input)")
     try:
-        cp = CompiledProgram.load(args.program)
+        cp = load_any(args.program)
     except ValueError as e:
         raise UsageError(str(e)) from None
     specs = cp.input_specs()
@@ -548,7 +610,9 @@ def cmd_run_compiled(args):
         raise UsageError(f"{args.program}: malformed compiled program ({type(e).__name__}: "
                          f"{' '.join(str(e).split()) or 'inconsistent layout'}); compile it again") from None
     runs = f" in {res.runs} runs of {cp.batch} rows ({', '.join(map(str, res.run_cycles))})" if res.runs > 1 else ""
-    print(f"ran {args.program} on {backend} (config {cp.config.name}, batch {cp.batch}): {res.cycles} cycles{runs} "
+    chips = getattr(cp, "chips", 1)
+    print(f"ran {args.program} on {backend} (config {cp.config.name}"
+          + (f", {chips} chips" if chips > 1 else "") + f", batch {cp.batch}): {res.cycles} cycles{runs} "
           f"(predicted {res.predicted_cycles})")
     if backend == "verilator":
         print(f"  RTL and golden model {'equal' if res.match else 'DIFFER: ' + str(res.mismatch)}")
@@ -556,7 +620,8 @@ def cmd_run_compiled(args):
         print(f"  output {name}: {v.dtype} {tuple(v.shape)}")
     report = {"cycles": res.cycles, "predicted_cycles": res.predicted_cycles, "backend": backend,
               "run_cycles": res.run_cycles,
-              "outputs": {k: list(v.shape) for k, v in res.outputs.items()}, "config": cp.config.name}
+              "outputs": {k: list(v.shape) for k, v in res.outputs.items()}, "config": cp.config.name,
+              "chips": chips}
     if backend == "verilator":
         report["match"] = res.match
         report["mismatch"] = res.mismatch
@@ -578,7 +643,8 @@ def cmd_run(args):
     if args.prompt_ids is not None:
         raise UsageError("argument --prompt-ids: applies to a language model folder (conveyor compile of a MODEL.py "
                          "with max_context())")
-    if Path(args.program).is_dir() and (Path(args.program) / "program.json").is_file():
+    if Path(args.program).is_dir() and any((Path(args.program) / f).is_file() for f in ("program.json",
+                                                                                         "system.json")):
         return cmd_run_compiled(args)
     for name in ("inputs", "backend", "outputs"):
         if getattr(args, name) is not None:
@@ -725,6 +791,13 @@ def _print_gemm(r):
 
 
 def cmd_sim(args):
+    system = (args.chips > 1 or args.split != "auto" or args.topology != "line" or args.link_latency is not None
+              or args.link_interval is not None)
+    if system:
+        return _cmd_sim_system(args)
+    if args.backend != "verilator":
+        raise UsageError("argument --backend: golden applies to --chips > 1 (one chip runs on the RTL, compared "
+                         "with the golden model anyway)")
     if args.unit == "chip":
         for name in ("rows", "cols", "acc_depth"):
             if getattr(args, name) is not None:
@@ -740,6 +813,29 @@ def cmd_sim(args):
                      acc_depth=args.acc_depth or 1024, seed=args.seed, simulator=args.simulator, waves=args.waves,
                      build_dir=args.build_dir)
         _print_gemm(r)
+    if args.json:
+        _write_json(args.json, r)
+    return 0 if r["match"] else 1
+
+
+def _cmd_sim_system(args):
+    from cli.system_sim import print_report, run_system_gemm
+    if args.chips == 1:
+        raise UsageError("arguments --split/--topology/--link-latency/--link-interval: apply to a system: give "
+                         "--chips 2 or more")
+    if args.unit != "chip":
+        raise UsageError("argument --chips: a system runs whole chips; --unit mxu is one MXU tile")
+    if args.waves:
+        raise UsageError("argument --waves: waveforms of a system are not built yet (one chip: leave out --chips)")
+    from compiler.memory import MemoryFull
+    try:
+        r = run_system_gemm(args.config, args.m, args.k, args.n, chips=args.chips, split=args.split,
+                            topology=args.topology, link_latency=args.link_latency,
+                            link_interval=args.link_interval, seed=args.seed, backend=args.backend,
+                            build_dir=Path(args.build_dir) / "sim")
+    except MemoryFull as e:
+        raise UsageError(str(e)) from None
+    print_report(r)
     if args.json:
         _write_json(args.json, r)
     return 0 if r["match"] else 1
@@ -804,6 +900,9 @@ def _print_digits(r):
     cyc = r["cycles_per_batch"]
     print(f"  cycles       {cyc} per batch from START to done (compiler predicted {r['predicted_cycles']}"
           f"{'' if r['cycles_equal_predicted'] else ', NOT EQUAL'}), {r['cycles_per_inference']:.2f} per inference")
+    if r["chips"] > 1:
+        done = ", ".join(map(str, r["chip_cycles"]))
+        print(f"  chips        {r['chips']} in pipeline parallel, done at {done} cycles")
     print(f"  utilization  {r['utilization']:.4f} (MXU activations {r['matmul_items']} / cycles)")
     print(f"  throughput   {r['inferences_per_second']:,.0f} inferences/s at {r['clock_mhz']:g} MHz "
           f"({r['effective_inferences_per_second']:,.0f}/s over the test split, last batch padded)")
@@ -818,7 +917,8 @@ def _print_digits(r):
 
 def cmd_demo_digits(args):
     from demos.digits import run_demo
-    r = run_demo(args.config, batch=args.batch, backend=args.backend, seed=args.seed, build_dir=args.build_dir)
+    r = run_demo(args.config, batch=args.batch, backend=args.backend, seed=args.seed, build_dir=args.build_dir,
+                 chips=args.chips)
     _print_digits(r)
     if args.json:
         _write_json(args.json, r)

@@ -96,10 +96,12 @@ def build_graph(weights):
 
 
 def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32, epochs=60, limit=None,
-             build_dir=None):
+             build_dir=None, chips=1):
     """Train, quantize, compile and run the digits MLP on the chip (module docstring). ``limit``: only the
-    first ``limit`` test samples (tests); ``build_dir``: the build root (``sim.run``'s: default ``$CONVEYOR_BUILD``
-    or ``build/``; Verilator models in its ``sim/``).
+    first ``limit`` test samples (tests); ``chips``: more than 1 compiles the MLP in pipeline parallel on a line
+    of that many chips (``compiler.compile(..., chips=)``: the layers divided among them, the activations sent
+    over the links; the report then has ``chips`` and ``chip_cycles``); ``build_dir``: the build root
+    (``sim.run``'s: default ``$CONVEYOR_BUILD`` or ``build/``; Verilator models in its ``sim/``).
 
     The report: ``samples``, ``train_samples``, ``float_accuracy``, ``int8_accuracy``, ``chip_accuracy``,
     ``mismatches`` (chip predictions ≠ ``run_int8``), ``rtl_matches_golden`` (verilator: every run; golden:
@@ -130,8 +132,8 @@ def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32
     float_pred = g.run_float({"x": Xte})["class"]
 
     # compiled for the chip at the batch and at batch 1, calibrated on the training set
-    prog = compiler.compile(g, Xte[:batch], config=cfg, calibration=Xtr, batch=batch)
-    prog1 = compiler.compile(g, Xte[:1], config=cfg, calibration=Xtr, batch=1)
+    prog = compiler.compile(g, Xte[:batch], config=cfg, calibration=Xtr, batch=batch, chips=chips)
+    prog1 = compiler.compile(g, Xte[:1], config=cfg, calibration=Xtr, batch=1, chips=chips)
     int8_pred = prog.qgraph.run_int8({"x": Xte})["class"]
 
     # run over the whole test split (sim.run splits it into runs of the batch), then one sample at batch 1
@@ -147,10 +149,13 @@ def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32
     clock = cfg.clock_mhz * 1e6
     pred, pred1 = prog.predicted_cycles, prog1.predicted_cycles
     cycles = res.run_cycles
-    sram = prog.sram_report()["total"]
+    reps = prog.sram_report() if chips > 1 else [prog.sram_report()]
+    sram = {k: sum(r["total"][k] for r in reps) for k in ("used_bytes", "free_bytes")}
     rtl_ok = None if backend == "golden" else bool(res.match and res1.match)
     report = {
-        "config": cfg.name, "backend": backend, "batch": int(batch), "seed": seed, "hidden": hidden,
+        "config": prog.config.name, "backend": backend, "chips": chips,
+        "chip_cycles": list(prog.chip_cycles) if chips > 1 else [pred], "batch": int(batch), "seed": seed,
+        "hidden": hidden,
         "epochs": epochs, "clock_mhz": cfg.clock_mhz,
         "train_samples": int(len(Xtr)), "samples": int(len(Xte)), "batches": len(cycles),
         "float_accuracy": float(np.mean(float_pred == yte)),
@@ -164,12 +169,13 @@ def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32
         "cycles_per_batch": cycles[0] if len(set(cycles)) == 1 else cycles,
         "cycles_equal_predicted": all(c == pred for c in cycles) and res1.cycles == pred1,
         "cycles_per_inference": pred / batch,
-        "matmul_items": prog.model.matmul_items,
+        "matmul_items": int(np.sum(prog.model.matmul_items)),
         "utilization": prog.utilization,
         "inferences_per_second": clock * batch / pred,
         "total_cycles": int(res.cycles),
         "effective_inferences_per_second": clock * len(Xte) / res.cycles,
-        "program_words": int(sum(len(w) for w in prog.program.words)),
+        "program_words": int(sum(len(w) for p in (prog.programs if chips > 1 else [prog.program])
+                                 for w in p.words)),
         "sram_used_bytes": sram["used_bytes"], "sram_free_bytes": sram["free_bytes"],
         "weight_bytes": prog.qgraph.weight_bytes,
         "batch1": {"predicted_cycles": pred1, "cycles": int(res1.cycles), "cycles_per_inference": pred1,

@@ -189,7 +189,8 @@ def test_cli_compile_and_run_golden(tmp_path, capsys):
     assert f"{cp.predicted_cycles} cycles" in text and "output logits: int8 (6, 4)" in text
     r = json.loads(rj.read_text())
     assert r == {"cycles": cp.predicted_cycles, "predicted_cycles": cp.predicted_cycles, "backend": "golden",
-                 "run_cycles": [cp.predicted_cycles], "outputs": {"logits": [6, 4], "cls": [6]}, "config": "tiny"}
+                 "run_cycles": [cp.predicted_cycles], "outputs": {"logits": [6, 4], "cls": [6]}, "config": "tiny",
+                 "chips": 1}
     want = compiler.compile(_load(model).model(), _load(model).example_inputs(), config="tiny").run({"x": x})
     with np.load(ys, allow_pickle=False) as y:
         assert_same({k: y[k] for k in y.files}, want.outputs)

@@ -110,3 +110,13 @@ def test_verilator_one_batch_equals_golden(model):
     want = qg.run_int8({"x": xb})
     np.testing.assert_array_equal(got["class"], want["class"])
     np.testing.assert_array_equal(got["logits"], want["logits"])
+
+
+def test_the_demo_on_two_chips_in_pipeline_parallel_on_golden():
+    """The MLP's layers divided between two chips: every prediction still equals QGraph.run_int8, every run
+    takes the predicted cycles, and the second chip, which waits for the first's activations over the link,
+    finishes last."""
+    r = run_demo("small", batch=48, backend="golden", limit=100, epochs=5, chips=2)
+    assert r["match"] and r["mismatches"] == 0 and r["cycles_equal_predicted"]
+    assert r["chips"] == 2 and r["config"] == "small_link" and len(r["chip_cycles"]) == 2
+    assert r["chip_cycles"][0] < r["chip_cycles"][1] == r["predicted_cycles"]

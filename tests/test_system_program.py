@@ -1,6 +1,6 @@
 """``compiler.compile(..., chips=N)``: a model in pipeline parallel on a line of chips (``SystemProgram``), run
 through ``sim.run`` on golden, saved and loaded, and through ``conveyor compile --chips`` / ``conveyor run``.
-The RTL runs of such programs are in tests/test_system_verilator.py."""
+The RTL runs of such programs are in tests/test_system_programs_rtl.py."""
 import json
 
 import numpy as np

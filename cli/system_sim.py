@@ -36,14 +36,6 @@ def add_system_args(p, int_in, one_of, max_chips):
                         f"configuration's, 4)")
 
 
-def _raw(kern, mems):
-    """Each chip's output words from its MEM contents (``{slice name: banks × depth × L}`` per chip)."""
-    c = kern.config
-    return [{name: np.concatenate([m[c.slice_names[c.slice_index(s)]][bank, addr:addr + count]
-                                   for s, bank, addr, count in segs]) for name, segs in outs.items()}
-            for outs, m in zip(kern.outputs, mems)]
-
-
 def run_system_gemm(config, m, k, n, *, chips, split="auto", topology="line", link_latency=None,
                     link_interval=None, seed=0, backend="verilator", build_dir="build"):
     """A random GEMM on ``chips`` chips of ``config``: the report of ``conveyor sim gemm --chips N``."""
@@ -84,7 +76,7 @@ def run_system_gemm(config, m, k, n, *, chips, split="auto", topology="line", li
         sim = SystemSimulator(c, chips, topology, build_root=build_dir)
         res = run_system(c, [p.words for p in kern.programs], kern.inputs, chips=chips, topology=topology,
                          simulator=sim, seed=max(1, seed))
-        result = kern.unpack(_raw(kern, res.mems))
+        result = kern.result_of(res.mems)
         mismatch = res.mismatch
         report.update({"cycles": res.cycles, "chip_cycles": list(res.chip_cycles), "matches_golden": res.match,
                        "mismatch": mismatch, "error": res.error,

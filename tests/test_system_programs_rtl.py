@@ -43,11 +43,7 @@ def on_rtl(kern, **kw):
     assert res.error is None and res.golden_error is None, (res.error, res.golden_error)
     assert res.cycles == res.golden_cycles == kern.predicted_cycles, (res.cycles, kern.predicted_cycles)
     assert res.chip_cycles == list(kern.chip_cycles)
-    names = kern.config.slice_names
-    raw = [{name: np.concatenate([res.mems[c][s if isinstance(s, str) else names[s]][bank, addr:addr + n]
-                                  for s, bank, addr, n in segs])
-           for name, segs in outs.items()} for c, outs in enumerate(kern.outputs)]
-    got = kern.unpack(raw)
+    got = kern.result_of(res.mems)
     diff = np.argwhere(got != kern.expected)
     assert not len(diff), f"first mismatch at {tuple(diff[0])}: RTL {got[tuple(diff[0])]}, numpy " \
                           f"{kern.expected[tuple(diff[0])]} ({len(diff)} differ)"

@@ -6,7 +6,10 @@
 * ``compiler.system.gemm``: a GEMM divided among chips by rows or by output columns, the split chosen by
   the cost model (the scheduler's exact cycles);
 * ``compiler.system.mlp``: a two-layer MLP in tensor parallel: the first layer's columns and the second's rows
-  divided, the partial sums added over the links.
+  divided, the partial sums added over the links;
+* ``compiler.system.pipeline``: any quantized graph in pipeline parallel over a line of chips (``SystemModel``);
+* ``compiler.system.program``: ``SystemProgram``, what ``compiler.compile(..., chips=N)`` returns, saved as
+  ``system.json`` plus a compiled-program folder per chip.
 """
 from .gemm import chips_needed, gemm
 from .kernel import SPLITS, SystemKernel, SystemKernelRun, system_config

@@ -93,6 +93,14 @@ class SystemKernel:
         """MXU activations of every chip / (chips × system cycles)."""
         return self.mxu_busy_cycles / (self.chips * self.predicted_cycles)
 
+    def result_of(self, mems):
+        """The result from every chip's MEM contents (per chip ``{MEM slice name: banks × depth × lanes}``, as
+        ``sim.system_run`` and ``golden.system`` give them): the ``outputs`` words gathered and ``unpack``ed."""
+        c = self.config
+        return self.unpack([{name: np.concatenate([m[c.slice_names[c.slice_index(s)]][bank, addr:addr + count]
+                                                   for s, bank, addr, count in segs])
+                             for name, segs in outs.items()} for outs, m in zip(self.outputs, mems)])
+
     def link_busy(self):
         """Each directed link's busy fraction of the system's cycles (``words × link_interval / cycles``)."""
         iv = self.config.link_interval

@@ -13,7 +13,8 @@
 
 Every chip computes for the same time (equal shares), then the reduction takes ``n·link_interval`` cycles for
 ``n = ceil(N2 / mxu_cols)·M`` result vectors plus a fixed delay per chip: the split pays when the layers' MXU
-work is large against the second layer's output. ``compiler.system.cost`` compares it with one chip.
+work is large against the second layer's output. ``split="auto"`` weighs it against ``rows`` by their
+exact cycles (``compiler.system.gemm.choose``).
 """
 import numpy as np
 

@@ -185,7 +185,8 @@ def build_parser():
                            "or golden (the system's golden model alone)")
     gemm.add_argument("--simulator", type=_one_of(("verilator", "amaranth")), default="verilator",
                       help="verilator (default; cycle-accurate, fast) or amaranth (per-cycle Python; small runs)")
-    gemm.add_argument("--waves", action="store_true", help="write a VCD waveform and print its path")
+    gemm.add_argument("--waves", action="store_true", help="write a VCD waveform and print its path (with --chips: "
+                      "and a GTKWave layout grouped per chip, links included)")
     gemm.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     gemm.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
@@ -825,14 +826,14 @@ def _cmd_sim_system(args):
                          "--chips 2 or more")
     if args.unit != "chip":
         raise UsageError("argument --chips: a system runs whole chips; --unit mxu is one MXU tile")
-    if args.waves:
-        raise UsageError("argument --waves: waveforms of a system are not built yet (one chip: leave out --chips)")
+    if args.waves and args.backend != "verilator":
+        raise UsageError("argument --waves: waveforms come from the RTL: leave out --backend golden")
     from compiler.memory import MemoryFull
     try:
         r = run_system_gemm(args.config, args.m, args.k, args.n, chips=args.chips, split=args.split,
                             topology=args.topology, link_latency=args.link_latency,
                             link_interval=args.link_interval, seed=args.seed, backend=args.backend,
-                            build_dir=Path(args.build_dir) / "sim")
+                            build_dir=Path(args.build_dir) / "sim", waves=args.waves)
     except MemoryFull as e:
         raise UsageError(str(e)) from None
     print_report(r)

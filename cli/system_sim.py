@@ -37,8 +37,10 @@ def add_system_args(p, int_in, one_of, max_chips):
 
 
 def run_system_gemm(config, m, k, n, *, chips, split="auto", topology="line", link_latency=None,
-                    link_interval=None, seed=0, backend="verilator", build_dir="build"):
-    """A random GEMM on ``chips`` chips of ``config``: the report of ``conveyor sim gemm --chips N``."""
+                    link_interval=None, seed=0, backend="verilator", build_dir="build/sim", waves=False):
+    """A random GEMM on ``chips`` chips of ``config``: the report of ``conveyor sim gemm --chips N``.
+    ``build_dir``: the Verilator build root; ``waves`` (verilator): a traced build, the VCD and a GTKWave layout
+    grouped per chip (``waves.system``) in ``<build_dir>/../waves/system_gemm_…/``."""
     from compiler import kernels
     from compiler.memory import MemoryFull
     from compiler.system import gemm, system_config
@@ -71,17 +73,27 @@ def run_system_gemm(config, m, k, n, *, chips, split="auto", topology="line", li
               "speedup": None if one is None else round(one / kern.predicted_cycles, 4)}
     result, mismatch = golden.result, None
     if backend == "verilator":
+        from pathlib import Path
+
         from sim.system_run import run_system
         from sim.system_verilator import SystemSimulator
-        sim = SystemSimulator(c, chips, topology, build_root=build_dir)
+        sim = SystemSimulator(c, chips, topology, build_root=build_dir, waves=waves)
+        run_dir = None
+        if waves:
+            run_dir = Path(build_dir).resolve().parent / "waves" / f"system_gemm_{m}x{k}x{n}_{chips}{topology}_s{seed}"
+            run_dir.mkdir(parents=True, exist_ok=True)
         res = run_system(c, [p.words for p in kern.programs], kern.inputs, chips=chips, topology=topology,
-                         simulator=sim, seed=max(1, seed))
+                         simulator=sim, seed=max(1, seed), run_dir=run_dir, keep=waves)
         result = kern.result_of(res.mems)
         mismatch = res.mismatch
         report.update({"cycles": res.cycles, "chip_cycles": list(res.chip_cycles), "matches_golden": res.match,
                        "mismatch": mismatch, "error": res.error,
                        "harness_cycles": res.play.harness_cycles if res.play else None,
                        "sim_seconds": round(res.play.sim_seconds, 3) if res.play else None})
+        if waves:
+            from waves.system import system_wave_views
+            report["vcd"] = res.play.vcd_path
+            report.update(system_wave_views(c, chips, res.play.vcd_path))
     else:
         report.update({"cycles": golden.cycles, "chip_cycles": list(golden.system.chip_cycles),
                        "matches_golden": None, "error": report["golden_error"]})
@@ -115,6 +127,9 @@ def print_report(r):
     for name, busy in r["link_busy"].items():
         if r["link_words"][name]:
             print(f"  link         {name}: {r['link_words'][name]} words, busy {busy:.4f}")
+    for key, what in (("vcd", "waveform"), ("gtkw", "GTKWave layout, grouped per chip, links included")):
+        if r.get(key):
+            print(f"  {key:12} {r[key]} ({what})")
     if r["one_chip_cycles"] is None:
         print("  one chip     does not fit one chip's MEM")
     else:

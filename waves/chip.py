@@ -21,6 +21,8 @@ _UNITS = {
     "mxu": ("loadw_left", "matmul_left", "array.a_valid", "array.a_swap", "array.a_acc", "array.a_emit",
             "array.a_addr", "array.a_data", "array.y_valid", "array.y_addr", "array.y_data"),
     "vxu": ("left", "dst4"),
+    "link": ("send_active", "send_left", "send_item", "tx.valid", "tx.data", "recv_active", "recv_left",
+             "recv_item", "rx.valid", "rx.data", "empty", "dropped_send", "dropped_rx"),
 }
 _PUT = ("put.valid", "put.stream", "put.data")
 
@@ -30,14 +32,19 @@ def _pick(names, prefix, suffixes):
     return [n for n in want if n in names]
 
 
-def chip_layout(config, names):
-    """``[(group, [signal names])]`` for a VCD whose signals are ``names`` (full dotted names)."""
+def chip_layout(config, names, dut=None):
+    """``[(group, [signal names])]`` for a VCD whose signals are ``names`` (full dotted names). ``dut``: the
+    chip's scope with a trailing dot (default: the outermost scope holding a chip of ``config``)."""
     names = set(names)
     marker = f".icu_{config.slice_names[0]}.pc"
-    tops = sorted({n[:-len(marker)] for n in names if n.endswith(marker)}, key=len)
-    if not tops:
-        raise ValueError(f"the VCD has no chip of config {config.name} in it (no signal '<…>{marker}')")
-    dut = tops[0] + "."
+    if dut is None:
+        tops = sorted({n[:-len(marker)] for n in names if n.endswith(marker)}, key=len)
+        if not tops:
+            raise ValueError(f"the VCD has no chip of config {config.name} in it (no signal '<…>{marker}')")
+        dut = tops[0] + "."
+    elif dut + marker[1:] not in names:
+        raise ValueError(f"the VCD has no chip of config {config.name} at {dut[:-1]} (no signal "
+                         f"'{dut}{marker[1:]}')")
     groups = [("run control", _pick(names, dut, ("running", "done", "error", "cycles", "all_idle", "any_fault"))),
               ("host edge", _pick(names, dut, ("cmd__valid", "cmd__ready", "cmd__payload.op", "cmd__payload.slice",
                                                "cmd__payload.addr", "resp__valid", "resp__ready")))]

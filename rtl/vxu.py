@@ -310,8 +310,9 @@ class VXUSlice(wiring.Component):
         # ---- stage 2: the simple operations, the product ------------------------------------------
         r2 = [Signal(LANE_BITS, name=f"r2_{k}") for k in range(L)]
         p2 = [Signal(2 * LANE_BITS, name=f"p2_{k}") for k in range(L)] if has_mult else None
-        table_bits = Signal(len(table) * _BYTE)
-        m.d.comb += table_bits.eq(Cat(*table))
+        if table:                # no zero-width wire without ``lut`` (Verilator's ASCRANGE)
+            table_bits = Signal(len(table) * _BYTE)
+            m.d.comb += table_bits.eq(Cat(*table))
         if "spread" in ops:      # lane ``item mod L`` of the latched operand, on every lane
             spread_v = Signal(LANE_BITS)
             m.d.comb += spread_v.eq(Cat(*held).word_select(item1, LANE_BITS) if L > 1 else held[0])

@@ -5,11 +5,14 @@ Not collected by pytest (no ``test_`` prefix); imported by the cocotb test modul
 (``sim.verilator.build_harness(..., main="native")``) does the same clock, reset and wait in C++ without
 cocotb: keep the two in step (period, reset length, release at a falling edge, the wait's bound).
 """
+import json
+import time
+
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
 
-__all__ = ["HarnessTB", "CLOCK_PERIOD_NS", "RESET_CYCLES"]
+__all__ = ["HarnessTB", "play_timed", "CLOCK_PERIOD_NS", "RESET_CYCLES"]
 
 CLOCK_PERIOD_NS = 10
 RESET_CYCLES = 2
@@ -39,3 +42,16 @@ class HarnessTB:
         timeout_ns = (cycles + 100) * CLOCK_PERIOD_NS * 2
         if not self.dut.done.value:
             await with_timeout(RisingEdge(self.dut.done), timeout_ns, "ns")
+
+
+async def play_timed(dut):
+    """The whole cocotb side of a command-playing harness (tb_chip, tb_system): start the clock, reset, wait for
+    ``done`` (bounded by ``+max_cycles``, default 1,000,000) and write ``tb_timing.json`` into the working
+    directory: the wall seconds from the release of the reset to ``done``."""
+    tb = HarnessTB(dut)
+    tb.start_clock()
+    await tb.reset()
+    t0 = time.perf_counter()
+    await tb.wait_done(int(cocotb.plusargs.get("max_cycles", 1_000_000)))
+    with open("tb_timing.json", "w") as f:
+        json.dump({"loop_seconds": time.perf_counter() - t0}, f)

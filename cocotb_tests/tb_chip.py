@@ -10,19 +10,10 @@ release of the reset to ``done``.
 
 Plusargs read here: ``+max_cycles=N`` (bounds the wait), ``+clock=gpi|harness``.
 """
-import json
-import time
-
 import cocotb
-from harness_tb import HarnessTB
+from harness_tb import play_timed
 
 
 @cocotb.test()
 async def run_commands(dut):
-    tb = HarnessTB(dut)
-    tb.start_clock()
-    await tb.reset()
-    t0 = time.perf_counter()
-    await tb.wait_done(int(cocotb.plusargs.get("max_cycles", 1_000_000)))
-    with open("tb_timing.json", "w") as f:
-        json.dump({"loop_seconds": time.perf_counter() - t0}, f)
+    await play_timed(dut)

@@ -139,6 +139,23 @@ def test_chips_pass_a_vector_along(n, topology):
     assert r.play.done_rises == 1 and r.play.start_cycle < r.play.done_cycle
 
 
+def test_a_cocotb_clocked_build_runs_the_same():
+    """``clock="gpi"``: a cocotb build (``cocotb_tests/tb_system.py``) gives the run of the native main: the
+    same responses, system cycles and harness cycles."""
+    progs, mems, want, (chip, name, bank, addr) = pass_along(2, "line", 20)
+    config = config_of(2, "line")
+    programs = [p.programs() for p in progs]
+    inputs = [[(s, b, a, v) for ch, s, b, a, v in mems if ch == c] for c in range(2)]
+    gpi = run_system(config, programs, inputs, chips=2, topology="line",
+                     simulator=SystemSimulator(config, 2, "line", clock="gpi"))
+    native = run(2, "line", progs, mems)
+    assert gpi.match, gpi.mismatch
+    assert gpi.mems[chip][name][bank, addr].tolist() == want[0].tolist()
+    assert gpi.play.responses == native.play.responses
+    assert (gpi.cycles, gpi.play.harness_cycles) == (native.cycles, native.play.harness_cycles)
+    assert gpi.play.loop_seconds is not None          # tb_timing.json, written by play_timed
+
+
 # ---- random transfers over any link of the topology ---------------------------------------------------
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("n, topology", list(MODELS), ids=MODEL_IDS)

@@ -38,8 +38,15 @@ def _run(lw):
         else:
             fn(lw, st)
         lw.release_dead()
+    return finish(lw)
+
+
+def finish(lw, with_outputs=True):
+    """The graph's outputs located (a host-resident output activated first) and the program finished: the
+    ``CompiledModel`` of ``lw`` once every step is lowered. ``with_outputs=False``: a chip of
+    ``compiler.system.pipeline`` before the last, which holds none of the outputs."""
     outputs = {}
-    for name, tname in lw.q.outputs.items():
+    for name, tname in lw.q.outputs.items() if with_outputs else ():
         t = lw.T[tname]
         if t.kind == "ids":
             raise NotImplementedError(f"output {name!r}: integer ids ({tname!r}) are not lowered as outputs")

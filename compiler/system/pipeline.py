@@ -27,8 +27,8 @@ from types import SimpleNamespace
 
 from spec.config import MAX_CHIPS
 
+from ..lower import finish
 from ..lower.layout import _T
-from ..lower.model import CompiledModel, OutputLoc
 from ..lower.placement import Lowering
 from ..lower.registry import lowering_for
 from ..memory import MemoryFull
@@ -174,24 +174,7 @@ class _Pipeline:
             self.transfers[f"c{k}.east->c{k + 1}.west"] = len(src)
 
     def models(self):
-        out = []
-        for i, lw in enumerate(self.lws):
-            outputs = {}
-            if i == len(self.lws) - 1:
-                for name, tname in lw.q.outputs.items():
-                    t = lw.T[tname]
-                    if t.kind == "ids":
-                        raise NotImplementedError(f"output {name!r}: integer ids ({tname!r}) are not lowered "
-                                                  f"as outputs")
-                    if t.kind == "host":
-                        lw.act(t, f"output {name!r}")
-                    kind = "indices" if t.kind == "idx" else "codes"
-                    outputs[name] = OutputLoc(tname, kind, t.shape, t.rows, t.features if kind == "codes" else 1,
-                                              t.region.segments)
-            prog = lw.b.finish()
-            out.append(CompiledModel(lw.q, lw.c, lw.batch, prog, lw.layout, lw.constants, outputs, lw.regions,
-                                     lw.matmuls, lw.alloc))
-        return out
+        return [finish(lw, with_outputs=i == len(self.lws) - 1) for i, lw in enumerate(self.lws)]
 
 
 def lower_pipeline(qgraph, config, batch=None, chips=None, boundaries=None):

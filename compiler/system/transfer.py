@@ -76,21 +76,19 @@ def place_together(builders, first, place):
     raise last
 
 
+def _link_ops(op, link, t, n, iv, **fields):
+    """``op`` (SEND or RECV) instructions for ``n`` items from issue ``t``, one every ``iv`` cycles (``count`` at
+    most ``MAX_COUNT`` each)."""
+    return [(link, t + i0 * iv, Instruction(op, count=min(isa.MAX_COUNT, n - i0), **fields))
+            for i0 in range(0, n, isa.MAX_COUNT)]
+
+
 def _sends(link, s, n, stream, iv):
-    """SEND instructions for ``n`` items from issue ``s`` (``count`` at most ``MAX_COUNT`` each)."""
-    out = []
-    for i0 in range(0, n, isa.MAX_COUNT):
-        k = min(isa.MAX_COUNT, n - i0)
-        out.append((link, s + i0 * iv, Instruction("SEND", src=stream, count=k)))
-    return out
+    return _link_ops("SEND", link, s, n, iv, src=stream)
 
 
 def _recvs(link, r, n, stream, iv):
-    out = []
-    for i0 in range(0, n, isa.MAX_COUNT):
-        k = min(isa.MAX_COUNT, n - i0)
-        out.append((link, r + i0 * iv, Instruction("RECV", dst=stream, count=k)))
-    return out
+    return _link_ops("RECV", link, r, n, iv, dst=stream)
 
 
 def send(builders, src, dst, src_locs, dst_locs, start):

@@ -466,6 +466,9 @@ def cmd_compile_lm(args, model, context, calibration):
     if args.batch is not None or args.timeline:
         raise UsageError("arguments --batch and --timeline: apply to a compiled program, not to a language model "
                          "(one decode step at batch 1)")
+    if args.chips > 1:
+        raise UsageError("argument --chips: a language model compiles for one chip so far (its decode step over "
+                         "several chips is not built: docs/multichip.md)")
     try:
         lm = compiler.compile_lm(model, context, config=args.config, calibration=calibration,
                                  pick=args.pick or "host")
@@ -519,12 +522,12 @@ def cmd_compile(args):
     if args.pick is not None:
         raise UsageError("argument --pick: applies to a language model (MODEL.py with max_context())")
     model, examples = loaded
+    if args.chips > 1 and args.timeline:
+        raise UsageError("argument --timeline: the timeline of a system of chips is not drawn yet")
     try:
         cp = compiler.compile(model, examples, config=args.config, batch=args.batch, chips=args.chips)
     except (ValueError, TypeError, NotImplementedError) as e:
         raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
-    if args.chips > 1 and args.timeline:
-        raise UsageError("argument --timeline: the timeline of a system of chips is not drawn yet")
     out = cp.save(args.output)
     reps = cp.sram_report() if args.chips > 1 else [cp.sram_report()]
     print(f"compiled {args.model} for config {cp.config.name}, batch {cp.batch}: {cp.predicted_cycles} predicted "

@@ -31,15 +31,35 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
+from spec.config import ChipConfig
+
 from .chip import Chip
 from .link import link_word_layout
 
-__all__ = ["System", "TOPOLOGIES", "MAX_RTL_CHIPS", "links_of"]
+__all__ = ["System", "TOPOLOGIES", "MAX_RTL_CHIPS", "links_of", "check_system_args"]
 
 TOPOLOGIES = ("line", "ring")
 #: The RTL system's chips (issue 11: 1–8; ``err_chip`` is 3 bits). ``golden.system`` takes up to
 #: ``spec.config.MAX_CHIPS``.
 MAX_RTL_CHIPS = 8
+
+
+def check_system_args(config, chips, topology):
+    """``ValueError`` / ``TypeError`` in one line for a bad configuration, chip count or topology of a
+    ``System`` (also what ``sim.system_verilator`` checks before any build); returns ``(config, chips,
+    topology)``."""
+    if not isinstance(config, ChipConfig):
+        raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
+    config.check_rtl()
+    if not isinstance(chips, int) or isinstance(chips, bool) or not 1 <= chips <= MAX_RTL_CHIPS:
+        raise ValueError(f"chips must be an integer between 1 and {MAX_RTL_CHIPS}, not {chips!r}")
+    if topology not in TOPOLOGIES:
+        raise ValueError(f"topology must be one of {', '.join(map(repr, TOPOLOGIES))}, not {topology!r}")
+    if (chips > 1 or topology == "ring") and set(config.link_ends) != {"west", "east"}:
+        raise ValueError(f"a {topology} of {chips} chip{'s' * (chips > 1)} needs a link slice at both ends of "
+                         f"config {config.name} (slices: {', '.join(config.slice_names)}; ChipConfig.with_links() "
+                         f"adds them)")
+    return config, chips, topology
 
 
 def links_of(chips, topology):
@@ -58,13 +78,7 @@ class System(wiring.Component):
     """``chips`` chips of ``config`` in ``topology`` (module docstring)."""
 
     def __init__(self, config, chips=2, topology="line"):
-        config.check_rtl()
-        if not isinstance(chips, int) or isinstance(chips, bool) or not 1 <= chips <= MAX_RTL_CHIPS:
-            raise ValueError(f"chips must be an integer between 1 and {MAX_RTL_CHIPS}, not {chips!r}")
-        if topology not in TOPOLOGIES:
-            raise ValueError(f"topology must be one of {', '.join(map(repr, TOPOLOGIES))}, not {topology!r}")
-        if (chips > 1 or topology == "ring") and set(config.link_ends) != {"west", "east"}:
-            raise ValueError(f"a {topology} of {chips} chips needs a link slice at both ends of config {config.name}")
+        check_system_args(config, chips, topology)
         self.config, self.n, self.topology = config, chips, topology
         self.links = links_of(chips, topology)
         ends = [[] for _ in range(chips)]

@@ -58,21 +58,10 @@ NATIVE = "native" in getattr(_verilator, "MAINS", ())
 
 
 def check_system_args(config, chips, topology):
-    """``ValueError`` / ``TypeError`` in one line for a bad configuration, chip count or topology (the
-    messages of ``rtl.system.System``); returns ``(config, chips, topology)``."""
-    from rtl.system import MAX_RTL_CHIPS, TOPOLOGIES
-    if not isinstance(config, ChipConfig):
-        raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
-    config.check_rtl()
-    if not isinstance(chips, int) or isinstance(chips, bool) or not 1 <= chips <= MAX_RTL_CHIPS:
-        raise ValueError(f"chips must be an integer between 1 and {MAX_RTL_CHIPS}, not {chips!r}")
-    if topology not in TOPOLOGIES:
-        raise ValueError(f"topology must be one of {', '.join(map(repr, TOPOLOGIES))}, not {topology!r}")
-    if (chips > 1 or topology == "ring") and set(config.link_ends) != {"west", "east"}:
-        raise ValueError(f"a {topology} of {chips} chip{'s' * (chips > 1)} needs a link slice at both ends of "
-                         f"config {config.name} (slices: {', '.join(config.slice_names)}; ChipConfig.with_links() "
-                         f"adds them)")
-    return config, chips, topology
+    """``rtl.system.check_system_args``: a bad configuration, chip count or topology fails in one line, before
+    any build (imported here on use, so that importing this module loads no Amaranth)."""
+    from rtl.system import check_system_args as check
+    return check(config, chips, topology)
 
 
 def generate_system_verilog(config: ChipConfig, chips: int, topology: str = "line", emit_src: bool = False,

@@ -134,7 +134,9 @@ def build_parser():
     comp.add_argument("--chips", type=_int_in(1, SYSTEM_MAX_CHIPS), default=1,
                       help=f"chips joined by scheduled links (1..{SYSTEM_MAX_CHIPS}; default 1): more lowers the model "
                            f"in pipeline parallel, its steps divided among the chips and the tensors between them "
-                           f"sent over the links")
+                           f"sent over the links; a language model (MODEL.py with model() and max_context()) in "
+                           f"tensor parallel, its heads and MLP columns divided, the partial sums added over the "
+                           f"links")
     comp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
 
     run = sub.add_parser("run", help="run a compiled program folder (conveyor compile), or assemble a program, run "
@@ -237,6 +239,9 @@ def build_parser():
     lmd.add_argument("--pick", type=_one_of(("host", "chip")), default="host",
                      help="who picks each token: host (default: it reads the logits; greedy or sampled) or chip "
                           "(greedy on the chip, which writes the token the next step's embedding READX reads)")
+    lmd.add_argument("--chips", type=_int_in(1, SYSTEM_MAX_CHIPS), default=1,
+                     help=f"chips in a line (1..{SYSTEM_MAX_CHIPS}; default 1): more divides the decode step in tensor "
+                          f"parallel (heads and MLP columns per chip, partial sums added over the links)")
     lmd.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     lmd.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
@@ -466,12 +471,9 @@ def cmd_compile_lm(args, model, context, calibration):
     if args.batch is not None or args.timeline:
         raise UsageError("arguments --batch and --timeline: apply to a compiled program, not to a language model "
                          "(one decode step at batch 1)")
-    if args.chips > 1:
-        raise UsageError("argument --chips: a language model compiles for one chip so far (its decode step over "
-                         "several chips is not built: docs/multichip.md)")
     try:
         lm = compiler.compile_lm(model, context, config=args.config, calibration=calibration,
-                                 pick=args.pick or "host")
+                                 pick=args.pick or "host", chips=args.chips)
     except (ValueError, TypeError, NotImplementedError) as e:
         raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
     out = lm.save(args.output)
@@ -479,13 +481,19 @@ def cmd_compile_lm(args, model, context, calibration):
           f"vocabulary {lm.vocab}")
     print(f"  decode   {lm.step_cycles} predicted cycles per token (one program, every position), "
           f"{lm.host_words} host-edge words per step")
+    if lm.chips > 1:
+        print(f"  chips    {lm.chips} in a line, tensor parallel (cycles {', '.join(map(str, lm.chip_cycles))}; "
+              f"{sum(lm.link_words.values())} link vectors a step)")
+        for line in lm.split:
+            print(f"  split    {line}")
     print(f"  program  {max(len(w) for w in lm.model.program.words)} words on the busiest queue; compile "
           f"{sum(lm.timings.values()):.2f} s")
     print(f"wrote {out} (generate with: conveyor run {out} --prompt-ids 1,2,3 --tokens 8)")
     if args.json:
         _write_json(args.json, {"model": str(args.model), "config": lm.config.name, "context": lm.context,
                                 "vocab": lm.vocab, "step_cycles": lm.step_cycles, "host_words": lm.host_words,
-                                "timings": lm.timings, "output": str(out)})
+                                "chips": lm.chips, "chip_cycles": list(lm.chip_cycles), "split": lm.split,
+                                "link_words": lm.link_words, "timings": lm.timings, "output": str(out)})
     return 0
 
 
@@ -937,9 +945,10 @@ def cmd_demo_lm(args):
     if args.temperature and args.pick == "chip":
         raise UsageError("argument --temperature: the chip picks greedily (--pick chip); sample with --pick host")
     r = run_demo(args.arch, args.prompt, args.tokens, args.backend, c, args.temperature, args.seed,
-                 args.build_dir, pick=args.pick)
+                 args.build_dir, pick=args.pick, chips=args.chips)
     ok = "equal to the int8 reference, token for token" if r["tokens_match"] else "DIFFERENT from the int8 reference"
-    print(f"language model {r['arch']} on chip {r['config']} ({r['backend']}), {len(r['tokens'])} tokens {ok}")
+    where = f"chip {r['config']}" if r["chips"] == 1 else f"{r['chips']} chips of {r['config']} in a line"
+    print(f"language model {r['arch']} on {where} ({r['backend']}), {len(r['tokens'])} tokens {ok}")
     print(f"  prompt       {r['prompt']!r}")
     print(f"  generated    {r['text']!r}")
     d = r["decode_cycles"]
@@ -953,6 +962,14 @@ def cmd_demo_lm(args):
           f"{r['mxu_utilization']:.3f}")
     print(f"  bound        weight streaming {r['weight_bound_cycles']} cycles per token: the step is "
           f"{r['bound_ratio']:.2f}x it")
+    if r["chips"] > 1:
+        print(f"  chips        {', '.join(map(str, r['chip_cycles']))} cycles; one chip {r['one_chip_step_cycles']}: "
+              f"{r['speedup_over_one_chip']:.2f}x the tokens/s per user")
+        for line in r["split"]:
+            print(f"  split        {line}")
+        busy = max(r["link_busy"].values(), default=0.0)
+        print(f"  links        {sum(r['link_words_per_step'].values())} vectors a step over {len(r['link_busy'])} "
+              f"directed links, the busiest {busy:.1%} of the step")
     print(f"  loss         validation {r['float_val_loss']:.4f} float, {r['int8_val_loss']:.4f} int8 nats per "
           f"character ({r['val_windows']} windows; unigram entropy {r['unigram_entropy']:.3f})")
     print(f"  compile      {r['compile_seconds']:.2f} s; generation {r['run_seconds']:.1f} s")

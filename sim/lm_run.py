@@ -26,6 +26,7 @@ import numpy as np
 
 from compiler.runners import register_runner
 from golden.chip import ChipSim
+from golden.system import SystemSim
 from spec.host import HostOp, pack_command, unpack_status
 from spec.image import check_mem_inputs
 
@@ -44,49 +45,62 @@ def _mems(config, image):
     return mems
 
 
-def _golden(lm, prompt, n, temperature, seed):
-    """Tokens, per-step cycles and logits (golden), every position run."""
+def _golden(lm, prompt, n, temperature, seed, chip_cycles=None):
+    """Tokens, per-step cycles and logits (golden), every position run; each step's per-chip cycles appended to
+    ``chip_cycles`` when given."""
     c = lm.config
     rng = np.random.default_rng(seed)
-    mems = _mems(c, lm.memory_image())
-    programs = lm.model.program.words
+    mems = [_mems(c, lm.memory_image(k)) for k in range(lm.chips)]
     ids, out, cycles, logits, feeds = list(prompt), [], [], [], []
     pos = 0
     while len(out) < n:
         tok = ids[pos]
-        sim = ChipSim(c)
-        sim.load(programs)
-        for p, m in mems.items():
-            for bank in range(c.mem_banks):
-                sim.write_mem(p, bank, 0, m[bank])
-        for s, bank, addr, words in _writes(lm, tok, pos, len(prompt)):
-            sim.write_mem(s, bank, addr, words)
-        res = sim.run()
+        res, chips = _step(lm, mems, tok, pos, len(prompt))
         if res.error is not None:
             raise RuntimeError(f"the chip faulted at position {pos}: {res.error}")
         cycles.append(int(res.cycles))
+        if chip_cycles is not None:
+            chip_cycles.append([int(r.cycles) for r in chips])
         feeds.append((tok, pos))
-        mems = {p: np.asarray(res.mems[p], np.int64) for p in c.positions("mem")}
-        codes = lm.logits_of(res.read_mem)
+        mems = [{p: np.asarray(r.mems[p], np.int64) for p in c.positions("mem")} for r in chips]
+        codes = lm.logits_of(chips[0].read_mem)
         logits.append(codes)
         pos += 1
         if pos >= len(prompt):
             nxt = lm.choose(codes, temperature, rng)
-            if lm.pick == "chip":           # the chip wrote its pick into the token word: the same rule
-                (s, bank, addr, _), = lm.data.token
-                chip = lm.data.token_of(res.read_mem(s, bank, addr, 1)[0])
-                if chip != nxt:
-                    raise RuntimeError(f"the chip picked token {chip} at position {pos - 1}, the greedy rule on "
-                                       f"its logits {nxt}")
+            if lm.pick == "chip":           # each chip wrote its pick into its token word: the same rule
+                for k, (r, (_, data)) in enumerate(zip(chips, lm.parts)):
+                    (s, bank, addr, _), = data.token
+                    chip = data.token_of(r.read_mem(s, bank, addr, 1)[0])
+                    if chip != nxt:
+                        raise RuntimeError(f"chip {k} picked token {chip} at position {pos - 1}, the greedy rule "
+                                           f"on its logits {nxt}")
             out.append(nxt)
             ids.append(nxt)
     return out, cycles, logits, feeds
 
 
-def _writes(lm, tok, pos, prompt_len):
-    """The host's writes before the step at ``pos``: the token word, unless the chip picked it (``pick="chip"``:
-    every token after the prompt's)."""
-    return lm.data.writes(tok, pos) if lm.pick == "host" or pos < prompt_len else []
+def _step(lm, mems, tok, pos, prompt_len):
+    """One step on golden: ``(result, [each chip's ChipResult])``; a system of ``lm.chips`` chips runs as one
+    ``golden.system.SystemSim`` (every chip's host edge written before the shared START)."""
+    c = lm.config
+    sim = ChipSim(c) if lm.chips == 1 else SystemSim(c, lm.chips, "line")
+    chips = [sim] if lm.chips == 1 else [sim.chip(k) for k in range(lm.chips)]
+    for s_, (model, data), m in zip(chips, lm.parts, mems):
+        s_.load(model.program.words)
+        for p, words in m.items():
+            for bank in range(c.mem_banks):
+                s_.write_mem(p, bank, 0, words[bank])
+        for s, bank, addr, words in _writes(data, lm.pick, tok, pos, prompt_len):
+            s_.write_mem(s, bank, addr, words)
+    res = sim.run()
+    return res, [res] if lm.chips == 1 else list(res.chips)
+
+
+def _writes(data, pick, tok, pos, prompt_len):
+    """The host's writes (``StepData`` ``data`` of one chip) before the step at ``pos``: the token word, unless the
+    chip picked it (``pick="chip"``: every token after the prompt's)."""
+    return data.writes(tok, pos) if pick == "host" or pos < prompt_len else []
 
 
 def _per_step(values, prompt_len):
@@ -99,51 +113,77 @@ def _reader(words):
     return lambda s, b, a, n: np.array([next(words) for _ in range(n)])
 
 
-def _verilator(lm, feeds, logits, cycles, build_dir, seed, prompt_len, tokens):
-    from .chip_verilator import ChipSimulator
-    c = lm.config.check_rtl()
-    sim = ChipSimulator(c, build_root=default_build() / "sim" if build_dir is None else build_dir)
+def _chip_commands(lm, k, feeds, prompt_len, reads):
+    """Chip ``k``'s host conversation: its queues and memory image once, then per step its token word's write
+    (``_writes``), START, STATUS and ``reads`` (``(slice, bank, addr)`` words)."""
+    c = lm.config
+    model, data = lm.parts[k]
     cmds = []
-    for p, words in enumerate(lm.model.program.words):
+    for p, words in enumerate(model.program.words):
         for a, w in enumerate(words):
             cmds.append(pack_command(c, HostOp.WRITE_QUEUE, slice=p, addr=a, data=int(w)))
-    for s, bank, addr, v in check_mem_inputs(c, lm.memory_image()):
+    for s, bank, addr, v in check_mem_inputs(c, lm.memory_image(k)):
         for i, vec in enumerate(v):
             cmds.append(pack_command(c, HostOp.WRITE_MEM, slice=s, bank=bank, addr=addr + i, data=list(vec)))
-    reads = [(c.slice_index(s), b, a + i) for s, b, a, n in lm.data.logits.segments for i in range(n)]
-    n_logit = len(reads)
-    if lm.pick == "chip":                   # and the token word the chip wrote
-        reads += [(c.slice_index(s), b, a) for s, b, a, _ in lm.data.token]
-    ids = [tok for tok, _ in feeds] + [tokens[-1]]
-    n_resp = 0
     for tok, pos in feeds:
-        for s, bank, addr, v in _writes(lm, tok, pos, prompt_len):
+        for s, bank, addr, v in _writes(data, lm.pick, tok, pos, prompt_len):
             for i, vec in enumerate(v):
                 cmds.append(pack_command(c, HostOp.WRITE_MEM, slice=c.slice_index(s), bank=bank, addr=addr + i,
                                          data=[int(x) for x in vec]))
         cmds += [pack_command(c, HostOp.START), pack_command(c, HostOp.STATUS)]
         cmds += [pack_command(c, HostOp.READ_MEM, slice=p, bank=b, addr=a) for p, b, a in reads]
-        n_resp += 1 + len(reads)
-    with progress.step(f"generating on the RTL ({len(feeds)} steps of {lm.step_cycles} cycles, config {c.name})"):
-        played = sim.play(cmds, n_resp, seed=seed, max_cycles=sum(cycles) + 8 * len(cmds) + 10_000)
-    k = 0
+    return cmds
+
+
+def _verilator(lm, feeds, logits, cycles, build_dir, seed, prompt_len, tokens, chip_cycles):
+    c = lm.config.check_rtl()
+    root = default_build() / "sim" if build_dir is None else build_dir
+    reads = [(c.slice_index(s), b, a + i) for s, b, a, n in lm.data.logits.segments for i in range(n)]
+    n_logit = len(reads)
+    # chip 0: the logits (and the token word the chip wrote); every other chip: its token word, when it picks
+    tokens_of = [[(c.slice_index(s), b, a) for s, b, a, _ in data.token] if lm.pick == "chip" else []
+                 for _, data in lm.parts]
+    per_chip = [reads + tokens_of[0]] + tokens_of[1:]
+    cmds = [_chip_commands(lm, k, feeds, prompt_len, per_chip[k]) for k in range(lm.chips)]
+    n_resp = [len(feeds) * (1 + len(r)) for r in per_chip]
+    what = f"generating on the RTL ({len(feeds)} steps of {lm.step_cycles} cycles, config {c.name}" + (
+        f", {lm.chips} chips)" if lm.chips > 1 else ")")
+    limit = sum(cycles) + 8 * max(map(len, cmds)) + 10_000
+    if lm.chips == 1:
+        from .chip_verilator import ChipSimulator
+        sim = ChipSimulator(c, build_root=root)
+        with progress.step(what):
+            played = sim.play(cmds[0], n_resp[0], seed=seed, max_cycles=limit)
+        responses = [played.responses]
+    else:
+        from .system_verilator import SystemSimulator
+        sim = SystemSimulator(c, lm.chips, "line", build_root=root)
+        with progress.step(what):
+            played = sim.play(cmds, n_resp, seed=seed, max_cycles=limit)
+        responses = played.responses
+    ids = [tok for tok, _ in feeds] + [tokens[-1]]
     for step, (_tok, pos) in enumerate(feeds):
-        status = unpack_status(played.responses[k])
-        words = [decode_vector(c, r) for r in played.responses[k + 1:k + 1 + len(reads)]]
-        k += 1 + len(reads)
-        if status["error"] or not status["done"]:
-            return False, f"step {step} (position {pos}): the RTL reported {status}", played
-        if status["cycles"] != cycles[step]:
-            return False, f"step {step} (position {pos}): cycles RTL {status['cycles']}, golden {cycles[step]}", played
-        rtl = lm.logits_of(_reader(iter(words[:n_logit])))
-        if lm.pick == "chip" and pos >= prompt_len - 1 and lm.data.token_of(words[n_logit]) != ids[step + 1]:
-            return False, (f"step {step} (position {pos}): the RTL picked token {lm.data.token_of(words[n_logit])}, "
-                           f"golden {ids[step + 1]}"), played
-        diff = np.flatnonzero(rtl != logits[step])
-        if diff.size:
-            i = int(diff[0])
-            return False, (f"step {step} (position {pos}): logit {i} RTL {int(rtl[i])}, golden {int(logits[step][i])}"
-                           f" ({diff.size} differ)"), played
+        for k in range(lm.chips):
+            m = 1 + len(per_chip[k])
+            status = unpack_status(responses[k][step * m])
+            words = [decode_vector(c, r) for r in responses[k][step * m + 1:(step + 1) * m]]
+            where = f"step {step} (position {pos})" + (f", chip {k}" if lm.chips > 1 else "")
+            if status["error"] or not status["done"]:
+                return False, f"{where}: the RTL reported {status}", played
+            if status["cycles"] != chip_cycles[step][k]:
+                return False, f"{where}: cycles RTL {status['cycles']}, golden {chip_cycles[step][k]}", played
+            picked = words[n_logit:] if k == 0 else words
+            if picked and pos >= prompt_len - 1 and lm.parts[k][1].token_of(picked[0]) != ids[step + 1]:
+                return False, (f"{where}: the RTL picked token {lm.parts[k][1].token_of(picked[0])}, golden "
+                               f"{ids[step + 1]}"), played
+            if k:
+                continue
+            rtl = lm.logits_of(_reader(iter(words[:n_logit])))
+            diff = np.flatnonzero(rtl != logits[step])
+            if diff.size:
+                i = int(diff[0])
+                return False, (f"{where}: logit {i} RTL {int(rtl[i])}, golden {int(logits[step][i])} "
+                               f"({diff.size} differ)"), played
     return True, None, played
 
 
@@ -154,13 +194,15 @@ def generate(lm, prompt_ids, max_new_tokens, backend="golden", *, temperature=0.
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     prompt = lm.check_prompt(prompt_ids, max_new_tokens)
-    tokens, cycles, logits, feeds = _golden(lm, prompt, max_new_tokens, temperature, seed)
+    chip_cycles = []
+    tokens, cycles, logits, feeds = _golden(lm, prompt, max_new_tokens, temperature, seed, chip_cycles)
     ref = lm.reference(prompt, max_new_tokens, temperature, seed)
     host = [lm.data.host_words(pos < len(prompt)) for _, pos in feeds]
     gen = Generation(tokens, ref, _per_step(cycles, len(prompt)), _per_step([lm.step_cycles] * len(cycles),
                      len(prompt)), _per_step(host, len(prompt)), backend, prompt)
     if backend == "verilator":
-        ok, mismatch, played = _verilator(lm, feeds, logits, cycles, build_dir, seed, len(prompt), tokens)
+        ok, mismatch, played = _verilator(lm, feeds, logits, cycles, build_dir, seed, len(prompt), tokens,
+                                          chip_cycles)
         gen.match, gen.mismatch = ok, mismatch
         gen.harness_cycles = int(played.harness_cycles)
         if check and not ok:

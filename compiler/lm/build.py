@@ -5,6 +5,8 @@
 * ``max_context``: the longest sequence it will see, a multiple of ``mxu_cols`` (the key tiles of the cache);
 * ``calibration``: token ids, a 1-D run of text (cut into windows of ``max_context``) or ``(B, max_context)``
   windows: the int8 ranges are calibrated on them (``CALIBRATION_WINDOWS`` windows at most);
+* ``chips``: 1, or the chips of a line the decode step is divided among in tensor parallel
+  (``compiler.system.decode``: heads and MLP columns split, the partial sums added over the links);
 * ``pick``: ``"host"`` (the host reads the logits and picks each token, greedy or sampled) or ``"chip"`` (the
   chip picks greedily and writes the token word the next step's embedding READX reads: the host only STARTs
   and reads the token).
@@ -16,6 +18,8 @@ on the rows before it) and for one token (the shapes of a decode step), and the 
 import time
 
 import numpy as np
+
+from spec.config import MAX_CHIPS
 
 from ..api import _preset
 from ..quantize import quantize
@@ -47,7 +51,7 @@ def _windows(calibration, T):
 PICKS = ("host", "chip")
 
 
-def compile_lm(model, max_context, config="small", calibration=None, pick="host"):
+def compile_lm(model, max_context, config="small", calibration=None, pick="host", chips=1):
     """Compile the language model ``model`` for generation on ``config`` (module docstring)."""
     import torch
 
@@ -59,6 +63,8 @@ def compile_lm(model, max_context, config="small", calibration=None, pick="host"
     if pick not in PICKS:
         raise ValueError(f"pick must be one of {', '.join(PICKS)} (who picks the next token), not {pick!r}")
     config = _preset(config)
+    if isinstance(chips, bool) or not isinstance(chips, (int, np.integer)) or not 1 <= chips <= MAX_CHIPS:
+        raise ValueError(f"chips must be an integer between 1 and {MAX_CHIPS}, not {chips!r}")
     T = int(max_context)
     if T % config.mxu_cols:
         raise ValueError(f"max_context must be a multiple of mxu_cols = {config.mxu_cols} of config {config.name} "
@@ -79,10 +85,16 @@ def compile_lm(model, max_context, config="small", calibration=None, pick="host"
     q = quantize(g_full, [{ids_name: wins[i:i + 8]} for i in range(0, len(wins), 8)])
     timings["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model_d, data = lower_decode(q, g_one, config, pick)
+    if chips > 1:
+        from ..system.decode import lower_decode_system
+        parts, plan = lower_decode_system(q, g_one, config, int(chips), pick)
+    else:
+        parts, plan = [lower_decode(q, g_one, config, pick)], None
     timings["lower"] = time.perf_counter() - t0
     vocab = int(g_full.outputs[next(iter(g_full.outputs))].shape[-1])
-    return LMProgram(config, T, vocab, q, model_d, data, timings, shape=_shape(model, g_full, T, vocab))
+    (model_d, data) = parts[0]
+    return LMProgram(model_d.config, T, vocab, q, model_d, data, timings, shape=_shape(model, g_full, T, vocab),
+                     parts=parts, split=plan.describe() if plan else ())
 
 
 def _shape(model, g, T, vocab):

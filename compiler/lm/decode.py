@@ -144,8 +144,13 @@ def _decode_steps(qg, g1):
 
 
 class _Decode:
-    def __init__(self, qg, g1, config, pick="host"):
+    """The decode step's lowering on one chip. ``shard`` (``compiler.system.decode``): a function of the step
+    graph giving the graph this chip lowers (its share of a tensor-parallel system)."""
+
+    def __init__(self, qg, g1, config, pick="host", shard=None):
         self.qd, self.positional, self.T = _decode_steps(qg, g1)
+        if shard is not None:
+            self.qd = shard(self.qd)
         self.c = config
         C = config.mxu_cols
         if self.T is None:
@@ -417,7 +422,8 @@ class _Decode:
         kl = self.off(k.region, {p_ for p_, _, _ in qa}, f"new keys of '{st.name}'").locs   # the two operands
         _vxu_pass(b, None, "mul", qa, ns.locs, b_locs=kl)                                 # on two slices
         _vxu_pass(b, None, "lsum", ns.locs, ns.locs)
-        _vxu_pass(b, None, "mul", ns.locs, ns.locs, b_locs=[self.kw.locs[0]] * H)
+        nk = self.off(ns, self.kw.slices, f"new key's scores of '{st.name}'")    # the one-hot on another slice
+        _vxu_pass(b, None, "mul", nk.locs, ns.locs, b_locs=[self.kw.locs[0]] * H)
         indexed_add(b, None, (ix, SCORE_LANE), sacc, self.off(ns, sacc.slices, "new key's scores").locs)
         rq = p["scores"]
         _vxu_pass(b, None, "requant", acc.locs, acc.locs,
@@ -449,6 +455,13 @@ class _Decode:
         lw.T[st.name] = _T(st.name, "act", shape, acc, None)
 
     def run(self):
+        for meeting in self.lower():
+            raise AssertionError(f"a decode step on one chip has no meeting points, not {meeting!r}")
+        return self.finish()
+
+    def lower(self):
+        """Lower every step (and the chip's pick): a generator, yielding where the chips of a system meet
+        (``lower_step`` of a shard of ``compiler.system.decode``); on one chip it yields nothing."""
         lw = self.lw
         self.setup_state()
         att = [st for st in self.qd.steps if st.op == "attention"]
@@ -464,25 +477,30 @@ class _Decode:
                 self.first_attention(self.qd.graph.node(last_attention.inputs[0]).shape[1])
             for i in st.inputs:
                 lw.consume(i)
-            if st.op in ("reshape", "transpose") and lw.T[st.inputs[0]].kind == "act":
-                self.relayout(st)
-            elif st.op == "attention":
-                self.attention(st, last=st is last_attention)
-            elif st.op == "embedding" and lw.T[st.inputs[0]].kind == "ids":
-                self.embedding(st)
-            elif st.name in groups:
-                for other in groups[st.name][1:]:
-                    for i in other.inputs:
-                        lw.consume(i)
-                lower_sibling_linears(lw, groups[st.name])
-            else:
-                lowering_for(st)(lw, st)
+            yield from self.lower_step(st, groups, st is last_attention)
             lw.release_dead()
         if not hasattr(self, "tk"):
             raise NotImplementedError("the decode step needs the token ids to go through an embedding")
         if self.pick == "chip":
             self.pick_on_chip()
-        return self.finish()
+
+    def lower_step(self, st, groups, last_attention):
+        """Lower one step; an iterable of the meeting points it needs (none on one chip)."""
+        lw = self.lw
+        if st.op in ("reshape", "transpose") and lw.T[st.inputs[0]].kind == "act":
+            self.relayout(st)
+        elif st.op == "attention":
+            self.attention(st, last=last_attention)
+        elif st.op == "embedding" and lw.T[st.inputs[0]].kind == "ids":
+            self.embedding(st)
+        elif st.name in groups:
+            for other in groups[st.name][1:]:
+                for i in other.inputs:
+                    lw.consume(i)
+            lower_sibling_linears(lw, groups[st.name])
+        else:
+            lowering_for(st)(lw, st)
+        return ()
 
     def sibling_linears(self):
         """``({first step's name: [linear steps]}, names of the later ones)``: linears of one input with no fused

@@ -48,11 +48,20 @@ class Generation:
 class LMProgram:
     """A compiled language model (module docstring)."""
 
-    def __init__(self, config, context, vocab, qgraph, model, data, timings, shape=None):
+    def __init__(self, config, context, vocab, qgraph, model, data, timings, shape=None, parts=None, split=()):
         self.config, self.context, self.vocab = config, context, vocab
         self.qgraph, self.model, self.data = qgraph, model, data
         self.timings = dict(timings)
         self.shape = dict(shape or {})
+        # a system of chips (compile_lm(chips=N)): one (CompiledModel, StepData) per chip, chip 0's first (the
+        # one whose logits the host reads); split: what each chip holds (ShardPlan.describe)
+        self.parts = list(parts) if parts else [(model, data)]
+        self.split = list(split)
+
+    @property
+    def chips(self):
+        """Chips the decode step runs on (1, or a line of ``compiler.system.decode``'s tensor-parallel shares)."""
+        return len(self.parts)
 
     def perf_shape(self):
         """The model's shape as the fields of ``perf.models.ModelShape`` (layers, d_model, heads, KV heads,
@@ -65,8 +74,28 @@ class LMProgram:
     # ---- the program ---------------------------------------------------------------------------------
     @property
     def step_cycles(self):
-        """Cycles of one decode step (every position: one program)."""
-        return int(self.model.program.predicted_cycles)
+        """Cycles of one decode step (every position: one program; on a system the largest chip's)."""
+        return max(self.chip_cycles)
+
+    @property
+    def link_words(self):
+        """Vectors each directed link carries in a decode step (``"c0.east->c1.west"``: SEND items of chip 0's
+        east link slice), read off the programs; empty on one chip."""
+        if self.chips == 1:
+            return {}
+        ends = self.config.link_ends
+        out = {}
+        for k, (m, _) in enumerate(self.parts):
+            for end, other, far in (("east", k + 1, "west"), ("west", k - 1, "east")):
+                if 0 <= other < self.chips:
+                    n = sum(ins.count for p, _, ins in m.program.instructions("SEND") if p == ends[end])
+                    out[f"c{k}.{end}->c{other}.{far}"] = n
+        return out
+
+    @property
+    def chip_cycles(self):
+        """Each chip's predicted cycles of a decode step."""
+        return tuple(int(m.program.predicted_cycles) for m, _ in self.parts)
 
     @property
     def host_words(self):
@@ -79,9 +108,9 @@ class LMProgram:
         """Who picks the next token: ``"host"`` or ``"chip"`` (greedy, compiled with ``compile_lm(pick=...)``)."""
         return self.data.pick
 
-    def memory_image(self):
-        """The constants loaded once before the first step (weights, tables, the zeroed cache)."""
-        return list(self.model.constants)
+    def memory_image(self, chip=0):
+        """The constants loaded once before the first step (weights, tables, the zeroed cache) of chip ``chip``."""
+        return list(self.parts[chip][0].constants)
 
     def logits_of(self, read):
         """The logit codes (int8, V) from ``read(slice, bank, addr, n)`` (words) over the output segments."""

@@ -8,7 +8,10 @@ ids input's shape). Arrays (program words, constants, tables, weights) go to ``d
 back with ``allow_pickle=False``. Parameters are encoded by kind: numbers, strings, lists, dicts, arrays
 (``{"array": key}``), ``QParams`` (``{"qparams": [scale, zp]}``) and ``Requant`` (``{"requant": …}``); anything
 else is refused when saving. ``load_lm`` checks the program words and MEM locations as ``compiler.saved``
-does and names what is missing or wrong in one ``ValueError``.
+does and names what is missing or wrong in one ``ValueError``. A system of chips (``compile_lm(chips=N)``) keeps
+chip 0's step and data where one chip's are, the other chips' in ``parts`` (arrays under ``c<k>_``) and the
+split's description in ``split``; a one-chip save has an empty ``parts``, and an older one none (read as one
+chip).
 """
 import json
 from pathlib import Path
@@ -101,28 +104,48 @@ def _segs(segments):
     return [[s, int(b), int(a), int(n)] for s, b, a, n in segments]
 
 
+class _Prefixed:
+    """The arrays of ``npz`` whose keys start with ``prefix``, by the rest of their key (a chip's part)."""
+
+    def __init__(self, npz, prefix):
+        self.npz, self.prefix = npz, prefix
+
+    def __getitem__(self, key):
+        return self.npz[self.prefix + key]
+
+
+def _part(m, data, enc, prefix):
+    """A chip's decode step and host data as ``lm.json`` keeps them (its arrays under ``prefix``)."""
+    arrays = {}
+    write_program(m.program, arrays)
+    enc.arrays.update({prefix + k: v for k, v in arrays.items()})
+    consts = []
+    for i, (s, b, a, words) in enumerate(m.constants):
+        enc.arrays[f"{prefix}const_{i}"] = np.asarray(words)
+        consts.append({"slice": s, "bank": int(b), "addr": int(a), "key": f"const_{i}"})
+    out = data.logits
+    return {"step": {"predicted_cycles": int(m.program.predicted_cycles), "matmul_items": int(m.matmul_items),
+                     "constants": consts, "assembly": m.program.text},
+            "data": {"token": _segs(data.token), "emb_words": int(data.emb_words), "vocab": int(data.vocab),
+                     "pick": data.pick,
+                     "logits": {"tensor": out.tensor, "shape": [int(x) for x in out.shape], "rows": int(out.rows),
+                                "features": int(out.features), "segments": _segs(out.segments)}}}
+
+
 def save_lm(lm, dir):
-    """Write ``lm`` as ``lm.json`` and ``data.npz`` into the folder ``dir``; returns its Path."""
+    """Write ``lm`` as ``lm.json`` and ``data.npz`` into the folder ``dir``; returns its Path. A system's chip 0
+    is saved as one chip is; chips 1 … N-1 in ``parts`` (their arrays' keys prefixed ``c<k>_``)."""
     d = Path(dir)
     d.mkdir(parents=True, exist_ok=True)
     enc = _Enc()
-    m, data, q = lm.model, lm.data, lm.qgraph
-    write_program(m.program, enc.arrays)
-    consts = []
-    for i, (s, b, a, words) in enumerate(m.constants):
-        enc.arrays[f"const_{i}"] = np.asarray(words)
-        consts.append({"slice": s, "bank": int(b), "addr": int(a), "key": f"const_{i}"})
+    q = lm.qgraph
     inp = q.graph.inputs[0]
-    out = data.logits
     meta = {
         "format": LM_FORMAT, "version": LM_FORMAT_VERSION, "config": lm.config.to_dict(),
         "context": lm.context, "vocab": lm.vocab, "timings": lm.timings, "shape": lm.shape,
-        "step": {"predicted_cycles": int(m.program.predicted_cycles), "matmul_items": int(m.matmul_items),
-                 "constants": consts, "assembly": m.program.text},
-        "data": {"token": _segs(data.token), "emb_words": int(data.emb_words), "vocab": int(data.vocab),
-                 "pick": data.pick,
-                 "logits": {"tensor": out.tensor, "shape": [int(x) for x in out.shape], "rows": int(out.rows),
-                            "features": int(out.features), "segments": _segs(out.segments)}},
+        **_part(lm.model, lm.data, enc, ""),
+        "parts": [_part(m, data, enc, f"c{k}_") for k, (m, data) in enumerate(lm.parts) if k],
+        "split": list(lm.split),
         "reference": {"input": inp.name, "input_shape": [None if x is None else int(x) for x in inp.shape],
                       "outputs": dict(q.outputs),
                       "qparams": {k: enc(v, "qp") for k, v in q.qparams.items()},
@@ -140,20 +163,28 @@ def load_lm(dir, cls):
                       lambda meta, npz: _from_saved(cls, meta, npz))
 
 
-def _from_saved(cls, meta, npz):
-    config = ChipConfig.from_dict(meta["config"])
-    st = meta["step"]
+def _part_from(config, context, part, npz):
+    st = part["step"]
     program = read_program(config, npz, st["predicted_cycles"], st.get("assembly", ""))
     constants = read_constants(config, st["constants"], npz)
-    dm = meta["data"]
-    layout = InputsLayout(config)
+    dm = part["data"]
     lo = dm["logits"]
     out = OutputLoc(lo["tensor"], "codes", tuple(lo["shape"]), int(lo["rows"]), int(lo["features"]),
                     tuple(tuple(s) for s in lo["segments"]))
+    model = CompiledModel(None, config, 1, program, InputsLayout(config), constants, {"output": out}, [],
+                          int(st["matmul_items"]))
+    data = StepData(config, context, token=tuple(tuple(x) for x in dm["token"]), emb_words=int(dm["emb_words"]),
+                    vocab=int(dm["vocab"]), logits=out, pick=dm["pick"])
+    return model, data
+
+
+def _from_saved(cls, meta, npz):
+    config = ChipConfig.from_dict(meta["config"])
+    context = int(meta["context"])
+    parts = [_part_from(config, context, meta, npz)]
+    parts += [_part_from(config, context, part, _Prefixed(npz, f"c{k + 1}_"))
+              for k, part in enumerate(meta.get("parts", []))]
     ref = meta["reference"]
-    model = CompiledModel(None, config, 1, program, layout, constants, {"output": out}, [], int(st["matmul_items"]))
-    data = StepData(config, int(meta["context"]), token=tuple(tuple(x) for x in dm["token"]),
-                    emb_words=int(dm["emb_words"]), vocab=int(dm["vocab"]), logits=out, pick=dm["pick"])
     steps = [QStep(s["op"], s["name"], tuple(s["inputs"]), tuple(s["fused"]), _dec(s["params"], npz))
              for s in ref["steps"]]
     qgraph = QGraph.__new__(QGraph)
@@ -161,5 +192,6 @@ def _from_saved(cls, meta, npz):
     qgraph.steps = steps
     qgraph.qparams = {k: _dec(v, npz) for k, v in ref["qparams"].items()}
     qgraph.outputs = dict(ref["outputs"])
-    return cls(config, int(meta["context"]), int(meta["vocab"]), qgraph, model, data, meta.get("timings", {}),
-               meta.get("shape"))
+    model, data = parts[0]
+    return cls(config, context, int(meta["vocab"]), qgraph, model, data, meta.get("timings", {}),
+               meta.get("shape"), parts=parts, split=meta.get("split", ()))

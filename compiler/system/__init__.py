@@ -8,6 +8,8 @@
 * ``compiler.system.mlp``: a two-layer MLP in tensor parallel: the first layer's columns and the second's rows
   divided, the partial sums added over the links;
 * ``compiler.system.pipeline``: any quantized graph in pipeline parallel over a line of chips (``SystemModel``);
+* ``compiler.system.decode``: a language model's decode step in tensor parallel over a line of chips (heads and
+  MLP columns divided, the partial sums all-reduced over the links): ``compile_lm(..., chips=N)``;
 * ``compiler.system.program``: ``SystemProgram``, what ``compiler.compile(..., chips=N)`` returns, saved as
   ``system.json`` plus a compiled-program folder per chip.
 """

@@ -26,7 +26,8 @@ from spec.isa import Instruction, Stream
 from ..phases import _read_to, _write_from
 from ..schedule import Conflict
 
-__all__ = ["send", "reduce_line", "place_together", "link_slice", "LINK_DATA", "LINK_PART", "LINK_SUM"]
+__all__ = ["send", "reduce_line", "allreduce_line", "place_together", "link_slice", "LINK_DATA", "LINK_PART",
+           "LINK_SUM"]
 
 LINK_DATA, LINK_PART, LINK_SUM = 0, 1, 2
 #: How many candidate start cycles a trial placement tries before giving up with the last refusal.
@@ -186,3 +187,19 @@ def reduce_line(builders, parts, start, out=None):
     lo = isa.MEM_READ_LATENCY + max(builders[-1].hops(p, west) for p, _, _ in parts[-1]) - isa.LINK_SEND_OFFSET
     s, _ = place_together(builders, max(start, lo), place)
     return s
+
+
+def allreduce_line(builders, parts, out0):
+    """``Σ_c parts[c]`` on every chip of a line: ``reduce_line`` into chip 0's ``out0`` (``n`` words apart from
+    its partial sums), then the totals sent east hop by hop (``send``: chip ``k``'s copy into chip ``k + 1``'s
+    ``parts[k + 1]``, once the reduction has read them). Starts when every chip's partial sums are stored.
+    Returns the word locations holding the totals on each chip: ``[out0, parts[1], …]``."""
+    start = max(max(b.ready(reads=p) for b, p in zip(builders, parts)), builders[0].ready(writes=out0))
+    reduce_line(builders, parts, start, out=out0)
+    src = list(out0)
+    for k in range(len(builders) - 1):
+        dst = list(parts[k + 1])
+        s0 = max(builders[k].ready(reads=src), builders[k + 1].ready(writes=dst))
+        send(builders, k, k + 1, src, dst, s0)
+        src = dst
+    return [list(out0)] + [list(p) for p in parts[1:]]

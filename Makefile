@@ -125,13 +125,14 @@ fpga: $(STAMP) ## Synthesize + place-and-route the tile for ECP5-85F and iCE40 U
 	$(RUN) $(CONVEYOR) fpga --target ecp5-85f --rows $(ECP5_ROWS) --cols $(ECP5_COLS) --json $(FPGA_REPORTS)/ecp5-85f.json
 	$(RUN) $(CONVEYOR) fpga --target ice40-up5k --rows $(ICE40_ROWS) --cols $(ICE40_COLS) $(ICE40_ARGS) --json $(FPGA_REPORTS)/ice40-up5k.json
 
-bench: $(STAMP) ## Benchmarks (python -m bench.mxu, bench.chip, bench.sweep, bench.system, bench.lm_compile): bench/results/*.json
+bench: $(STAMP) ## Benchmarks (python -m bench.mxu, bench.chip, bench.sweep, bench.system, bench.lm_compile, bench.lm_chips): bench/results/*.json
 	@mkdir -p $(BENCH_DIR)
 	$(RUN) $(VENV_PY) -m bench.mxu $(BENCH_ARGS)
 	$(RUN) $(VENV_PY) -m bench.chip $(CHIP_BENCH_ARGS)
 	$(RUN) $(VENV_PY) -m bench.sweep
 	$(RUN) $(VENV_PY) -m bench.system
 	$(RUN) $(VENV_PY) -m bench.lm_compile
+	$(RUN) $(VENV_PY) -m bench.lm_chips
 
 regress: $(STAMP) ## Random regression: SEEDS seeds from START on REGRESS_CONFIG, RTL vs golden (REGRESS_JOBS)
 	$(RUN) $(VENV_PY) -m verify.regress --seeds $(SEEDS) --start $(START) --config $(REGRESS_CONFIG) --jobs $(REGRESS_JOBS) --batch $(REGRESS_BATCH) $(REGRESS_ARGS)

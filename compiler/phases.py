@@ -97,11 +97,14 @@ def _read_to(b, items, locs, dst, first, index, label):
         items.append((p, issue, Instruction("READ", bank=bank, addr=addr, count=n, dst=s)))
 
 
-def _write_from(b, items, locs, src, first, index, label):
-    """WRITEs storing into ``locs[i]`` the value slice ``src`` writes during ``first + i``."""
+def _write_from(b, items, locs, src, first, index, label, claim=True):
+    """WRITEs storing into ``locs[i]`` the value slice ``src`` writes during ``first + i``. ``claim=False``: a tap,
+    a WRITE sampling a value already claimed on its way past this slice to a reader further on (a stream is
+    read by every slice it passes; the value goes on)."""
     for i0, p, bank, addr, n in _runs(locs):
         s = Stream(b.direction(src, p), index)
-        b.claim_stream(s, src, p, first + i0, n, label)
+        if claim:
+            b.claim_stream(s, src, p, first + i0, n, label)
         issue = first + i0 + b.hops(src, p) - isa.MEM_WRITE_LATENCY
         items.append((p, issue, Instruction("WRITE", src=s, bank=bank, addr=addr, count=n)))
 

@@ -63,7 +63,7 @@ def _golden(lm, prompt, n, temperature, seed, chip_cycles=None):
             chip_cycles.append([int(r.cycles) for r in chips])
         feeds.append((tok, pos))
         mems = [{p: np.asarray(r.mems[p], np.int64) for p in c.positions("mem")} for r in chips]
-        codes = lm.logits_of(chips[0].read_mem)
+        codes = lm.logits_of([r.read_mem for r in chips])
         logits.append(codes)
         pos += 1
         if pos >= len(prompt):
@@ -138,12 +138,11 @@ def _chip_commands(lm, k, feeds, prompt_len, reads):
 def _verilator(lm, feeds, logits, cycles, build_dir, seed, prompt_len, tokens, chip_cycles):
     c = lm.config.check_rtl()
     root = default_build() / "sim" if build_dir is None else build_dir
-    reads = [(c.slice_index(s), b, a + i) for s, b, a, n in lm.data.logits.segments for i in range(n)]
-    n_logit = len(reads)
-    # chip 0: the logits (and the token word the chip wrote); every other chip: its token word, when it picks
-    tokens_of = [[(c.slice_index(s), b, a) for s, b, a, _ in data.token] if lm.pick == "chip" else []
-                 for _, data in lm.parts]
-    per_chip = [reads + tokens_of[0]] + tokens_of[1:]
+    # per chip: its logits (chip 0, or every chip when the head is divided) and the token word it wrote (pick="chip")
+    logit_reads = [[(c.slice_index(s), b, a + i) for s, b, a, n in data.logits.segments for i in range(n)]
+                   if k in lm.logit_chips else [] for k, (_, data) in enumerate(lm.parts)]
+    per_chip = [lr + ([(c.slice_index(s), b, a) for s, b, a, _ in data.token] if lm.pick == "chip" else [])
+                for lr, (_, data) in zip(logit_reads, lm.parts)]
     cmds = [_chip_commands(lm, k, feeds, prompt_len, per_chip[k]) for k in range(lm.chips)]
     n_resp = [len(feeds) * (1 + len(r)) for r in per_chip]
     what = f"generating on the RTL ({len(feeds)} steps of {lm.step_cycles} cycles, config {c.name}" + (
@@ -163,6 +162,7 @@ def _verilator(lm, feeds, logits, cycles, build_dir, seed, prompt_len, tokens, c
         responses = played.responses
     ids = [tok for tok, _ in feeds] + [tokens[-1]]
     for step, (_tok, pos) in enumerate(feeds):
+        logit_words = []
         for k in range(lm.chips):
             m = 1 + len(per_chip[k])
             status = unpack_status(responses[k][step * m])
@@ -172,18 +172,18 @@ def _verilator(lm, feeds, logits, cycles, build_dir, seed, prompt_len, tokens, c
                 return False, f"{where}: the RTL reported {status}", played
             if status["cycles"] != chip_cycles[step][k]:
                 return False, f"{where}: cycles RTL {status['cycles']}, golden {chip_cycles[step][k]}", played
-            picked = words[n_logit:] if k == 0 else words
+            n_logit = len(logit_reads[k])
+            picked = words[n_logit:]
             if picked and pos >= prompt_len - 1 and lm.parts[k][1].token_of(picked[0]) != ids[step + 1]:
                 return False, (f"{where}: the RTL picked token {lm.parts[k][1].token_of(picked[0])}, golden "
                                f"{ids[step + 1]}"), played
-            if k:
-                continue
-            rtl = lm.logits_of(_reader(iter(words[:n_logit])))
-            diff = np.flatnonzero(rtl != logits[step])
-            if diff.size:
-                i = int(diff[0])
-                return False, (f"{where}: logit {i} RTL {int(rtl[i])}, golden {int(logits[step][i])} "
-                               f"({diff.size} differ)"), played
+            logit_words.append(iter(words[:n_logit]))
+        rtl = lm.logits_of([_reader(w) for w in logit_words])
+        diff = np.flatnonzero(rtl != logits[step])
+        if diff.size:
+            i = int(diff[0])
+            return False, (f"step {step} (position {pos}): logit {i} RTL {int(rtl[i])}, golden "
+                           f"{int(logits[step][i])} ({diff.size} differ)"), played
     return True, None, played
 
 
@@ -197,7 +197,7 @@ def generate(lm, prompt_ids, max_new_tokens, backend="golden", *, temperature=0.
     chip_cycles = []
     tokens, cycles, logits, feeds = _golden(lm, prompt, max_new_tokens, temperature, seed, chip_cycles)
     ref = lm.reference(prompt, max_new_tokens, temperature, seed)
-    host = [lm.data.host_words(pos < len(prompt)) for _, pos in feeds]
+    host = [lm.step_host_words(pos < len(prompt)) for _, pos in feeds]
     gen = Generation(tokens, ref, _per_step(cycles, len(prompt)), _per_step([lm.step_cycles] * len(cycles),
                      len(prompt)), _per_step(host, len(prompt)), backend, prompt)
     if backend == "verilator":

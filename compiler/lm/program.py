@@ -100,8 +100,20 @@ class LMProgram:
     @property
     def host_words(self):
         """Host-edge commands of a decode step (``StepData.host_words``): the token word's write when the host
-        picks, START, STATUS, the reads (the logits, or the chip's token word)."""
-        return self.data.host_words(prompt_step=False)
+        picks, START, STATUS, the reads (the logits, or the chip's token word). On a system of chips every chip
+        has its own host edge, all working at once: the busiest edge's."""
+        return self.step_host_words(prompt_step=False)
+
+    def step_host_words(self, prompt_step):
+        """Host-edge commands of a step (a prompt's step writes the token word even when the chip picks)."""
+        return max(d.host_words(prompt_step) for _, d in self.parts)
+
+    @property
+    def logit_chips(self):
+        """The chips whose logits the host reads, in vocabulary order: chip 0 (it computes them all) or every
+        chip (the head divided by columns: ``compiler.system.decode``)."""
+        features = [d.logits.features for _, d in self.parts]
+        return list(range(self.chips)) if self.chips > 1 and sum(features) == self.vocab else [0]
 
     @property
     def pick(self):
@@ -113,12 +125,16 @@ class LMProgram:
         return list(self.parts[chip][0].constants)
 
     def logits_of(self, read):
-        """The logit codes (int8, V) from ``read(slice, bank, addr, n)`` (words) over the output segments."""
-        out = self.data.logits
-        words = np.concatenate([read(s, b, a, n) for s, b, a, n in out.segments])
+        """The logit codes (int8, V) from ``read(slice, bank, addr, n)`` (words) over the output segments; on a
+        system of chips ``read`` is a list, one per chip (only ``logit_chips``' are called)."""
+        reads = read if isinstance(read, (list, tuple)) else [read]
         C = self.config.mxu_cols
-        codes = np.concatenate([words[nt, :min(C, out.features - nt * C)] for nt in range(len(words))])
-        return codes.astype(np.int8)
+        codes = []
+        for k in self.logit_chips:
+            out = self.parts[k][1].logits
+            words = np.concatenate([reads[k](s, b, a, n) for s, b, a, n in out.segments])
+            codes += [words[nt, :min(C, out.features - nt * C)] for nt in range(len(words))]
+        return np.concatenate(codes).astype(np.int8)
 
     # ---- decoding ------------------------------------------------------------------------------------
     def check_prompt(self, prompt_ids, max_new_tokens):

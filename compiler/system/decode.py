@@ -40,7 +40,7 @@ from ..lm.decode import _Decode, _decode_steps, _mem_summary
 from ..lower.layout import _MULT_MAX, _T, _pack_channels
 from ..lower.relu import max_zp
 from ..memory import MemoryFull
-from ..phases import _bias_reps, _Gemm, _gemm_prefetched, _pack_w, _tiles, _ToMem, _vxu_pass
+from ..phases import _bias_reps, _BiasAdd, _Gemm, _gemm_prefetched, _pack_w, _tiles, _ToMem, _vxu_pass
 from ..quantize import QGraph, QStep
 from .gemm import shares
 from .kernel import system_config
@@ -69,9 +69,11 @@ class _Group:
 
 @dataclass
 class ShardPlan:
-    """How a decode step is divided among ``chips`` chips (module docstring)."""
+    """How a decode step is divided among ``chips`` chips (module docstring); ``head``: the output linear
+    (the logits) and each chip's columns of it, when the host reads each chip's share."""
     chips: int
     groups: list
+    head: tuple | None = None
 
     @property
     def rows(self):
@@ -86,6 +88,10 @@ class ShardPlan:
             else:
                 share = ", ".join(f"chip {k}: columns {a}-{e - 1}" for k, (a, e) in enumerate(g.pieces))
             out.append(f"{' + '.join(g.cols)} -> {g.row} ({share})")
+        if self.head:
+            name, pieces = self.head
+            share = ", ".join(f"chip {k}: columns {a}-{e - 1}" for k, (a, e) in enumerate(pieces))
+            out.append(f"{name} -> the logits, read by the host from every chip ({share})")
         return out
 
     def shard(self, qd, chip):
@@ -95,13 +101,7 @@ class ShardPlan:
         for g in self.groups:
             a, e = g.pieces[chip]
             for name in g.cols:
-                st = steps[name]
-                p = st.params
-                rq = dataclasses.replace(p["requant"], mult=_cut(p["requant"].mult, a, e, g.width),
-                                         real=_cut(p["requant"].real, a, e, g.width))
-                steps[name] = QStep(st.op, st.name, st.inputs, st.fused,
-                                    dict(p, W=p["W"][:, a:e], bias=p["bias"][a:e], w_scale=_cut(p["w_scale"], a, e,
-                                                                                               g.width), requant=rq))
+                steps[name] = _columns(steps[name], a, e)
             row = steps[g.row]
             steps[g.row] = QStep(row.op, row.name, row.inputs, row.fused, dict(row.params, W=row.params["W"][a:e]))
             for name in g.split:
@@ -112,7 +112,24 @@ class ShardPlan:
             for name in g.cols + g.split:
                 for n in set(steps[name].fused) | {name}:
                     shapes[n] = _shape(qd.graph.node(n).shape, g, chip)
+        if self.head:
+            name, pieces = self.head
+            a, e = pieces[chip]
+            st = steps[name]
+            steps[name] = _columns(st, a, e)
+            for n in set(st.fused) | {name}:
+                shapes[n] = tuple(qd.graph.node(n).shape[:-1]) + (e - a,)
         return QGraph(_reshaped(qd.graph, shapes), [steps[st.name] for st in qd.steps], qd.qparams)
+
+
+def _columns(st, a, e):
+    """Linear step ``st`` restricted to its output columns ``a … e - 1``."""
+    p = st.params
+    width = p["W"].shape[1]
+    rq = dataclasses.replace(p["requant"], mult=_cut(p["requant"].mult, a, e, width),
+                             real=_cut(p["requant"].real, a, e, width))
+    return QStep(st.op, st.name, st.inputs, st.fused, dict(p, W=p["W"][:, a:e], bias=p["bias"][a:e],
+                                                          w_scale=_cut(p["w_scale"], a, e, width), requant=rq))
 
 
 def _cut(v, a, e, width):
@@ -149,9 +166,12 @@ def _reshaped(graph, shapes):
     return g
 
 
-def shard_plan(qd, chips, config):
+def shard_plan(qd, chips, config, pick="host"):
     """The ``ShardPlan`` of the step graph ``qd`` (``compiler.lm.decode._decode_steps``) on ``chips`` chips of
-    ``config`` (module docstring); ``ValueError`` naming the layer when a split cannot give every chip a share."""
+    ``config`` (module docstring); ``ValueError`` naming the layer when a split cannot give every chip a share.
+    With ``pick="host"`` the output linear (the head) is divided by whole tiles of columns too when it has a
+    tile for every chip: the host reads each chip's logits from its own host edge (with ``pick="chip"`` every
+    chip computes all of them, for its own argmax)."""
     producer = {st.name: st for st in qd.steps}
 
     def walk(name, split):
@@ -203,16 +223,24 @@ def shard_plan(qd, chips, config):
     if not groups:
         raise NotImplementedError("the model has no linear fed by other linears (an attention's output projection, "
                                   "an MLP's down projection): nothing to divide among chips")
-    return ShardPlan(chips, groups)
+    head = None
+    (out,) = qd.outputs.values()
+    last = producer.get(out)
+    if pick == "host" and last is not None and last.op == "linear" and last.name not in taken and \
+            last.params["W"].shape[1] >= chips * config.mxu_cols and not last.params["requant"].clamp_needed:
+        head = (last.name, shares(last.params["W"].shape[1], chips, config.mxu_cols, "columns"))
+    return ShardPlan(chips, groups, head)
 
 
 @dataclass
 class _Meeting:
-    """Where a chip waits for the others: the partial sums of row linear ``layer`` (``part``) and the words that
-    receive the totals on this chip (``total``: chip 0's apart from its partial sums, else ``part``)."""
+    """Where a chip waits for the others: the partial sums of row linear ``layer`` (``part``), the words that
+    receive the totals on this chip (``total``) and, in the middle of the line, the taps of the running sums
+    (``Shard.taps``)."""
     layer: str
     part: object
     total: object
+    taps: tuple | None = None
 
 
 class _Shard(_Decode):
@@ -227,9 +255,24 @@ class _Shard(_Decode):
             return self.row_linear(st)
         return super().lower_step(st, groups, last_attention)
 
+    def taps(self, layer, n):
+        """A chip in the middle of the line: ``(incoming, outgoing)`` regions of ``n`` words on two MEM slices
+        between its VXU and its east link (``allreduce_line``'s taps), or ``None`` when MEM has no room there."""
+        c = self.c
+        if self.chip in (0, self.plan.chips - 1):
+            return None
+        vxu, east = c.positions("vxu")[0], c.link_ends["east"]
+        between = sorted((p for p in c.positions("mem") if vxu < p < east), key=lambda p: -self.lw.alloc.free_words(p))
+        if len(between) < 2 or any(self.lw.alloc.free_words(p) < n for p in between[:2]):
+            return None
+        mems = set(c.positions("mem"))
+        return tuple(self.lw.region("scratch", f"{what} running sums of '{layer}'", n, exclude=mems - {p},
+                                    desc=f"{n} words") for what, p in zip(("incoming", "outgoing"), between))
+
     def row_linear(self, st):
-        """The chip's partial sums of a row linear (its rows of ``W``, no bias), the meeting (the totals
-        arrive), then the bias and the requantization as ``compiler.lower.linear`` does them."""
+        """The chip's partial sums of a row linear (its rows of ``W``; chip 0's with the bias added as its results
+        stream out, ``_BiasAdd``, so the sum holds it once), the meeting (the totals arrive), then the
+        requantization as ``compiler.lower.linear`` does it."""
         lw, c = self.lw, self.c
         x = lw.operand(st)
         layer = st.fused[0]
@@ -241,25 +284,30 @@ class _Shard(_Decode):
         w = lw.const(f"W of '{layer}' (rows of chip {self.chip})", _pack_w(W, c), exclude=xs, granule=R,
                      desc=f"int8 {K} x {N} as {Nt} x {_tiles(K, R)} tiles x {R} rows",
                      avoid=", on MEM slices not holding its activations")
-        part = self.scratch(f"partial sums of '{layer}'", Nt * M, avoid=xs | set(w.slices))
-        total = part
-        if self.chip == 0:          # the totals apart from the partial sums (reduce_line's ``out``)
-            total = self.scratch(f"sums of '{layer}'", Nt * M, avoid=set(part.slices))
-            if set(total.slices) & set(part.slices):
-                raise MemoryFull(f"'{layer}': no MEM slice apart from its partial sums has {Nt * M} free words "
-                                 f"for the sums", Nt * M)
-        b = lw.b
-        lw.matmuls += _gemm_prefetched(b, b.end, _Gemm(M, K, N, x.region, w), _ToMem(b, part, M))
-        yield _Meeting(layer, part, total)
-        b = lw.b
         reps = _bias_reps(c, M, Nt)
         chdesc = f"int32 ({N},) as {Nt} tiles x {reps} copies"
-        acc = ", on MEM slices not holding its accumulators"
-        bz = lw.const(f"bias of '{layer}'", _pack(bias, c, reps, gvxu.INT32_MIN), exclude=set(total.slices),
-                      granule=reps, desc=chdesc, avoid=acc)
+        bz = None
+        if self.chip == 0:
+            bz = lw.const(f"bias of '{layer}'", _pack(bias, c, reps, gvxu.INT32_MIN), exclude=xs | set(w.slices),
+                          granule=reps, desc=chdesc, avoid=", on MEM slices holding neither its activations nor "
+                                                           "its weights")
+        def gemm(z):                # the partial sums into z (Lowering.placed tries z's slices until it schedules)
+            b = lw.b
+            sink = _ToMem(b, z, M) if bz is None else _BiasAdd(b, z, bz, reps, M)
+            lw.matmuls += _gemm_prefetched(b, b.end, _Gemm(M, K, N, x.region, w), sink)
+            return z
+
+        part = lw.placed(f"partial sums of '{layer}'", Nt * M, f"int32 {M} x {N} as {Nt} tiles x {M} words", gemm,
+                         busy=xs | set(w.slices) | set(bz.slices if bz else ()))
+        # the totals apart from the partial sums (the reductions' roots store them while reading these)
+        total = self.scratch(f"sums of '{layer}'", Nt * M, avoid=set(part.slices))
+        if set(total.slices) & set(part.slices):
+            raise MemoryFull(f"'{layer}': no MEM slice apart from its partial sums has {Nt * M} free words for the "
+                             f"sums", Nt * M)
+        yield _Meeting(layer, part, total, self.taps(layer, Nt * M))
+        b = lw.b
         mult = lw.const(f"multipliers of '{layer}'", _pack(rq.mult, c, reps, _MULT_MAX), exclude=set(total.slices),
-                        granule=reps, desc=chdesc, avoid=acc)
-        _vxu_pass(b, None, "add", total.locs, total.locs, b_locs=lw.channel_locs(bz, reps, M, Nt))
+                        granule=reps, desc=chdesc, avoid=", on MEM slices not holding its accumulators")
         _vxu_pass(b, None, "requantv", total.locs, total.locs, b_locs=lw.channel_locs(mult, reps, M, Nt),
                   setq=gvxu.RequantParams(1, rq.shift, rq.zp))
         pad = int(gvxu.requantv(np.array([gvxu.INT32_MIN]), np.array([_MULT_MAX]), rq.shift, rq.zp)[0])
@@ -290,7 +338,7 @@ def lower_decode_system(qgraph, graph1, config, chips, pick="host"):
         raise ValueError(f"chips must be an integer between 2 and {MAX_CHIPS} for a tensor-parallel decode step, "
                          f"not {chips!r}")
     c = system_config(config, chips)
-    plan = shard_plan(_decode_steps(qgraph, graph1)[0], chips, c)
+    plan = shard_plan(_decode_steps(qgraph, graph1)[0], chips, c, pick)
     shards = [_Shard(qgraph, graph1, c, pick, plan, k) for k in range(chips)]
     gens = [s.lower() for s in shards]
     sent = [None] * chips
@@ -302,9 +350,16 @@ def lower_decode_system(qgraph, graph1, config, chips, pick="host"):
             layers = {m.layer if m is not _END else None for m in got}
             if len(layers) != 1 or None in layers:
                 raise AssertionError(f"the chips' lowerings met at different points: {sorted(map(str, layers))}")
-            allreduce_line([s.lw.b for s in shards], [m.part.locs for m in got], got[0].total.locs)
+            middle = got[1:-1]
+            taps = {k + 1: (m.taps[0].locs, m.taps[1].locs) for k, m in enumerate(middle)} \
+                if all(m.taps for m in middle) else None
+            allreduce_line([s.lw.b for s in shards], [m.part.locs for m in got], [m.total.locs for m in got], taps)
             sent = [None] * chips
     except MemoryFull as e:
         raise MemoryFull(f"the decode step on {chips} chips does not fit config {config.name}: {e} (MEM taken so "
                          f"far on chip 0: {_mem_summary(shards[0].lw)})", e.words, e.anywhere) from None
-    return [s.finish() for s in shards], plan
+    parts = [s.finish() for s in shards]
+    vocab = int(qgraph.graph.node(next(iter(qgraph.outputs.values()))).shape[-1])
+    for _, data in parts:
+        data.vocab = vocab          # the token ids a step takes (a chip's logits may be a share of them)
+    return parts, plan

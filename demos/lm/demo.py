@@ -105,5 +105,6 @@ def run_demo(arch="gpt", prompt="The ", tokens=32, backend="verilator", config="
         "link_words_per_step": lm.link_words,
         "link_busy": {name: n * c.link_interval / step for name, n in lm.link_words.items()},
         "one_chip_step_cycles": one.step_cycles if one else step,
+        "one_chip_host_words_per_step": one.host_words if one else lm.host_words,
         "speedup_over_one_chip": ((one.step_cycles + one.host_words) / per_token) if one else 1.0,
     }

@@ -137,6 +137,7 @@ def build_parser():
                            f"sent over the links; a language model (MODEL.py with model() and max_context()) in "
                            f"tensor parallel, its heads and MLP columns divided, the partial sums added over the "
                            f"links")
+    _add_link_args(comp)
     comp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
 
     run = sub.add_parser("run", help="run a compiled program folder (conveyor compile), or assemble a program, run "
@@ -242,6 +243,7 @@ def build_parser():
     lmd.add_argument("--chips", type=_int_in(1, SYSTEM_MAX_CHIPS), default=1,
                      help=f"chips in a line (1..{SYSTEM_MAX_CHIPS}; default 1): more divides the decode step in tensor "
                           f"parallel (heads and MLP columns per chip, partial sums added over the links)")
+    _add_link_args(lmd)
     lmd.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     lmd.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
@@ -472,7 +474,7 @@ def cmd_compile_lm(args, model, context, calibration):
         raise UsageError("arguments --batch and --timeline: apply to a compiled program, not to a language model "
                          "(one decode step at batch 1)")
     try:
-        lm = compiler.compile_lm(model, context, config=args.config, calibration=calibration,
+        lm = compiler.compile_lm(model, context, config=_with_links(args, args.config), calibration=calibration,
                                  pick=args.pick or "host", chips=args.chips)
     except (ValueError, TypeError, NotImplementedError) as e:
         raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
@@ -533,7 +535,8 @@ def cmd_compile(args):
     if args.chips > 1 and args.timeline:
         raise UsageError("argument --timeline: the timeline of a system of chips is not drawn yet")
     try:
-        cp = compiler.compile(model, examples, config=args.config, batch=args.batch, chips=args.chips)
+        cp = compiler.compile(model, examples, config=_with_links(args, args.config), batch=args.batch,
+                              chips=args.chips)
     except (ValueError, TypeError, NotImplementedError) as e:
         raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
     out = cp.save(args.output)
@@ -937,9 +940,30 @@ def cmd_demo_digits(args):
     return 0 if r["match"] else 1
 
 
+def _add_link_args(p):
+    """``--link-latency`` / ``--link-interval`` of a subcommand with ``--chips``."""
+    from spec.config import MAX_LINK_INTERVAL, MAX_LINK_LATENCY
+    p.add_argument("--link-latency", type=_int_in(1, MAX_LINK_LATENCY), default=None,
+                   help=f"with --chips > 1: cycles a link word travels (1..{MAX_LINK_LATENCY}; default the "
+                        f"configuration's, 16)")
+    p.add_argument("--link-interval", type=_int_in(1, MAX_LINK_INTERVAL), default=None,
+                   help=f"with --chips > 1: cycles between two words on one link (1..{MAX_LINK_INTERVAL}; default "
+                        f"the configuration's, 4)")
+
+
+def _with_links(args, config):
+    """``config`` with the link options of ``args`` (refused on one chip, where there is no link)."""
+    given = {k: v for k, v in (("link_latency", args.link_latency), ("link_interval", args.link_interval))
+             if v is not None}
+    if given and args.chips == 1:
+        raise UsageError("arguments --link-latency/--link-interval: apply to a system: give --chips 2 or more")
+    return config.replace(**given) if given else config
+
+
 def cmd_demo_lm(args):
     from demos.lm.demo import run_demo
-    c = args.config.check_rtl() if args.backend == "verilator" else args.config
+    c = _with_links(args, args.config)
+    c = c.check_rtl() if args.backend == "verilator" else c
     if not args.temperature >= 0:
         raise ValueError(f"--temperature must be >= 0, not {args.temperature}")
     if args.temperature and args.pick == "chip":

@@ -379,9 +379,13 @@ def _compiled(lm, prompt, tokens, assumptions):
     """``estimate`` of a compiled language model (an ``LMProgram``, read by duck typing: ``perf`` imports only
     ``spec``): the closed form on its shape and config, then the timing figures from its exact cycles (the
     decode step, every position the same, plus the host edge's words a step), the cost and board-power figures
-    scaled by the same ratio, and ``model_error`` = closed-form step / exact step - 1."""
+    scaled by the same ratio, and ``model_error`` = closed-form step / exact step - 1. A program compiled for
+    several chips (``compile_lm(chips=N)``: a tensor-parallel decode step) is compared with the closed form's
+    tensor split over a group of that many chips."""
     m = ModelShape(**lm.perf_shape())
-    e = estimate(m, lm.config, chips=1, batch=1, prompt=prompt, tokens=tokens, assumptions=assumptions)
+    n = int(getattr(lm, "chips", 1))
+    split = dict(split="tensor", tensor_group=n) if n > 1 else {}
+    e = estimate(m, lm.config, chips=n, batch=1, prompt=prompt, tokens=tokens, assumptions=assumptions, **split)
     S, H = int(lm.step_cycles), int(lm.host_words)
     hz = lm.config.clock_mhz * 1e6
     step_s = (S + H) / hz

@@ -280,3 +280,23 @@ def test_estimate_of_a_compiled_lm_has_its_exact_step_cycles():
     print(f"closed form {e.model_step_cycles} cycles a step against the compiled {lm.step_cycles} + "
           f"{lm.host_words} host: error {e.model_error:+.1%}")
     assert -1 < e.model_error < 1
+
+
+def test_estimate_of_a_compiled_lm_on_chips_counts_its_chips():
+    """A decode step compiled for 4 chips (tensor parallel): the estimate's chips and mapping are the
+    program's, its step cycles the program's exact ones (the largest chip's, plus the busiest host edge), and
+    the closed form is its tensor split over a group of 4 (error reported, not asserted small)."""
+    import sim.lm_run  # noqa: F401
+    from compiler.lm import compile_lm
+    from demos.lm import text, train
+    model, _ = train.load_or_train("gpt")
+    lm = compile_lm(model, 64, "small", calibration=text.split()[0][:2048], chips=4)
+    ids = [int(i) for i in text.encode("The ")]
+    g = lm.generate(ids, 3)
+    e = estimate(lm, prompt=len(ids), tokens=3)
+    assert e.compiled and e.chips == 4 and e.tensor_group == 4 and e.stages == 1
+    assert e.step_cycles == g.predicted_cycles and e.host_cycles == g.host_cycles
+    assert e.tokens_per_s_per_user == pytest.approx(lm.config.clock_mhz * 1e6 / (lm.step_cycles + lm.host_words))
+    print(f"closed form {e.model_step_cycles} cycles a step against the compiled {lm.step_cycles} + "
+          f"{lm.host_words} host on 4 chips: error {e.model_error:+.1%}")
+    assert -1 < e.model_error < 1

@@ -181,6 +181,7 @@ def test_conveyor_demo_lm_on_chips_reports_the_speedup(tmp_path, capsys):
     text_out = capsys.readouterr().out
     assert rc == 0
     r = json.loads(out.read_text())
+    assert (r["link_latency"], r["link_interval"]) == (16, 4)
     assert r["chips"] == 2 and r["tokens_match"] and len(r["chip_cycles"]) == 2
     assert r["decode_cycles"] == r["predicted_decode_cycles"] == [max(r["chip_cycles"])] * 3
     assert r["speedup_over_one_chip"] == pytest.approx((r["one_chip_step_cycles"] + r["one_chip_host_words_per_step"])
@@ -191,6 +192,17 @@ def test_conveyor_demo_lm_on_chips_reports_the_speedup(tmp_path, capsys):
     assert set(r["link_busy"]) == {"c0.east->c1.west", "c1.west->c0.east"}
     assert all(0 < v < 1 for v in r["link_busy"].values())
     assert "2 chips of small_link in a line" in text_out and "x the tokens/s per user" in text_out
+    # slower links: the same tokens, more cycles (the all-reduces wait longer)
+    slow = tmp_path / "slow.json"
+    assert main(["demo", "lm", "--chips", "2", "--backend", "golden", "--tokens", "4", "--link-latency", "64",
+                 "--link-interval", "8", "--json", str(slow)]) == 0
+    s = json.loads(slow.read_text())
+    assert (s["link_latency"], s["link_interval"]) == (64, 8)
+    assert s["tokens"] == r["tokens"] and s["step_cycles"] > r["step_cycles"]
+    capsys.readouterr()
+    assert main(["demo", "lm", "--link-latency", "32", "--backend", "golden"]) == 2
+    assert "arguments --link-latency/--link-interval: apply to a system: give --chips 2 or more" in \
+        capsys.readouterr().err
 
 
 def test_conveyor_compile_a_language_model_on_chips(tmp_path, capsys):

@@ -102,7 +102,7 @@ def run_demo(arch="gpt", prompt="The ", tokens=32, backend="verilator", config="
         "harness_cycles": getattr(g, "harness_cycles", None),
         "program_words": max(len(w) for w in lm.model.program.words),
         "chips": lm.chips, "chip_cycles": list(lm.chip_cycles), "split": lm.split,
-        "link_words_per_step": lm.link_words,
+        "link_words_per_step": lm.link_words, "link_latency": c.link_latency, "link_interval": c.link_interval,
         "link_busy": {name: n * c.link_interval / step for name, n in lm.link_words.items()},
         "one_chip_step_cycles": one.step_cycles if one else step,
         "one_chip_host_words_per_step": one.host_words if one else lm.host_words,

@@ -47,7 +47,9 @@ def print_report(r):
     print(f"{r['model']} on {r['chips']} chips of {r['config']} ({mapping}), batch {r['batch']}, prompt "
           f"{r['prompt']}, {r['tokens']} tokens")
     print(f"  chips        {r['chips']} (needed {r['chips_needed']}: {s['weight_bytes']:,} B of int8 weights + "
-          f"{s['kv_bytes']:,} B of KV cache, {s['bytes_per_chip']:,} B of SRAM a chip, {s['utilisation']:.1%} used)")
+          f"{s['kv_bytes']:,} B of KV cache, {s['bytes_per_chip']:,} B of SRAM a chip, {s['utilisation']:.1%} used"
+          + (f"; {r['chips'] - r['chips_needed']} more for the tiles' rounding and the step's scratch"
+             if r.get("chips_auto") and r["chips"] > r["chips_needed"] else "") + ")")
     top = max(s["per_chip"], key=lambda x: x["utilisation"])
     first, last = top["first_chip"], top["first_chip"] + top["chips"] - 1
     where = f"chip {first}" if first == last else f"chips {first}-{last}"

@@ -4,7 +4,9 @@ Method (``docs/perf.md``):
 
 * **Chips.** The int8 weights and the KV cache of ``batch`` users at ``prompt + tokens`` positions are held in
   SRAM, laid out layer after layer over a **pipeline** of chips (a layer larger than a chip continues on the
-  next); ``chips needed = ceil((weights + KV) / SRAM per chip)``, SRAM = MEM slices × ``mem_bytes_per_slice``.
+  next); ``chips needed = ceil((weights + KV) / SRAM per chip)``, SRAM = MEM slices × ``mem_bytes_per_slice``;
+  without ``chips``, the estimate takes that many and adds chips (whole tensor groups when one is given) while a
+  chip's share with the GEMM tiles' rounding and the step's scratch does not fit (``chips_auto``).
 * **Decode step** (one token for each of the ``batch`` users, who move through the pipeline together): the
   sum of the stages' work, since one group of users is in flight (only one chip works at a time), plus one
   link hop a stage. Each GEMM (``M = batch`` rows) is split by columns over the chip's MXU planes, which run
@@ -356,6 +358,9 @@ class Estimate:
     host_cycles: list = field(default_factory=list)
     model_step_cycles: int | None = None
     model_error: float | None = None
+    #: ``estimate`` chose the chips (none given): the bytes' bound ``chips_needed``, plus what the tiles'
+    #: rounding and the step's scratch took on top
+    chips_auto: bool = False
 
     @property
     def mapping(self):
@@ -432,6 +437,29 @@ def estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128,
     elif isinstance(chips, bool) or not isinstance(chips, int) or chips < needed:
         raise ValueError(f"chips must be an integer of at least {needed} (the chips that hold {m.name}'s "
                          f"{weights + kv:,} bytes of weights and KV cache), not {chips!r}")
+    else:
+        return _estimate_on(m, c, a, chips, needed, batch, prompt, tokens, split, tensor_group)
+    # the fewest chips: the bytes' bound, then more while a chip's share with the tiles' rounding and the
+    # step's scratch does not fit (in whole tensor groups when one is given)
+    step = tensor_group if tensor_group is not None and split != "pipeline" else 1
+    e = _estimate_on(m, c, a, chips, needed, batch, prompt, tokens, split, tensor_group)
+    for _ in range(MAX_EXTRA_CHIPS):
+        if e.sram["fits"]:
+            break
+        chips += step
+        e = _estimate_on(m, c, a, chips, needed, batch, prompt, tokens, split, tensor_group)
+    return dataclasses.replace(e, chips_auto=True)
+
+
+#: ``estimate`` without ``chips``: how many times it adds chips (a tensor group at a time) past the bytes'
+#: bound while the layout does not fit, before it reports the layout as it is (``sram["fits"]`` false).
+MAX_EXTRA_CHIPS = 64
+
+
+def _estimate_on(m, c, a, chips, needed, batch, prompt, tokens, split, tensor_group):
+    """``estimate`` on ``chips`` chips (checked), ``needed`` the bytes' bound."""
+    sram = len(c.positions("mem")) * c.mem_bytes_per_slice
+    weights, kv = m.weight_bytes(8), batch * (prompt + tokens) * kv_bytes_per_token(m)
     args = (m, c, a)
     plans = {}
     if split in ("pipeline", "auto"):

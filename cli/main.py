@@ -137,6 +137,11 @@ def build_parser():
                            f"sent over the links; a language model (MODEL.py with model() and max_context()) in "
                            f"tensor parallel, its heads and MLP columns divided, the partial sums added over the "
                            f"links")
+    comp.add_argument("--split", type=_one_of(("pipeline", "tensor", "auto")), default="auto",
+                      help="with --chips > 1, a model (not a language model): pipeline (consecutive steps on "
+                           "consecutive chips), tensor (a linear feeding another divided by columns and rows, the "
+                           "partial sums all-reduced over the links) or auto (default: both built, the fewer "
+                           "predicted cycles kept, and why)")
     _add_link_args(comp)
     comp.add_argument("--json", metavar="FILE", help="also write the report as JSON")
 
@@ -219,8 +224,12 @@ def build_parser():
                              "(the golden model alone)")
     digits.add_argument("--seed", type=_int_in(0), default=0, help="seed of the split and the training (default 0)")
     digits.add_argument("--chips", type=_int_in(1, SYSTEM_MAX_CHIPS), default=1,
-                        help=f"chips joined by scheduled links (1..{SYSTEM_MAX_CHIPS}; default 1): more runs the "
-                             f"MLP in pipeline parallel, its layers divided among the chips")
+                        help=f"chips joined by scheduled links (1..{SYSTEM_MAX_CHIPS}; default 1): more divides the "
+                             f"MLP among the chips (--split)")
+    digits.add_argument("--split", type=_one_of(("pipeline", "tensor", "auto")), default="auto",
+                        help="with --chips > 1: pipeline (the layers on consecutive chips), tensor (the hidden "
+                             "layer's columns divided, the partial sums all-reduced over the links) or auto "
+                             "(default: the fewer predicted cycles)")
     digits.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     digits.add_argument("--build-dir", default=str(DEFAULT_BUILD), help=f"build folder (default {DEFAULT_BUILD})")
 
@@ -473,6 +482,9 @@ def cmd_compile_lm(args, model, context, calibration):
     if args.batch is not None or args.timeline:
         raise UsageError("arguments --batch and --timeline: apply to a compiled program, not to a language model "
                          "(one decode step at batch 1)")
+    if args.split not in ("auto", "tensor"):
+        raise UsageError(f"argument --split: a language model's decode step is divided in tensor parallel, not "
+                         f"{args.split}")
     try:
         lm = compiler.compile_lm(model, context, config=_with_links(args, args.config), calibration=calibration,
                                  pick=args.pick or "host", chips=args.chips)
@@ -534,17 +546,23 @@ def cmd_compile(args):
     model, examples = loaded
     if args.chips > 1 and args.timeline:
         raise UsageError("argument --timeline: the timeline of a system of chips is not drawn yet")
+    if args.chips == 1 and args.split != "auto":
+        raise UsageError("argument --split: applies to a system: give --chips 2 or more")
     try:
         cp = compiler.compile(model, examples, config=_with_links(args, args.config), batch=args.batch,
-                              chips=args.chips)
+                              chips=args.chips, split=args.split)
     except (ValueError, TypeError, NotImplementedError) as e:
         raise UsageError(f"{args.model}: {' '.join(str(e).split())}") from None
     out = cp.save(args.output)
     reps = cp.sram_report() if args.chips > 1 else [cp.sram_report()]
     print(f"compiled {args.model} for config {cp.config.name}, batch {cp.batch}: {cp.predicted_cycles} predicted "
-          f"cycles" + (f" on {cp.chips} chips in pipeline parallel (chips {', '.join(map(str, cp.chip_cycles))}; "
-                       f"steps from {cp.model.boundaries} on the next chips; link words {cp.transfers})"
-                       if args.chips > 1 else ""))
+          f"cycles" + (f" on {cp.chips} chips in {cp.split} parallel (chips {', '.join(map(str, cp.chip_cycles))}; "
+                       f"link words {cp.transfers})" if args.chips > 1 else ""))
+    if args.chips > 1:
+        for line in cp.plan:
+            print(f"  {cp.split:<8} {line}")
+        if cp.reason:
+            print(f"  split    {cp.reason}")
     print(f"  inputs   {', '.join(f'{n} {_shape_text(s)}' for n, (s, _) in cp.input_specs().items())}")
     print(f"  outputs  {', '.join(cp.output_names)}")
     for k, rep in enumerate(reps):
@@ -557,7 +575,8 @@ def cmd_compile(args):
               "predicted_cycles": cp.predicted_cycles, "sram": reps[0] if args.chips == 1 else reps,
               "output": str(out), "chips": args.chips}
     if args.chips > 1:
-        report.update(chip_cycles=list(cp.chip_cycles), boundaries=cp.model.boundaries, link_words=cp.transfers)
+        report.update(chip_cycles=list(cp.chip_cycles), boundaries=cp.model.boundaries, link_words=cp.transfers,
+                      split=cp.split, plan=cp.plan, split_reason=cp.reason)
     if args.timeline:
         report["timeline"] = str(cp.timeline(args.timeline, title=f"{Path(args.model).stem} on {cp.config.name}: "
                                                                   f"{cp.predicted_cycles} cycles"))
@@ -917,7 +936,8 @@ def _print_digits(r):
           f"{'' if r['cycles_equal_predicted'] else ', NOT EQUAL'}), {r['cycles_per_inference']:.2f} per inference")
     if r["chips"] > 1:
         done = ", ".join(map(str, r["chip_cycles"]))
-        print(f"  chips        {r['chips']} in pipeline parallel, done at {done} cycles")
+        print(f"  chips        {r['chips']} in {r['split']} parallel, done at {done} cycles"
+              + (f" ({r['split_reason']})" if r["split_reason"] else ""))
     print(f"  utilization  {r['utilization']:.4f} (MXU activations {r['matmul_items']} / cycles)")
     print(f"  throughput   {r['inferences_per_second']:,.0f} inferences/s at {r['clock_mhz']:g} MHz "
           f"({r['effective_inferences_per_second']:,.0f}/s over the test split, last batch padded)")
@@ -932,8 +952,10 @@ def _print_digits(r):
 
 def cmd_demo_digits(args):
     from demos.digits import run_demo
+    if args.chips == 1 and args.split != "auto":
+        raise UsageError("argument --split: applies to a system: give --chips 2 or more")
     r = run_demo(args.config, batch=args.batch, backend=args.backend, seed=args.seed, build_dir=args.build_dir,
-                 chips=args.chips)
+                 chips=args.chips, split=args.split)
     _print_digits(r)
     if args.json:
         _write_json(args.json, r)

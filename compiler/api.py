@@ -1,6 +1,6 @@
 """The one-call compiler API: a model → a ``CompiledProgram`` (``compiler.program``), data the simulators run.
 
-``compile(model, example_inputs, config="small", calibration=None, batch=None, chips=1)``:
+``compile(model, example_inputs, config="small", calibration=None, batch=None, chips=1, split="auto")``:
 
 * ``model``: a ``compiler.ir.Graph``, or a ``torch.nn.Module`` (converted by
   ``compiler.frontend_torch.from_torch(model, example_inputs)``; torch is imported only then);
@@ -9,10 +9,12 @@
   dicts, and defaults to ``example_inputs``. The compiled batch is the example inputs' first dimension unless
   ``batch`` is given;
 * ``config``: a preset name (``spec.config.PRESETS``) or a ``spec.config.ChipConfig``;
-* ``chips``: more than 1 lowers the model in pipeline parallel on a line of that many chips
-  (``compiler.system.pipeline``: the steps divided evenly among them, or as they fit when an even division does
-  not), and the result is a ``compiler.system.SystemProgram``. A model too large for one chip says how many
-  chips it needs.
+* ``chips``: more than 1 lowers the model on a line of that many chips, and the result is a
+  ``compiler.system.SystemProgram``; ``split``: ``"pipeline"`` (``compiler.system.pipeline``: the steps divided
+  evenly among the chips, or as they fit when an even division does not), ``"tensor"``
+  (``compiler.system.tensor``: a linear feeding another divided by columns and rows, the partial sums
+  all-reduced over the links) or ``"auto"`` (default: both built, the fewer predicted cycles kept; the
+  program's ``reason`` says what each took). A model too large for one chip says how many chips it needs.
 
 The model is quantized (``compiler.quantize``) and lowered (``compiler.lower``); the result's ``timings``
 say how long each took. Running the program is the simulation side's: ``sim.run(program, inputs,
@@ -78,12 +80,18 @@ def _preset(config):
     return config
 
 
-def compile(model, example_inputs, config="small", calibration=None, batch=None, chips=1):
-    """Quantize and lower ``model`` for ``config`` (on ``chips`` chips): a ``CompiledProgram`` (a
-    ``compiler.system.SystemProgram`` for more than one chip; module docstring)."""
+#: How ``compile(..., chips=N)`` divides a model: ``auto`` builds both and keeps the fewer predicted cycles.
+SPLITS = ("pipeline", "tensor", "auto")
+
+
+def compile(model, example_inputs, config="small", calibration=None, batch=None, chips=1, split="auto"):
+    """Quantize and lower ``model`` for ``config`` (on ``chips`` chips, divided by ``split``): a
+    ``CompiledProgram`` (a ``compiler.system.SystemProgram`` for more than one chip; module docstring)."""
     config = _preset(config)
     if not isinstance(chips, int) or isinstance(chips, bool) or not 1 <= chips <= MAX_CHIPS:
         raise ValueError(f"chips must be an integer between 1 and {MAX_CHIPS}, not {chips!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     graph = _as_graph(model, example_inputs)
     names = [t.name for t in graph.inputs]
     examples = _numpy_inputs(example_inputs, names, "example_inputs")
@@ -103,7 +111,7 @@ def compile(model, example_inputs, config="small", calibration=None, batch=None,
                                   f"model's decode step, with its KV cache in MEM: compile the model with "
                                   f"compiler.compile_lm(model, max_context, calibration=ids)")
     if chips != 1:
-        return _compile_system(q, graph, config, batch, chips, t0, t1)
+        return _compile_system(q, graph, config, batch, chips, split, t0, t1)
     try:
         m = lower(q, config, batch)
     except MemoryFull as e:
@@ -145,17 +153,41 @@ def _even(q, chips):
     return [work[(k * len(work)) // chips] for k in range(1, chips)]
 
 
-def _compile_system(q, graph, config, batch, chips, t0, t1):
+def _pipeline(q, config, batch, chips):
     from .system.pipeline import lower_pipeline
-    from .system.program import SystemProgram
     bounds = _even(q, chips)
     if bounds is None:
         raise ValueError(f"chips = {chips} is more than the model's {sum(st.op != 'input' for st in q.steps)} "
                          f"steps: every chip needs at least one")
     try:
-        sm = lower_pipeline(q, config, batch, chips=chips, boundaries=bounds)
+        return lower_pipeline(q, config, batch, chips=chips, boundaries=bounds)
     except MemoryFull:              # an even division does not fit: as the steps fit, on at most `chips`
-        sm = lower_pipeline(q, config, batch, chips=chips)
+        return lower_pipeline(q, config, batch, chips=chips)
+
+
+def _tensor(q, config, batch, chips):
+    from .system.tensor import lower_tensor
+    return lower_tensor(q, config, batch, chips)
+
+
+def _compile_system(q, graph, config, batch, chips, split, t0, t1):
+    from .system.program import SystemProgram
+    ways = {"pipeline": _pipeline, "tensor": _tensor}
+    if split != "auto":
+        sm = ways[split](q, config, batch, chips)
+    else:                           # the cost model: the scheduler's exact cycles of both, the fewer kept
+        built, why = {}, []
+        for name, fn in ways.items():
+            try:
+                built[name] = fn(q, config, batch, chips)
+                why.append(f"{name}: {built[name].predicted_cycles:,} cycles on {built[name].chips} chips")
+            except (ValueError, NotImplementedError) as e:
+                why.append(f"{name}: cannot ({' '.join(str(e).split())})")
+        if not built:
+            raise ValueError(f"the model cannot be divided among {chips} chips: {'; '.join(why)}")
+        pick = min(built, key=lambda k: (built[k].predicted_cycles, k != "pipeline"))
+        sm = built[pick]
+        sm.reason = f"{pick} chosen: " + "; ".join(why)
     t2 = time.perf_counter()
     sram = [json.loads(json.dumps(m.sram_report())) for m in sm.models]
     return SystemProgram(sm, _specs(graph, q, sm), _batched(graph), sram, qgraph=q,

@@ -96,11 +96,13 @@ def build_graph(weights):
 
 
 def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32, epochs=60, limit=None,
-             build_dir=None, chips=1):
+             build_dir=None, chips=1, split="auto"):
     """Train, quantize, compile and run the digits MLP on the chip (module docstring). ``limit``: only the
-    first ``limit`` test samples (tests); ``chips``: more than 1 compiles the MLP in pipeline parallel on a line
-    of that many chips (``compiler.compile(..., chips=)``: the layers divided among them, the activations sent
-    over the links; the report then has ``chips`` and ``chip_cycles``); ``build_dir``: the build root
+    first ``limit`` test samples (tests); ``chips``: more than 1 compiles the MLP on a line of that many chips
+    (``compiler.compile(..., chips=, split=)``: ``pipeline``, the layers divided among them and the activations
+    sent over the links; ``tensor``, the hidden layer's columns divided and the partial sums all-reduced;
+    ``auto``, the fewer predicted cycles; the report then has ``chips``, ``chip_cycles``, ``split`` and
+    ``split_reason``); ``build_dir``: the build root
     (``sim.run``'s: default ``$CONVEYOR_BUILD`` or ``build/``; Verilator models in its ``sim/``).
 
     The report: ``samples``, ``train_samples``, ``float_accuracy``, ``int8_accuracy``, ``chip_accuracy``,
@@ -132,8 +134,8 @@ def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32
     float_pred = g.run_float({"x": Xte})["class"]
 
     # compiled for the chip at the batch and at batch 1, calibrated on the training set
-    prog = compiler.compile(g, Xte[:batch], config=cfg, calibration=Xtr, batch=batch, chips=chips)
-    prog1 = compiler.compile(g, Xte[:1], config=cfg, calibration=Xtr, batch=1, chips=chips)
+    prog = compiler.compile(g, Xte[:batch], config=cfg, calibration=Xtr, batch=batch, chips=chips, split=split)
+    prog1 = compiler.compile(g, Xte[:1], config=cfg, calibration=Xtr, batch=1, chips=chips, split=split)
     int8_pred = prog.qgraph.run_int8({"x": Xte})["class"]
 
     # run over the whole test split (sim.run splits it into runs of the batch), then one sample at batch 1
@@ -155,6 +157,7 @@ def run_demo(config="small", batch=64, backend="verilator", seed=0, *, hidden=32
     report = {
         "config": prog.config.name, "backend": backend, "chips": chips,
         "chip_cycles": list(prog.chip_cycles) if chips > 1 else [pred], "batch": int(batch), "seed": seed,
+        "split": prog.split if chips > 1 else None, "split_reason": prog.reason if chips > 1 else "",
         "hidden": hidden,
         "epochs": epochs, "clock_mhz": cfg.clock_mhz,
         "train_samples": int(len(Xtr)), "samples": int(len(Xte)), "batches": len(cycles),

@@ -116,7 +116,17 @@ def test_the_demo_on_two_chips_in_pipeline_parallel_on_golden():
     """The MLP's layers divided between two chips: every prediction still equals QGraph.run_int8, every run
     takes the predicted cycles, and the second chip, which waits for the first's activations over the link,
     finishes last."""
-    r = run_demo("small", batch=48, backend="golden", limit=100, epochs=5, chips=2)
+    r = run_demo("small", batch=48, backend="golden", limit=100, epochs=5, chips=2, split="pipeline")
     assert r["match"] and r["mismatches"] == 0 and r["cycles_equal_predicted"]
     assert r["chips"] == 2 and r["config"] == "small_link" and len(r["chip_cycles"]) == 2
-    assert r["chip_cycles"][0] < r["chip_cycles"][1] == r["predicted_cycles"]
+    assert r["chip_cycles"][0] < r["chip_cycles"][1] == r["predicted_cycles"] and r["split"] == "pipeline"
+
+
+def test_the_demo_on_two_chips_in_tensor_parallel_on_golden():
+    """The hidden layer's columns divided between two chips, the partial sums all-reduced: the predictions
+    equal QGraph.run_int8, and auto takes it over the pipeline, whose chips work one after the other."""
+    r = run_demo("small", batch=48, backend="golden", limit=100, epochs=5, chips=2)
+    assert r["match"] and r["mismatches"] == 0 and r["cycles_equal_predicted"]
+    assert r["split"] == "tensor" and r["split_reason"].startswith("tensor chosen: pipeline: ")
+    one = run_demo("small", batch=48, backend="golden", limit=100, epochs=5)
+    assert r["predicted_cycles"] < one["predicted_cycles"]

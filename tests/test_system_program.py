@@ -37,11 +37,16 @@ def test_a_model_too_large_for_one_chip_says_how_many_it_needs():
 
 
 @pytest.mark.parametrize("chips", [2, 3])
-def test_compiled_on_chips_equals_the_int8_reference(chips, tmp_path):
+@pytest.mark.parametrize("split", ["pipeline", "tensor"])
+def test_compiled_on_chips_equals_the_int8_reference(chips, split, tmp_path):
     g, x = wide_model()
-    cp = compiler.compile(g, x, config="tiny", chips=chips)
+    if split == "tensor":           # its replicated steps do not fit tiny's MEM at batch 8 (the pipeline's do)
+        x = {"x": x["x"][:4]}
+    cp = compiler.compile(g, x, config="tiny", chips=chips, split=split)
     assert isinstance(cp, SystemProgram) and cp.chips == chips and cp.config.name == "tiny_link"
-    assert cp.predicted_cycles == max(cp.chip_cycles) and len(cp.model.boundaries) == chips - 1
+    assert cp.split == split and cp.reason == ""
+    assert cp.predicted_cycles == max(cp.chip_cycles)
+    assert len(cp.model.boundaries) == (chips - 1 if split == "pipeline" else 0)
     want = cp.qgraph.run_int8(x)
     r = cp.run(x, backend="golden")
     assert r.cycles == r.predicted_cycles == cp.predicted_cycles
@@ -50,6 +55,7 @@ def test_compiled_on_chips_equals_the_int8_reference(chips, tmp_path):
     back = load_any(tmp_path / "p")
     assert isinstance(back, SystemProgram) and back.chip_cycles == cp.chip_cycles
     assert back.transfers == cp.transfers and back.model.boundaries == cp.model.boundaries
+    assert back.split == split and back.plan == cp.plan
     r2 = back.run(x, backend="golden")
     assert r2.cycles == cp.predicted_cycles
     same(r2.outputs, want)
@@ -70,7 +76,15 @@ def test_chip_arguments_are_checked():
         compiler.compile(g, x, config="tiny", chips=0)
     with pytest.raises(ValueError, match=r"^chips = 9 is more than the model's 4 steps: every chip needs at least "
                                          r"one$"):
+        compiler.compile(g, x, config="tiny", chips=9, split="pipeline")
+    with pytest.raises(ValueError, match=r"^the model cannot be divided among 9 chips: pipeline: cannot \(chips = 9 "
+                                         r"is more than the model's 4 steps: every chip needs at least one\); tensor: "
+                                         r"cannot \(linear '.+': 16 columns cannot be divided among 9 chips: each "
+                                         r"needs at least one of the 4 tiles of 4 columns \(compile for fewer "
+                                         r"chips\)\)$"):
         compiler.compile(g, x, config="tiny", chips=9)
+    with pytest.raises(ValueError, match=r"^split must be one of pipeline, tensor, auto, not 'rows'$"):
+        compiler.compile(g, x, config="tiny", chips=2, split="rows")
 
 
 def test_a_system_folder_that_is_wrong_says_what(tmp_path):
@@ -93,9 +107,11 @@ def test_cli_compile_on_two_chips_and_run_golden(tmp_path, capsys):
     assert main(["compile", str(model), "--config", "tiny", "--chips", "2", "-o", str(out), "--json", str(cj)]) == 0
     text = capsys.readouterr().out
     cp = load_any(out)
-    assert cp.chips == 2 and "on 2 chips in pipeline parallel" in text and "SRAM c1" in text
+    assert cp.chips == 2 and f"on 2 chips in {cp.split} parallel" in text and "SRAM c1" in text
+    assert f"split    {cp.reason}" in text and cp.reason.startswith(f"{cp.split} chosen: pipeline: ")
     c = json.loads(cj.read_text())
     assert c["chips"] == 2 and c["chip_cycles"] == list(cp.chip_cycles) and c["link_words"] == cp.transfers
+    assert c["split"] == cp.split and c["split_reason"] == cp.reason
     xs, rj = tmp_path / "x.npz", tmp_path / "r.json"
     x = api_tests.test_data(6, 6)
     np.savez(xs, x=x)

@@ -85,6 +85,16 @@ def test_a_model_compiled_for_two_chips_runs_on_the_rtl(tmp_path):
     same(r.outputs, cp.qgraph.run_int8(x))
 
 
+def test_a_model_compiled_in_tensor_parallel_runs_on_the_rtl():
+    g, x = wide_model()
+    x = {"x": x["x"][:4]}
+    cp = compiler.compile(g, x, config="tiny", chips=2, split="tensor")
+    assert cp.split == "tensor" and set(cp.transfers) == {"c0.east->c1.west", "c1.west->c0.east"}
+    r = cp.run(x, backend="verilator", build_dir=_model(cp.config, 2).build_root.parent)
+    assert r.match and r.cycles == r.predicted_cycles == cp.predicted_cycles
+    same(r.outputs, cp.qgraph.run_int8(x))
+
+
 def test_conveyor_sim_gemm_on_two_chips_on_the_rtl(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["sim", "gemm", "--m", "12", "--k", "8", "--n", "20", "--chips", "2", "--config", "tiny",

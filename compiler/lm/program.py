@@ -83,14 +83,8 @@ class LMProgram:
         east link slice), read off the programs; empty on one chip."""
         if self.chips == 1:
             return {}
-        ends = self.config.link_ends
-        out = {}
-        for k, (m, _) in enumerate(self.parts):
-            for end, other, far in (("east", k + 1, "west"), ("west", k - 1, "east")):
-                if 0 <= other < self.chips:
-                    n = sum(ins.count for p, _, ins in m.program.instructions("SEND") if p == ends[end])
-                    out[f"c{k}.{end}->c{other}.{far}"] = n
-        return out
+        from ..system.shard import link_words
+        return link_words(self.config, [m.program for m, _ in self.parts])
 
     @property
     def chip_cycles(self):

@@ -41,14 +41,18 @@ __all__ = ["SystemModel", "lower_pipeline"]
 
 @dataclass
 class SystemModel:
-    """A graph lowered on ``len(models)`` chips of a line (module docstring): ``boundaries`` the first step
-    of every chip after the first, ``transfers`` the words each link carries."""
+    """A graph lowered on ``len(models)`` chips of a line (module docstring, or in tensor parallel:
+    ``compiler.system.tensor``): ``boundaries`` the first step of every chip after the first (the pipeline),
+    ``transfers`` the words each link carries."""
     qgraph: QGraph
     config: object
     models: list
     boundaries: list
     transfers: dict = field(default_factory=dict)
     topology: str = "line"
+    split: str = "pipeline"         # or "tensor" (compiler.system.tensor: boundaries empty, every chip all steps)
+    plan: list = field(default_factory=list)        # tensor: what each chip holds (ShardPlan.describe)
+    reason: str = ""                # compiler.compile(split="auto"): why this split
 
     @property
     def chips(self):

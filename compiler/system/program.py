@@ -8,7 +8,8 @@ chip, ``programs`` the chips' programs. ``run(inputs, backend=...)`` goes to the
 ``"sim"`` (``sim.runner``), which runs it on ``golden.system.SystemSim`` or on the system's RTL.
 
 Saved form (``save(dir)`` / ``SystemProgram.load(dir)``, no pickle): ``system.json`` (format
-``conveyor-system-program``, version, chips, the partition's boundaries, the planned link words, topology)
+``conveyor-system-program``, version, chips, the split (``pipeline`` or ``tensor``, what each chip holds and
+why), the partition's boundaries, the planned link words, topology)
 and one folder ``chip<k>/`` per chip in the saved form of a compiled program (``compiler.saved``).
 ``compiler.system.program.load_any(dir)`` loads either kind of folder.
 """
@@ -58,6 +59,23 @@ class SystemProgram(CompiledProgram):
     def transfers(self):
         return dict(self._model.transfers)
 
+    @property
+    def split(self):
+        """``"pipeline"`` (consecutive steps on consecutive chips) or ``"tensor"`` (``compiler.system.tensor``)."""
+        return self._model.split
+
+    @property
+    def plan(self):
+        """What each chip holds, a line per divided layer (tensor), or the chips' first steps (pipeline)."""
+        if self._model.split == "tensor":
+            return list(self._model.plan)
+        return [f"chip {k + 1} from step {b}" for k, b in enumerate(self._model.boundaries)]
+
+    @property
+    def reason(self):
+        """Why this split (``compiler.compile(split="auto")``: the predicted cycles of each), or ``""``."""
+        return self._model.reason
+
     def memory_image(self, codes):
         """Per chip, what one run loads into its MEM (constants and the packed inputs it reads)."""
         return self._model.chip_inputs(codes)
@@ -80,7 +98,8 @@ class SystemProgram(CompiledProgram):
             cp.save(d / f"chip{k}")
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "chips": sm.chips, "boundaries": sm.boundaries,
                 "transfers": sm.transfers, "topology": sm.topology, "config": sm.config.to_dict(),
-                "predicted_cycles": self.predicted_cycles}
+                "predicted_cycles": self.predicted_cycles, "split": sm.split, "plan": list(sm.plan),
+                "reason": sm.reason}
         (d / "system.json").write_text(json.dumps(meta, indent=1) + "\n")
         return d
 
@@ -108,8 +127,12 @@ class SystemProgram(CompiledProgram):
             raise ValueError(f"{d}: every chip must have one configuration, not {sorted(c.name for c in configs)}")
         if any(p.batch != parts[0].batch for p in parts):
             raise ValueError(f"{d}: every chip must have one batch, not {[p.batch for p in parts]}")
+        split = meta.get("split", "pipeline")
+        if split not in ("pipeline", "tensor"):
+            raise ValueError(f"{pj}: split must be 'pipeline' or 'tensor', not {split!r}")
         sm = SystemModel(None, parts[0].config, [p.model for p in parts], list(meta.get("boundaries", [])),
-                         dict(meta.get("transfers", {})), meta.get("topology", "line"))
+                         dict(meta.get("transfers", {})), meta.get("topology", "line"), split,
+                         list(meta.get("plan", [])), str(meta.get("reason", "")))
         return cls(sm, parts[0]._inputs, parts[-1]._batched, [p._sram for p in parts])
 
 

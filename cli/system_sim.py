@@ -90,6 +90,8 @@ def run_system_gemm(config, m, k, n, *, chips, split="auto", topology="line", li
                        "mismatch": mismatch, "error": res.error,
                        "harness_cycles": res.play.harness_cycles if res.play else None,
                        "sim_seconds": round(res.play.sim_seconds, 3) if res.play else None})
+        loop = (res.play.loop_seconds or res.play.sim_seconds) if res.play else None
+        report["cycles_per_second"] = round(res.play.harness_cycles / loop) if loop else None
         if waves:
             from waves.system import system_wave_views
             report["vcd"] = res.play.vcd_path

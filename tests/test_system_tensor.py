@@ -84,3 +84,18 @@ def test_a_model_with_nothing_to_divide_takes_the_pipeline():
         compiler.compile(g, x, config="small", chips=2, split="tensor")
     cp = compiler.compile(g, x, config="small", chips=2)
     assert cp.split == "pipeline" and "tensor: cannot (the model has no linear fed by other linears" in cp.reason
+
+
+def test_a_hidden_layer_read_elsewhere_is_not_divided():
+    """The first layer's output is also a graph output: its columns must be whole on the chip that gives it,
+    so the split does not divide that pair (nothing else to divide: the tensor split is refused)."""
+    rng = np.random.default_rng(2)
+    g = Graph()
+    h = g.relu(g.linear(g.input("x", (None, 32)), rng.normal(size=(32, 64)).astype(np.float32) * 0.2, name="up"))
+    g.output(h, "h")
+    g.output(g.linear(h, rng.normal(size=(64, 16)).astype(np.float32) * 0.2, name="down"), "y")
+    x = {"x": rng.normal(size=(2, 32)).astype(np.float32)}
+    with pytest.raises(NotImplementedError, match="nothing to divide among chips"):
+        compiler.compile(g, x, config="small", chips=2, split="tensor")
+    cp = compiler.compile(g, x, config="small", chips=2)
+    _same(cp.run(x, backend="golden").outputs, cp.qgraph.run_int8(x))

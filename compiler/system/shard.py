@@ -58,8 +58,8 @@ class _Group:
 
 @dataclass
 class ShardPlan:
-    """How a decode step is divided among ``chips`` chips (module docstring); ``head``: the output linear
-    (the logits) and each chip's columns of it, when the host reads each chip's share."""
+    """How a graph (a decode step, a whole model) is divided among ``chips`` chips (module docstring); ``head``:
+    the output linear (the logits) and each chip's columns of it, when the host reads each chip's share."""
     chips: int
     groups: list
     head: tuple | None = None
@@ -181,6 +181,10 @@ def shard_plan(qd, chips, config, pick="host"):
             split.append(st.name)
         return found
 
+    consumers, outputs = {}, set(qd.outputs.values())
+    for st in qd.steps:
+        for i in st.inputs:
+            consumers.setdefault(i, set()).add(st.name)
     groups, taken = [], set()
     for st in qd.steps:
         if st.op != "linear" or st.name in taken:
@@ -189,11 +193,14 @@ def shard_plan(qd, chips, config, pick="host"):
         cols = walk(st.inputs[0], split)
         if not cols or any(n in taken for n in cols):   # a linear already divided gives whole totals: not split
             continue
+        inside = set(split) | {st.name}
+        if any(n in outputs or not consumers.get(n, set()) <= inside for n in cols + split):
+            continue                # a share read elsewhere (or an output) would be a chip's part, not the whole
         taken |= set(cols) | {st.name}
         widths = {producer[n].params["W"].shape[1] for n in cols}
         if len(widths) != 1:
             raise NotImplementedError(f"linear '{st.name}': its inputs come from linears of different widths "
-                                      f"({sorted(widths)}); the tensor-parallel decode splits them alike")
+                                      f"({sorted(widths)}); the tensor split divides them alike")
         (width,) = widths
         label = f"{' + '.join(producer[n].fused[0] for n in cols)} -> {st.fused[0]}"
         att = [producer[n] for n in split if producer[n].op == "attention"]

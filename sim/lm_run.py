@@ -17,9 +17,16 @@ one per step (the prefill), then every generated token but the last.
   sent it if the RTL's logits equal golden's at every step, which is checked step by step (the logits and the
   cycle count): a difference is reported at the first step it appears, with the tokens the RTL's logits give.
 
+A program compiled for a system of chips (``compile_lm(chips=N)``, ``compiler.system.decode``) runs the same
+way: golden steps every chip together as one ``golden.system.SystemSim`` per step (each chip's MEM carried),
+the host writing every chip's token word; the RTL plays each chip's conversation on its own host edge of the
+system harness (``sim.system_verilator.SystemSimulator``), every chip's STATUS cycles and the logits (chip 0's,
+or every chip's share when the head is divided) compared with golden step by step.
+
 ``host_cycles`` per step are the host edge's commands a user's generation needs (one per cycle when the edge
-is not stalled, ``StepData.host_words``): the writes, START, STATUS and the reads (with ``pick="chip"`` only
-the token word; the RTL check also reads the logits, not counted); the harness's measured cycles for the
+is not stalled, ``StepData.host_words``; on a system the busiest edge's, the edges working at once): the writes,
+START, STATUS and the reads (with ``pick="chip"`` only the token word; the RTL check also reads the logits, not
+counted); the harness's measured cycles for the
 whole conversation are in ``Generation.harness_cycles`` on the RTL.
 """
 import numpy as np

@@ -14,6 +14,11 @@
 
 The prompt's tokens go one per step (the prefill), then each generated token but the last.
 
+A program for a system of chips (``compile_lm(chips=N)``): ``chips``, ``parts`` (a ``(CompiledModel, StepData)``
+per chip, chip 0's also ``model`` and ``data``), ``chip_cycles``, ``split`` (what each chip holds),
+``link_words`` (vectors a step on each directed link), ``logit_chips`` (whose logits the host reads);
+``step_cycles`` is the largest chip's and ``host_words`` the busiest host edge's.
+
 ``Generation``: ``tokens`` (generated ids), ``reference`` (the int8 reference's for the same prompt and decoding),
 ``cycles`` and ``predicted_cycles`` per step (prefill first: the prompt's steps summed, then one entry per
 decode step), ``host_cycles`` (per step, prefill first: the host edge's words, one command per cycle: the

@@ -27,16 +27,21 @@ from .registry import LOWERINGS, lowering_for
 __all__ = ["lower", "CompiledModel", "InputsLayout", "OutputLoc", "PAD_CODE", "MASK_VALUE", "LOWERINGS"]
 
 
+def lower_step(lw, st):
+    """Step ``st`` through its lowering (relaxed: its placements tried on every MEM slice in turn)."""
+    fn = lowering_for(st)
+    if lw.relaxed:
+        lw.attempts(fn, st, len(lw.c.positions("mem")))
+    else:
+        fn(lw, st)
+
+
 def _run(lw):
     """Every step of ``lw.q`` through its lowering, then the outputs: the ``CompiledModel``."""
     for st in lw.q.steps:
         for i in st.inputs:
             lw.consume(i)
-        fn = lowering_for(st)
-        if lw.relaxed:
-            lw.attempts(fn, st, len(lw.c.positions("mem")))
-        else:
-            fn(lw, st)
+        lower_step(lw, st)
         lw.release_dead()
     return finish(lw)
 

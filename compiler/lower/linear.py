@@ -19,7 +19,16 @@ from ..phases import _bias_reps, _BiasAdd, _Gemm, _gemm_phase, _gemm_prefetched,
 from .layout import _MULT_MAX, _T, _pack_channels
 from .relu import max_zp
 
-__all__ = ["lower_linear", "lower_sibling_linears"]
+__all__ = ["lower_linear", "lower_sibling_linears", "weights"]
+
+
+def weights(lw, name, W, xs):
+    """The constant of int8 ``W`` (K × N) packed as MXU tiles, on MEM slices not in ``xs`` (the activations')."""
+    c = lw.c
+    (K, N), R = W.shape, c.mxu_rows
+    return lw.const(name, _pack_w(W, c), exclude=xs, granule=R,
+                    desc=f"int8 {K} x {N} as {_tiles(N, c.mxu_cols)} x {_tiles(K, R)} tiles x {R} rows",
+                    avoid=", on MEM slices not holding its activations")
 
 
 def lower_linear(lw, st):
@@ -51,12 +60,9 @@ def _linear(lw, st, x, layer, fused):
     c = lw.c
     W, bias, rq = st.params["W"], st.params["bias"], st.params["requant"]
     (K, N), M = W.shape, x.rows
-    R, C = c.mxu_rows, c.mxu_cols
-    Kt, Nt = _tiles(K, R), _tiles(N, C)
+    Nt = _tiles(N, c.mxu_cols)
     xs = set(x.region.slices)
-    w = lw.const(f"W of '{layer}'", _pack_w(W, c), exclude=xs, granule=R,
-                 desc=f"int8 {K} x {N} as {Nt} x {Kt} tiles x {R} rows",
-                 avoid=", on MEM slices not holding its activations")
+    w = weights(lw, f"W of '{layer}'", W, xs)
     reps = _bias_reps(c, M, Nt)
     chdesc = f"int32 ({N},) as {Nt} tiles x {reps} copies"
     biases = _pack_channels(bias.astype(np.int64), c, reps, gvxu.INT32_MIN)

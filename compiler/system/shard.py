@@ -27,9 +27,10 @@ from golden import vxu as gvxu
 
 from ..ir.node import Tensor
 from ..lower.layout import _MULT_MAX, _T, _pack_channels
+from ..lower.linear import weights
 from ..lower.relu import max_zp
 from ..memory import MemoryFull
-from ..phases import _bias_reps, _BiasAdd, _Gemm, _gemm_prefetched, _pack_w, _tiles, _ToMem, _vxu_pass
+from ..phases import _bias_reps, _BiasAdd, _Gemm, _gemm_prefetched, _tiles, _ToMem, _vxu_pass
 from ..quantize import QGraph, QStep
 from .gemm import shares
 from .transfer import allreduce_line
@@ -276,12 +277,9 @@ def row_linear(lw, st, chip, chips):
     layer = st.fused[0]
     W, bias, rq = st.params["W"], st.params["bias"], st.params["requant"]
     (K, N), M = W.shape, x.rows
-    R, C = c.mxu_rows, c.mxu_cols
-    Nt = _tiles(N, C)
+    Nt = _tiles(N, c.mxu_cols)
     xs = set(x.region.slices)
-    w = lw.const(f"W of '{layer}' (rows of chip {chip})", _pack_w(W, c), exclude=xs, granule=R,
-                 desc=f"int8 {K} x {N} as {Nt} x {_tiles(K, R)} tiles x {R} rows",
-                 avoid=", on MEM slices not holding its activations")
+    w = weights(lw, f"W of '{layer}' (rows of chip {chip})", W, xs)
     reps = _bias_reps(c, M, Nt)
     chdesc = f"int32 ({N},) as {Nt} tiles x {reps} copies"
     bz = None

@@ -16,9 +16,8 @@ builds both and keeps the fewer predicted cycles (the scheduler's exact ones), s
 """
 from spec.config import MAX_CHIPS
 
-from ..lower import finish
+from ..lower import finish, lower_step
 from ..lower.placement import Lowering
-from ..lower.registry import lowering_for
 from ..memory import MemoryFull
 from ..quantize import QGraph
 from .kernel import system_config
@@ -37,11 +36,7 @@ def _steps(lw, plan, chip):
         if st.name in rows:
             yield from row_linear(lw, st, chip, plan.chips)
         else:
-            fn = lowering_for(st)
-            if lw.relaxed:
-                lw.attempts(fn, st, len(lw.c.positions("mem")))
-            else:
-                fn(lw, st)
+            lower_step(lw, st)
         lw.release_dead()
 
 

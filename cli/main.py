@@ -482,6 +482,8 @@ def cmd_compile_lm(args, model, context, calibration):
     if args.batch is not None or args.timeline:
         raise UsageError("arguments --batch and --timeline: apply to a compiled program, not to a language model "
                          "(one decode step at batch 1)")
+    if args.chips == 1 and args.split != "auto":
+        raise UsageError("argument --split: applies to a system: give --chips 2 or more")
     if args.split not in ("auto", "tensor"):
         raise UsageError(f"argument --split: a language model's decode step is divided in tensor parallel, not "
                          f"{args.split}")

@@ -224,5 +224,10 @@ def test_conveyor_compile_a_language_model_on_chips(tmp_path, capsys):
     assert "chips    2 in a line, tensor parallel" in printed
     lm = LMProgram.load(out)
     assert lm.chips == 2
+    assert main(["compile", str(src), "--chips", "2", "--split", "pipeline", "-o", str(out)]) == 2
+    assert "argument --split: a language model's decode step is divided in tensor parallel, not pipeline" in \
+        capsys.readouterr().err
+    assert main(["compile", str(src), "--split", "tensor", "-o", str(out)]) == 2
+    assert "argument --split: applies to a system: give --chips 2 or more" in capsys.readouterr().err
     assert main(["run", str(out), "--prompt-ids", "1,2", "--tokens", "3", "--backend", "golden"]) == 0
     assert "equal to the int8 reference" in capsys.readouterr().out

@@ -26,6 +26,7 @@ import numpy as np
 from golden import vxu as gvxu
 
 from ..ir.node import Tensor
+from ..lower.elementwise import scratch
 from ..lower.layout import _MULT_MAX, _T, _pack_channels
 from ..lower.linear import weights
 from ..lower.relu import max_zp
@@ -35,7 +36,7 @@ from ..quantize import QGraph, QStep
 from .gemm import shares
 from .transfer import allreduce_line
 
-__all__ = ["THROUGH", "ShardPlan", "shard_plan", "Meeting", "row_linear", "lockstep", "scratch", "taps", "link_words"]
+__all__ = ["THROUGH", "ShardPlan", "shard_plan", "Meeting", "row_linear", "lockstep", "taps", "link_words"]
 
 #: Operations a split passes through unchanged (each chip applies them to its share).
 THROUGH = ("reshape", "transpose", "table", "mul", "add", "rotate_half", "attention")
@@ -241,16 +242,6 @@ class Meeting:
     taps: tuple | None = None
 
 
-def scratch(lw, name, n, avoid=()):
-    """A scratch region of ``n`` words of ``lw``, off the slices ``avoid`` when MEM has room there."""
-    for ex in (set(avoid), ()):
-        try:
-            return lw.region("scratch", name, n, exclude=ex, desc=f"{n} words")
-        except ValueError:
-            if not ex:
-                raise
-
-
 def taps(lw, chip, chips, layer, n):
     """Chip ``chip`` of ``chips``, in the middle of the line: ``(incoming, outgoing)`` regions of ``n`` words on
     two MEM slices between its VXU and its east link (``allreduce_line``'s taps); ``None`` at an end of the line
@@ -296,7 +287,7 @@ def row_linear(lw, st, chip, chips):
     part = lw.placed(f"partial sums of '{layer}'", Nt * M, f"int32 {M} x {N} as {Nt} tiles x {M} words", gemm,
                      busy=xs | set(w.slices) | set(bz.slices if bz else ()))
     # the totals apart from the partial sums (the reductions' roots store them while reading these)
-    total = scratch(lw, f"sums of '{layer}'", Nt * M, avoid=set(part.slices))
+    total = scratch(lw, f"sums of '{layer}'", Nt * M, (set(part.slices), ()), f"{Nt * M} words")
     if set(total.slices) & set(part.slices):
         raise MemoryFull(f"'{layer}': no MEM slice apart from its partial sums has {Nt * M} free words for the "
                          f"sums", Nt * M)

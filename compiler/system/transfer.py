@@ -240,10 +240,10 @@ def allreduce_line(builders, parts, totals, taps=None):
     ``taps`` (or with fewer than two MEM slices east of the VXU): the sums reduced into chip 0, then sent east
     hop by hop (``send``), a trip there and back."""
     n = len(builders)
-    start = max(max(b.ready(reads=p) for b, p in zip(builders, parts)),
-                max(b.ready(writes=t) for b, t in zip(builders, totals)))
     if n == 1:
         raise ValueError("allreduce_line needs at least 2 chips")
+    start = max(max(b.ready(reads=p) for b, p in zip(builders, parts)),
+                max(b.ready(writes=t) for b, t in zip(builders, totals)))
     if taps is None:
         reduce_line(builders, parts, start, out=totals[0])
         src = list(totals[0])

@@ -16,7 +16,7 @@ Properties (``Assert``):
 Covers: a value seen three hops east of where it was written, and two hops west.
 """
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, Cover, Mux, Signal
+from amaranth.hdl import Array, Assert, Cat, Const, Cover, Mux, Signal
 
 from .common import Proof, Wrapper, open_module
 
@@ -48,7 +48,7 @@ class StreamsProof(Wrapper):
         P, S = len(c.slices), c.streams
         west_bit = isa.STREAM_INDEX_BITS
         m.submodules.dut = dut = StreamInterconnect(c, [READS] * P)
-        regs = open_module(dut, platform)
+        inner = open_module(dut, platform)
         m.d.comb += cd.rst.eq(AnySeq(1))
 
         # ---- environment: what each slice writes (as the slices see it) and reads ----------------------
@@ -87,13 +87,21 @@ class StreamsProof(Wrapper):
                     m.d.sync += ref[0][s][p].eq(Mux(writes(p - 1, 0, s), put[p - 1]["data"], ref[0][s][p - 1]))
                 if p <= P - 2:
                     m.d.sync += ref[1][s][p].eq(Mux(writes(p + 1, 1, s), put[p + 1]["data"], ref[1][s][p + 1]))
-        # helper invariant for the induction: every stream register (read ports show two of them a cycle)
+        # helper invariant for the induction: every stream register of the contract is where the rotating
+        # slots keep it (rtl/streams.py: slot (t - p) mod N east, (t - (P-1-p)) mod N west; a dead slot is 0)
+        words = Array(w.as_value() for w in inner.peek_memory(m, "slots"))
+        tick, live = inner.sig("tick"), inner.sig("live")
+        slot_bits = (dut.slots - 1).bit_length()
+        index_bits = max(1, (S - 1).bit_length())
         for d in (0, 1):
             for s in range(S):
                 for p in range(P):
-                    name = f"{'ew'[d]}{s}_at{p}"
                     if (d == 0 and p >= 1) or (d == 1 and p <= P - 2):
-                        reg = regs.sig(name).as_unsigned()   # the raw 32-bit signal of a 1-lane vector
+                        name = f"{'ew'[d]}{s}_at{p}"
+                        addr = Signal(slot_bits + index_bits + 1, name=f"addr_{name}")
+                        m.d.comb += addr.eq(Cat((tick - (p if d == 0 else P - 1 - p))[:slot_bits],
+                                                Const(s, index_bits), d))
+                        reg = Mux(live.bit_select(addr, 1), words[addr], 0)
                         m.d.comb += Assert(reg == ref[d][s][p], f"invariant: register {name}")
         for p in range(P):
             for i in range(READS):

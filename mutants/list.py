@@ -321,17 +321,17 @@ MUTANTS = (
     ),
     # ---- rtl/streams.py: the stream registers ------------------------------------------------------------
     Mutant(
-        "streams_east_hop_skipped", "rtl/streams.py",
-        "old = regs[0][p][s] if p in regs[0] else 0",
-        "old = regs[0][p - 1][s] if p - 1 in regs[0] else 0",
-        "eastward values skip a stream register: two slice positions per cycle",
+        "streams_east_slot_misplaced", "rtl/streams.py",
+        "(tick - p)[:slot_bits]",
+        "(tick - 2 * p)[:slot_bits]",
+        "eastward slots are misplaced: a value written by slice p is not in the slot slice p + 1 reads next",
         ("formal:streams", f"{STREAMS_T}::test_random_writes_move_one_hop_per_cycle", STREAMS_T),
     ),
     Mutant(
-        "streams_west_hop_stalled", "rtl/streams.py",
-        "old = regs[1][p][s] if p in regs[1] else 0",
-        "old = regs[1][p - 1][s]",
-        "westward stream registers hold their value instead of moving it on (a hop that never ends)",
+        "streams_edge_zeros_lost", "rtl/streams.py",
+        "live.eq(((live & ~(edge << tick)) | ",
+        "live.eq(((live) | ",
+        "the edges inject no zeros: a slot's old value comes round again N cycles after it left the chip",
         ("formal:streams", f"{STREAMS_T}::test_random_writes_move_one_hop_per_cycle", STREAMS_T),
     ),
     # ---- rtl/icu.py: the instruction queue ---------------------------------------------------------------

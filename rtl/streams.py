@@ -15,9 +15,23 @@ Reads: slice ``p`` has ``reads[p]`` read ports. Port ``i`` names a stream (``sel
 form) and gets, in the same cycle, the vector the slice sees on it (``seen[p][i]``; 0 for an index at or
 above ``S``, which the queues never issue). The multiplexers live here, next to the registers, so a slice
 never receives all ``2 × S`` vectors.
+
+How it is built (a simulator-speed choice; the contract above is all the rest of the chip relies on): no value
+moves. A value keeps its *diagonal*: what slice ``p`` sees on ``E s`` during cycle ``t`` lives in slot
+``(t - p) mod N`` of stream ``E s`` (``W s``: slot ``(t - (P-1-p)) mod N``), ``N`` the smallest power of two
+at least ``P``. So a hop is nothing at all, a write by slice ``p`` is one write into the slot the next
+position reads next cycle, and a read port is one indexed read. All slots sit in one ``Memory`` (address
+``Cat(slot, stream, direction)``, one write port per slice, one asynchronous read port per read port), and a
+bit per slot (``live``) says the slot was written since it left the edge: the edge's slot ``t mod N`` of
+every stream is marked dead each cycle (unless slice 0 writes it eastward, slice ``P-1`` westward), and a
+dead slot reads 0. Per cycle that is ``P`` conditional vector writes instead of ``2 × S × (P-1)`` vector
+copies; ``formal/streams.py`` proves it against the shifting registers of the contract.
 """
-from amaranth.hdl import Module, Signal, unsigned
-from amaranth.lib import data, wiring
+import operator
+from functools import reduce
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import isa
@@ -49,6 +63,11 @@ class StreamInterconnect(wiring.Component):
             **{f"seen{p}": Out(data.ArrayLayout(vector_layout(config), n)) for p, n in enumerate(reads)},
         })
 
+    @property
+    def slots(self):
+        """Slots per (direction, stream): the smallest power of two that is at least the slice count."""
+        return 1 << (len(self._config.slices) - 1).bit_length()
+
     def sel(self, p):
         return getattr(self, f"sel{p}")
 
@@ -60,36 +79,45 @@ class StreamInterconnect(wiring.Component):
         c = self._config
         P, S = len(c.slices), c.streams
         west_bit = isa.STREAM_INDEX_BITS
-        # regs[0][p][s] is what slice p sees on E s (p = 1 … P-1), regs[1][p][s] on W s (p = 0 … P-2): one
-        # signal per register (a whole vector, not a slice of a wider array, which simulates faster)
-        vec = vector_layout(c)
-        regs = ({p: [Signal(vec, name=f"e{s}_at{p}") for s in range(S)] for p in range(1, P)},
-                {p: [Signal(vec, name=f"w{s}_at{p}") for s in range(S)] for p in range(P - 1)})
+        N = self.slots
+        slot_bits = (N - 1).bit_length()                 # N is a power of two
+        index_bits = max(1, (S - 1).bit_length())
+        groups = 2 << index_bits                         # (direction, stream) pairs the address can name
+        depth = groups * N
+        # the slots: one memory, address Cat(slot, stream, direction); only the slices' writes touch it
+        m.submodules.slots = mem = memory.Memory(shape=vector_layout(c), depth=depth, init=[])
+        # tick = t mod N (cleared by reset); live[a] = slot a holds a value put since it left the edge
+        tick = Signal(range(N), name="tick")
+        live = Signal(depth, name="live")
+        m.d.sync += tick.eq(tick + 1)
+
+        def slot(p, west):
+            """The slot of what slice ``p`` sees this cycle on the stream direction ``west`` names."""
+            return Mux(west, (tick - (P - 1 - p))[:slot_bits], (tick - p)[:slot_bits])
+
+        # the edge: slot tick of every stream is at position 0 east (P-1 west), a register that is constant 0,
+        # so what moves on from it is 0 (dead) unless slice 0 (P-1) writes it
+        edge = Const(sum(1 << (g * N) for g in range(groups)), depth)
+        sets = []
         for p in range(P):
             put = self.put[p]
             index = put.stream[:west_bit]
             west = put.stream[west_bit]
-            for s in range(S):
-                hit = put.valid & (index == s)
-                if p + 1 < P:   # eastward into position p + 1
-                    old = regs[0][p][s] if p in regs[0] else 0
-                    with m.If(hit & ~west):
-                        m.d.sync += regs[0][p + 1][s].eq(put.data)
-                    with m.Else():
-                        m.d.sync += regs[0][p + 1][s].eq(old)
-                if p >= 1:      # westward into position p - 1
-                    old = regs[1][p][s] if p in regs[1] else 0
-                    with m.If(hit & west):
-                        m.d.sync += regs[1][p - 1][s].eq(put.data)
-                    with m.Else():
-                        m.d.sync += regs[1][p - 1][s].eq(old)
+            wr = mem.write_port()
+            # a write off the chip's edge (slice P-1 east, 0 west) lands in a slot no read port sees before the
+            # edge marks it dead: N >= P
+            m.d.comb += [wr.en.eq(put.valid & (index < S)), wr.data.eq(put.data),
+                         wr.addr.eq(Cat(slot(p, west), index[:index_bits], west))]
+            sets.append(Mux(wr.en, (Const(1, depth) << wr.addr)[:depth], 0))
+        m.d.sync += live.eq(((live & ~(edge << tick)) | reduce(operator.or_, sets))[:depth])
         for p in range(P):
             for i in range(self._reads[p]):
-                with m.Switch(self.sel(p)[i]):
-                    for d in (0, 1):
-                        if p not in regs[d]:
-                            continue        # the edge: zeros (the default)
-                        for s in range(S):
-                            with m.Case((d << west_bit) | s):
-                                m.d.comb += self.seen(p)[i].eq(regs[d][p][s])
+                sel = self.sel(p)[i]
+                index, west = sel[:west_bit], sel[west_bit]
+                on_chip = (west if p + 1 < P else 0) | (~west if p >= 1 else 0)  # 0: the edge, zeros
+                addr = Cat(slot(p, west), index[:index_bits], west)
+                rd = mem.read_port(domain="comb")
+                m.d.comb += rd.addr.eq(addr)
+                with m.If((index < S) & on_chip & live.bit_select(addr, 1)):
+                    m.d.comb += self.seen(p)[i].eq(rd.data)
         return m

@@ -90,7 +90,7 @@ class StreamsProof(Wrapper):
         # helper invariant for the induction: every stream register of the contract is where the rotating
         # slots keep it (rtl/streams.py: slot (t - p) mod N east, (t - (P-1-p)) mod N west; a dead slot is 0)
         words = Array(w.as_value() for w in inner.peek_memory(m, "slots"))
-        tick, live = inner.sig("tick"), inner.sig("live")
+        tick, live = inner.sig("tick"), (inner.sig("live_e"), inner.sig("live_w"))
         slot_bits = (dut.slots - 1).bit_length()
         index_bits = max(1, (S - 1).bit_length())
         for d in (0, 1):
@@ -101,7 +101,7 @@ class StreamsProof(Wrapper):
                         addr = Signal(slot_bits + index_bits + 1, name=f"addr_{name}")
                         m.d.comb += addr.eq(Cat((tick - (p if d == 0 else P - 1 - p))[:slot_bits],
                                                 Const(s, index_bits), d))
-                        reg = Mux(live.bit_select(addr, 1), words[addr], 0)
+                        reg = Mux(live[d].bit_select(addr[:-1], 1), words[addr], 0)
                         m.d.comb += Assert(reg == ref[d][s][p], f"invariant: register {name}")
         for p in range(P):
             for i in range(READS):

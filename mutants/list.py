@@ -285,6 +285,20 @@ MUTANTS = (
         (f"{VXU_T}::test_recip_rsqrt_extremes", VXU_T),
     ),
     Mutant(
+        "vxu_lut_reset_lost", "rtl/vxu.py",
+        "Mux(lut_loaded.bit_select(_rom_read(m, lut_vector, x), 1), rd.data, LUT_RESET)",
+        "Mux(1, rd.data, LUT_RESET)",
+        "the table's memory is read whatever lut_loaded says: after a reset the last run's table is still there",
+        (f"{VXU_T}::test_reset_clears_state", VXU_T),
+    ),
+    Mutant(
+        "vxu_lut_lane_misplaced", "rtl/vxu.py",
+        "e = j * L + k\n",
+        "e = j * L + (k ^ 1)\n",
+        "LOADLUT writes lane k of a vector into the entry of lane k ^ 1 (neighbouring entries swapped)",
+        (f"{VXU_T}::test_lut_every_index", VXU_T),
+    ),
+    Mutant(
         "vxu_rsqrt_parity_swapped", "rtl/vxu.py",
         "_rom_read(m, rsqrt_rom, Cat(f2[k], e2[k][0]))",
         "_rom_read(m, rsqrt_rom, Cat(f2[k], ~e2[k][0]))",
@@ -329,8 +343,8 @@ MUTANTS = (
     ),
     Mutant(
         "streams_edge_zeros_lost", "rtl/streams.py",
-        "live.eq(((live & ~(edge << tick)) | ",
-        "live.eq(((live) | ",
+        "live[d].eq(((live[d] & ~(edge << tick)) | ",
+        "live[d].eq(((live[d]) | ",
         "the edges inject no zeros: a slot's old value comes round again N cycles after it left the chip",
         ("formal:streams", f"{STREAMS_T}::test_random_writes_move_one_hop_per_cycle", STREAMS_T),
     ),

@@ -35,7 +35,7 @@ unconnected. ``Chip(config, links=ends)`` is a member of a system (``rtl.system`
 import operator
 from functools import reduce
 
-from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -108,7 +108,10 @@ class Chip(wiring.Component):
         start = self.sys_start if system else host.start
         link_at = {p: e for e, p in c.link_ends.items()}
         connected = {p: (system and e in self._links) for p, e in link_at.items()}
-        core = ResetInserter({"sync": start})
+        # the core (streams, queues, slices) runs in ``core``: the chip's clock, reset by the chip's reset or START
+        m.domains.core = ClockDomain("core", local=True)
+        m.d.comb += [ClockSignal("core").eq(ClockSignal("sync")), ResetSignal("core").eq(ResetSignal("sync") | start)]
+        core = DomainRenamer({"sync": "core"})
         reads = [SLICE_COMPONENTS[kind].READS for kind in c.slices]
         m.submodules.streams = streams = core(StreamInterconnect(c, reads))
         running = Signal()

@@ -22,7 +22,8 @@ moves. A value keeps its *diagonal*: what slice ``p`` sees on ``E s`` during cyc
 at least ``P``. So a hop is nothing at all, a write by slice ``p`` is one write into the slot the next
 position reads next cycle, and a read port is one indexed read. All slots sit in one ``Memory`` (address
 ``Cat(slot, stream, direction)``, one write port per slice, one asynchronous read port per read port), and a
-bit per slot (``live``) says the slot was written since it left the edge: the edge's slot ``t mod N`` of
+bit per slot (``live_e``, ``live_w``: one bit vector per direction, a machine word for the presets) says the
+slot was written since it left the edge: the edge's slot ``t mod N`` of
 every stream is marked dead each cycle (unless slice 0 writes it eastward, slice ``P-1`` westward), and a
 dead slot reads 0. Per cycle that is ``P`` conditional vector writes instead of ``2 × S × (P-1)`` vector
 copies; ``formal/streams.py`` proves it against the shifting registers of the contract.
@@ -82,13 +83,14 @@ class StreamInterconnect(wiring.Component):
         N = self.slots
         slot_bits = (N - 1).bit_length()                 # N is a power of two
         index_bits = max(1, (S - 1).bit_length())
-        groups = 2 << index_bits                         # (direction, stream) pairs the address can name
-        depth = groups * N
+        per_dir = N << index_bits                        # slots of one direction: address Cat(slot, stream)
         # the slots: one memory, address Cat(slot, stream, direction); only the slices' writes touch it
-        m.submodules.slots = mem = memory.Memory(shape=vector_layout(c), depth=depth, init=[])
-        # tick = t mod N (cleared by reset); live[a] = slot a holds a value put since it left the edge
+        m.submodules.slots = mem = memory.Memory(shape=vector_layout(c), depth=2 * per_dir, init=[])
+        # tick = t mod N (cleared by reset); live_e[a] (live_w[a]) = slot a of the east (west) half holds a value
+        # put since it left the edge. One bit vector per direction: for the presets at most 64 bits, which
+        # Verilator keeps in a machine word (one vector over both directions would be a multi-word one).
         tick = Signal(range(N), name="tick")
-        live = Signal(depth, name="live")
+        live = (Signal(per_dir, name="live_e"), Signal(per_dir, name="live_w"))
         m.d.sync += tick.eq(tick + 1)
 
         def slot(p, west):
@@ -97,8 +99,8 @@ class StreamInterconnect(wiring.Component):
 
         # the edge: slot tick of every stream is at position 0 east (P-1 west), a register that is constant 0,
         # so what moves on from it is 0 (dead) unless slice 0 (P-1) writes it
-        edge = Const(sum(1 << (g * N) for g in range(groups)), depth)
-        sets = []
+        edge = Const(sum(1 << (g * N) for g in range(1 << index_bits)), per_dir)
+        sets = ([], [])
         for p in range(P):
             put = self.put[p]
             index = put.stream[:west_bit]
@@ -108,8 +110,11 @@ class StreamInterconnect(wiring.Component):
             # edge marks it dead: N >= P
             m.d.comb += [wr.en.eq(put.valid & (index < S)), wr.data.eq(put.data),
                          wr.addr.eq(Cat(slot(p, west), index[:index_bits], west))]
-            sets.append(Mux(wr.en, (Const(1, depth) << wr.addr)[:depth], 0))
-        m.d.sync += live.eq(((live & ~(edge << tick)) | reduce(operator.or_, sets))[:depth])
+            bit = (Const(1, per_dir) << wr.addr[:-1])[:per_dir]
+            sets[0].append(Mux(wr.en & ~west, bit, 0))
+            sets[1].append(Mux(wr.en & west, bit, 0))
+        for d in (0, 1):
+            m.d.sync += live[d].eq(((live[d] & ~(edge << tick)) | reduce(operator.or_, sets[d]))[:per_dir])
         for p in range(P):
             for i in range(self._reads[p]):
                 sel = self.sel(p)[i]
@@ -118,6 +123,7 @@ class StreamInterconnect(wiring.Component):
                 addr = Cat(slot(p, west), index[:index_bits], west)
                 rd = mem.read_port(domain="comb")
                 m.d.comb += rd.addr.eq(addr)
-                with m.If((index < S) & on_chip & live.bit_select(addr, 1)):
+                alive = Mux(west, live[1], live[0]).bit_select(addr[:-1], 1)
+                with m.If((index < S) & on_chip & alive):
                     m.d.comb += self.seen(p)[i].eq(rd.data)
         return m

@@ -37,7 +37,11 @@ Pipeline (``VXU_PIPELINE`` = 4 register stages; stage ``k`` is the register writ
 1. operands: ``x`` (``|a|`` for requant/requantv, else ``a``), ``y`` (``mult`` for requant, ``b &
    0x7FFFFFFF`` (the lane's low 31 bits, zero-extended) for requantv, else ``b``), the sign of ``a``, the
    captured ``shift``/``zp``; spread's item index ``i mod L``;
-2. ``add``, ``max``, ``relu``, ``lut`` results, ``spread``'s lane of the latch; the 64-bit product ``x × y``
+2. ``add``, ``max``, ``relu``, ``lut`` results (the table is a 256-byte memory with a combinational read
+   port per lane, and a bit per LOADLUT vector, cleared by reset, saying the vector was loaded since: an
+   entry of one that was not reads ``LUT_RESET``; a word select of 256 byte registers had Verilator shift
+   all 2048 bits per lane per cycle, a fifth of the ``small`` chip's simulation time), ``spread``'s lane of
+   the latch; the 64-bit product ``x × y``
    (one unsigned 32 × 32 multiplier per lane, shared by ``mul``, whose low 32 bits do not depend on
    signedness, and ``requant``/``requantv``, whose ``|a| × m < 2**62`` (``m < 2**31``) is exact); the first
    levels of the max tree (argmax, lmax) and of the lsum adder tree; recip/rsqrt: ``e`` the position of
@@ -214,8 +218,7 @@ class VXUSlice(wiring.Component):
         shift = Signal(FIELDS["shift"].width, init=REQUANT_RESET[1])
         zp = Signal(signed(FIELDS["zp"].width), init=REQUANT_RESET[2])
         # the table only if something reads it (a LOADLUT without ``lut`` still runs its items, unseen)
-        table = ([Signal(signed(_BYTE), init=LUT_RESET, name=f"lut{e}") for e in range(LUT_ENTRIES)]
-                 if "lut" in ops else [])
+        has_lut = "lut" in ops
 
         opcode = field(self.word, "op")
         with m.If(left != 0):
@@ -242,13 +245,29 @@ class VXUSlice(wiring.Component):
         sample = Signal()
         m.d.comb += sample.eq((left != 0) & ~is_lut)
 
-        # LOADLUT: vector j sets entries j·L … j·L + L - 1
-        for jj in range(n_lut if table else 0):
-            with m.If((left != 0) & is_lut & (j == jj)):
-                for k in range(L):
-                    e = jj * L + k
-                    if e < LUT_ENTRIES:
-                        m.d.sync += table[e].eq(a[k][:_BYTE])
+        # LOADLUT: vector j sets entries j·L … j·L + L - 1. The table is a memory (one write port per lane, a
+        # combinational read port per lane: an array lookup in Verilator, not a shift of all 2048 bits) and a
+        # bit per vector, ``lut_loaded``, cleared by reset: an entry of a vector not loaded since reads
+        # LUT_RESET (the memory itself keeps what an earlier run left).
+        if has_lut:
+            m.submodules.lut = lut = Memory(shape=_BYTE, depth=LUT_ENTRIES, init=[])
+            # the vector j that entry e belongs to (e // L), as a read-only memory: no divider for any L
+            m.submodules.lut_vector = lut_vector = Memory(shape=range(n_lut), depth=LUT_ENTRIES,
+                                                          init=[e // L for e in range(LUT_ENTRIES)])
+            lut_loaded = Signal(n_lut, name="lut_loaded")
+            loading = (left != 0) & is_lut
+            for k in range(min(L, LUT_ENTRIES)):
+                wr = lut.write_port()
+                e = j * L + k
+                m.d.comb += [wr.en.eq(loading & (e < LUT_ENTRIES)), wr.addr.eq(e), wr.data.eq(a[k][:_BYTE])]
+            with m.If(loading):
+                m.d.sync += lut_loaded.eq(lut_loaded | (Const(1, n_lut) << j)[:n_lut])
+
+            def lut_read(x):
+                """The table's entry ``x`` (int8), combinational."""
+                rd = lut.read_port(domain="comb")
+                m.d.comb += rd.addr.eq(x)
+                return Mux(lut_loaded.bit_select(_rom_read(m, lut_vector, x), 1), rd.data, LUT_RESET).as_signed()
 
         # ---- per-stage control: valid, dst, operation --------------------------------------------
         valid = [Signal(name=f"valid{s}") for s in range(1, VXU_PIPELINE + 1)]
@@ -310,14 +329,12 @@ class VXUSlice(wiring.Component):
         # ---- stage 2: the simple operations, the product ------------------------------------------
         r2 = [Signal(LANE_BITS, name=f"r2_{k}") for k in range(L)]
         p2 = [Signal(2 * LANE_BITS, name=f"p2_{k}") for k in range(L)] if has_mult else None
-        if table:                # no zero-width wire without ``lut`` (Verilator's ASCRANGE)
-            table_bits = Signal(len(table) * _BYTE)
-            m.d.comb += table_bits.eq(Cat(*table))
         if "spread" in ops:      # lane ``item mod L`` of the latched operand, on every lane
             spread_v = Signal(LANE_BITS)
             m.d.comb += spread_v.eq(Cat(*held).word_select(item1, LANE_BITS) if L > 1 else held[0])
         for k in range(L):
             xs, ys = x1[k].as_signed(), y1[k].as_signed()
+            looked = lut_read(x1[k][:_BYTE]) if has_lut else None   # outside the Switch: unconditional ports
             if has_mult:
                 m.d.sync += p2[k].eq(x1[k] * y1[k])
             with m.Switch(vops[0]):
@@ -332,7 +349,7 @@ class VXUSlice(wiring.Component):
                         m.d.sync += r2[k].eq(Mux(xs < 0, 0, xs))
                 if "lut" in ops:
                     with m.Case(code["lut"]):
-                        m.d.sync += r2[k].eq(table_bits.word_select(x1[k][:_BYTE], _BYTE).as_signed())
+                        m.d.sync += r2[k].eq(looked)
                 if "spread" in ops:
                     with m.Case(code["spread"]):
                         m.d.sync += r2[k].eq(spread_v)

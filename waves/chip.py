@@ -2,7 +2,8 @@
 
 ``chip_layout(config, names)`` picks, from the signal names of a VCD of the chip harness, one group per
 slice (the ICU's pc, opcode, issue, idle and fault; the MEM read and write units; the MXU's inputs and
-outputs; the VXU's unit; the slice's stream write) plus run control, the host edge and the stream registers.
+outputs; the VXU's unit; the slice's stream write) plus run control, the host edge and the streams (each
+slice's read selects and what they see).
 ``chip_wave_views(config, vcd)`` writes ``dump.gtkw`` (every group) and ``dump.png`` (the narrow signals of
 every group over the first cycles of the run) next to the VCD and returns their paths.
 """
@@ -52,10 +53,12 @@ def chip_layout(config, names, dut=None):
         sigs = (_pick(names, f"{dut}icu_{name}.", _ICU) + _pick(names, f"{dut}{name}.", _UNITS.get(kind, ()))
                 + _pick(names, f"{dut}{name}.", _PUT))
         groups.append((f"{name} ({kind.upper()})", sigs))
+    # the interconnect keeps no register per stream and slice (rtl/streams.py: rotating slots in a memory), so
+    # the view is what every slice asks for and gets: its read ports' selects and the vectors they see
     streams = []
     for p in range(len(config.slices)):
-        streams += _pick(names, f"{dut}streams.", [f"{d}{s}_at{p}" for d in "ew" for s in range(config.streams)])
-    groups.append(("streams (E then W at each slice)", streams))
+        streams += _pick(names, f"{dut}streams.", (f"sel{p}", f"seen{p}"))
+    groups.append(("streams (what each slice selects and sees)", streams))
     return [(g, s) for g, s in groups if s]
 
 

@@ -149,7 +149,7 @@ mutants: $(STAMP) ## Mutation check: each deliberate RTL bug of mutants/list.py 
 	$(RUN) nice $(VENV_PY) -m mutants --jobs $(MUTANT_JOBS) $(MUTANTS)
 
 # Formal proofs (python -m formal.run, docs/formal.md): SymbiYosys k-induction + cover of the host edge, the
-# response FIFO, the ICU, the MXU weight buffer and the stream registers. FORMAL=… selects some; FORMAL_JOBS at once.
+# response FIFO, the ICU, the MXU weight buffer, the stream registers and the link delay line. FORMAL=… selects some; FORMAL_JOBS at once.
 FORMAL      ?=
 FORMAL_JOBS ?= 1
 formal: $(STAMP) ## Formal proofs of rtl/ (SymbiYosys: k-induction + cover; FORMAL=… FORMAL_JOBS=…)

@@ -28,7 +28,7 @@ import time
 __all__ = ["PROOF_MODULES", "INCONCLUSIVE", "load_proofs", "main"]
 
 #: The proof modules, in run order (each defines ``PROOF``).
-PROOF_MODULES = ("fifo", "streams", "pe_buffer", "mxu_buffer", "icu", "host_edge")
+PROOF_MODULES = ("fifo", "streams", "link_delay", "pe_buffer", "mxu_buffer", "icu", "host_edge")
 
 #: Exit status when every unexpected result is inconclusive (UNKNOWN, TIMEOUT, ERROR): no counterexample.
 INCONCLUSIVE = 3

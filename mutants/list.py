@@ -348,6 +348,21 @@ MUTANTS = (
         "the edges inject no zeros: a slot's old value comes round again N cycles after it left the chip",
         ("formal:streams", f"{STREAMS_T}::test_random_writes_move_one_hop_per_cycle", STREAMS_T),
     ),
+    # ---- rtl/link_delay.py: a link's delay line --------------------------------------------------------
+    Mutant(
+        "link_delay_ring_no_wrap", "rtl/link_delay.py",
+        "ptr.eq(Mux(ptr == n - 1, 0, ptr + 1))",
+        "ptr.eq(ptr + 1)",
+        "the ring's pointer does not wrap at the latency: a line whose latency is not a power of two is too long",
+        ("formal:link_delay", "tests/test_link_delay_rtl.py"),
+    ),
+    Mutant(
+        "link_delay_stale_valid", "rtl/link_delay.py",
+        "valid.eq((valid & ~(Const(1, n) << ptr)[:n]) | ",
+        "valid.eq((valid) | ",
+        "an invalid word does not clear its slot's valid bit: the word of latency cycles earlier arrives again",
+        ("formal:link_delay", "tests/test_link_delay_rtl.py"),
+    ),
     # ---- rtl/icu.py: the instruction queue ---------------------------------------------------------------
     Mutant(
         "icu_pc_advance_every_cycle", "rtl/icu.py",
@@ -557,9 +572,9 @@ MUTANTS = (
         (f"{LINK_T}::test_a_word_sent_to_a_done_chip_is_dropped_on_arrival", LINK_T),
     ),
     Mutant(
-        "system_latency_off_by_one", "rtl/system.py",
-        "for k in range(self.config.link_latency)]",
-        "for k in range(self.config.link_latency + 1)]",
+        "system_latency_off_by_one", "rtl/link_delay.py",
+        "        n = self.latency\n",
+        "        n = self.latency + 1\n",
         "the delay lines are one cycle longer than link_latency",
         (f"{LINK_T}::test_one_vector_across", LINK_T),
     ),

@@ -4,7 +4,7 @@
 directed link of the topology (``golden.system``'s: ``"line"`` joins chip ``c``'s east end with chip
 ``c + 1``'s west end both ways, ``"ring"`` also the last chip's east with chip 0's west), a delay line of
 ``link_latency`` registers: the word on a chip's ``tx`` during ``u`` is on the other chip's ``rx`` during
-``u + link_latency``.
+``u + link_latency`` (``rtl.link_delay.LinkDelayLine``).
 
 * **Host edges**: one per chip (each card has its own host link): ports ``cmd<c>`` / ``resp<c>``, the chip's
   own streams and commands. Loads, MEM writes and reads go to each chip as on a lone chip.
@@ -34,7 +34,7 @@ from amaranth.lib.wiring import Out
 from spec.config import ChipConfig
 
 from .chip import Chip
-from .link import link_word_layout
+from .link_delay import LinkDelayLine
 
 __all__ = ["System", "TOPOLOGIES", "MAX_RTL_CHIPS", "links_of", "check_system_args"]
 
@@ -121,18 +121,17 @@ class System(wiring.Component):
         # ---- delay lines ----
         empty = []
         for i, ((sc, se), (dc, de)) in enumerate(self.links):
-            regs = [Signal(link_word_layout(self.config), name=f"link{i}_c{sc}{se[0]}_c{dc}{de[0]}_{k}")
-                    for k in range(self.config.link_latency)]
-            src = getattr(self.chips[sc], f"tx_{se}")
-            with m.If(running):          # frozen outside a run; a word left after a fault arrives nowhere
-                m.d.sync += regs[0].eq(src)
-                for k in range(1, len(regs)):
-                    m.d.sync += regs[k].eq(regs[k - 1])
-            with m.If(fire):
-                m.d.sync += [r.valid.eq(0) for r in regs]
+            line = LinkDelayLine(self.config)
+            m.submodules[f"link{i}_c{sc}{se[0]}_c{dc}{de[0]}"] = line
             rx = getattr(self.chips[dc], f"rx_{de}")
-            m.d.comb += [rx.data.eq(regs[-1].data), rx.valid.eq(regs[-1].valid & running)]
-            empty.append(~reduce(operator.or_, [r.valid for r in regs]))
+            m.d.comb += [
+                line.src.eq(getattr(self.chips[sc], f"tx_{se}")),
+                line.run.eq(running),       # frozen outside a run; a word left after a fault arrives nowhere
+                line.clear.eq(fire),
+                rx.data.eq(line.out.data),
+                rx.valid.eq(line.out.valid & running),
+            ]
+            empty.append(line.empty)
 
         faults = [ch.fault_now for ch in self.chips]
         any_fault = Signal()

@@ -28,9 +28,10 @@ def test_sim_gemm_on_two_chips_writes_waves_grouped_per_chip(tmp_path, capsys):
     assert all(s in names for sigs in groups.values() for s in sigs)
     assert any(s.endswith(".running") for s in groups["system: run control"])
     links = [g for g in groups if g.startswith("link ")]
-    assert links == ["link 0: chip 0 east -> chip 1 west (first and last stage)",
-                     "link 1: chip 1 west -> chip 0 east (first and last stage)"]
-    assert [s.rsplit("_", 1)[1] for s in groups[links[0]]] == ["0", str(TINY2.link_latency - 1)]
+    assert links == ["link 0: chip 0 east -> chip 1 west (in and out)",
+                     "link 1: chip 1 west -> chip 0 east (in and out)"]
+    assert [s.split(".link0_c0e_c1w.")[1] for s in groups[links[0]]] == ["src.valid", "src.data", "out.valid",
+                                                                          "out.data"]
     for c in range(2):
         for name, kind in zip(TINY2.slice_names, TINY2.slices):
             sigs = groups[f"chip {c}: {name} ({kind.upper()})"]

@@ -3,8 +3,9 @@ every chip's signals, grouped per chip and, inside a chip, per slice (links incl
 
 ``system_layout(config, chips, names)`` picks, from the signal names of a VCD of the system harness
 (``sim/hdl/system_harness.sv``, ``SystemSimulator(waves=True)``), one group for the system's run control (the
-shared start, ``running``, ``done``, the captured error), one per directed link (the first and last stage of
-its delay line: what the sender put on it and what the receiver sees ``link_latency`` cycles later), then
+shared start, ``running``, ``done``, the captured error), one per directed link (its delay line's ``src`` and
+``out``, ``rtl.link_delay.LinkDelayLine``: what the sender put on it and what the receiver sees
+``link_latency`` running cycles later), then
 ``waves.chip.chip_layout``'s groups of every chip, named ``chip <c>: <group>``. ``system_wave_views(config,
 chips, vcd)`` writes them as ``dump.gtkw`` beside the VCD and returns ``{"gtkw": path}`` (no PNG: the signals
 of several chips do not fit one picture; GTKWave folds the groups).
@@ -18,7 +19,8 @@ from .plot import read_vcd, write_gtkw_groups
 __all__ = ["system_layout", "system_wave_views"]
 
 _RUN = ("fire", "running", "done", "error", "cycles", "err_chip", "err_cycle", "all_done", "any_fault")
-_STAGE = re.compile(r"link(\d+)_c(\d+)([ew])_c(\d+)([ew])_(\d+)$")
+_LINE = re.compile(r"link(\d+)_c(\d+)([ew])_c(\d+)([ew])\.(src|out)\.(valid|data)$")
+_PORTS = ("src.valid", "src.data", "out.valid", "out.data")
 _SIDE = {"e": "east", "w": "west"}
 
 
@@ -36,15 +38,15 @@ def system_layout(config, chips, names):
         raise ValueError(f"the VCD has {len(found)} chips of config {config.name}, not {chips}")
     run = [top + s for s in _RUN + tuple(f"armed{c}" for c in range(chips)) if top + s in names]
     groups = [("system: run control", run)]
-    stages = {}
+    lines = {}
     for n in names:
-        m = _STAGE.match(n[len(top):]) if n.startswith(top) else None
-        if m and n.count(".") == top.count("."):
-            i, sc, se, dc, de, k = m.groups()
-            stages.setdefault((int(i), int(sc), se, int(dc), de), {})[int(k)] = n
-    for (i, sc, se, dc, de), st in sorted(stages.items()):
-        ends = [st[min(st)]] + ([st[max(st)]] if max(st) != min(st) else [])
-        groups.append((f"link {i}: chip {sc} {_SIDE[se]} -> chip {dc} {_SIDE[de]} (first and last stage)", ends))
+        m = _LINE.match(n[len(top):]) if n.startswith(top) else None
+        if m and n.count(".") == top.count(".") + 2:
+            i, sc, se, dc, de, port, part = m.groups()
+            lines.setdefault((int(i), int(sc), se, int(dc), de), {})[f"{port}.{part}"] = n
+    for (i, sc, se, dc, de), ports in sorted(lines.items()):
+        groups.append((f"link {i}: chip {sc} {_SIDE[se]} -> chip {dc} {_SIDE[de]} (in and out)",
+                       [ports[p] for p in _PORTS if p in ports]))
     for c in range(chips):
         groups += [(f"chip {c}: {g}", sigs) for g, sigs in chip_layout(config, names, dut=f"{top}chip{c}.")]
     return [(g, s) for g, s in groups if s]

@@ -32,7 +32,8 @@ def test_layout_groups_every_slice(waves):
     assert any(s.endswith("mem0.read_left") for s in groups["mem0 (MEM)"])
     assert any(s.endswith("mxu0.array.y_data") for s in groups["mxu0 (MXU)"])
     streams = groups["streams (what each slice selects and sees)"]
-    assert [s.rsplit(".", 1)[1] for s in streams] == [f"{w}{p}" for p in range(len(TINY.slices)) for w in ("sel", "seen")]
+    want = [f"{w}{p}" for p in range(len(TINY.slices)) for w in ("sel", "seen")]
+    assert [s.rsplit(".", 1)[1] for s in streams] == want
     assert all(s in names for sigs in groups.values() for s in sigs)
 
 

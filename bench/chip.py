@@ -6,8 +6,8 @@ Utilization is MXU activations / cycles from START to done, measured on the RTL.
 (host loading, the run and the read-back of every MEM word) per wall second of the simulation loop, build
 excluded: the median of ``--repeats`` runs in one process (the machines here are shared and noisy). The model
 runs under the native C++ main (``sim/hdl/harness_main.cpp``, no cocotb); issue 11 asks for 300k cycles/s.
-Measured 2026-12 (GEMM 1024×64×64, interleaved runs): 186k with the native main against 166k with the former
-cocotb main and ``--timing`` clock; over 90 % of the loop is the design's own evaluation (``sim/verilator.py``).
+Measured 2026-12-03 (GEMM 1024×64×64, ``--repeats 5 --system-chips 2``, back to back): 301k cycles/s (206k
+before the simulator-speed changes that ``sim/verilator.py`` describes), 2 chips 139k (0.92× half of it).
 ``--system-chips N`` also measures a system of N chips, each running the same GEMM (issue 11: a 2-chip system at
 0.8 of half the chip's speed or more).
 """

@@ -21,9 +21,16 @@ no cocotb, no VPI, no ``--timing``). The chip harness uses ``"native"`` for ``cl
 chip (GEMM 1024×64×64, 37 296 harness cycles) that measured 186k against 166k cycles per wall second for the
 cocotb main with the clock inside the harness (``--timing``), interleaved runs on one machine, and it saves the
 cocotb start-up (about 0.4 s per run). The profile of that run: over 90 % of the loop is the design's own
-evaluation (``_nba_sequent`` functions: the 16×16 MXU array about half, the stream delay lines about 14 %, the
-VXU's table lookups about 12 %); ``--timing`` scheduling and VPI were about 7 %, the harness logic under 1 %.
-GCC -O1/-O2/-O3 gave the same speed within noise, -Os was slower, ``-fno-dfg`` no gain.
+evaluation (``_nba_sequent`` functions); ``--timing`` scheduling and VPI were about 7 %, the harness logic under
+1 %. GCC -O1/-O2/-O3 gave the same speed within noise, -Os was slower, ``-fno-dfg`` no gain. A later profile
+(``perf record`` of the native binary rebuilt with ``-g``, ``perf report --sort srcline``) showed where the
+design's evaluation went: Verilator's multi-word helpers (``VL_SHIFTR_WWI`` of the VXU table, a 2048-bit word
+select per lane per cycle; of the streams' 128-bit live bits) and one reset check per register for START and
+another for the domain reset, more than the MXU's arithmetic. The table as a memory (``rtl/vxu.py``), the live
+bits per direction (``rtl/streams.py``) and a ``core`` domain reset by ``rst | START`` (``rtl/chip.py``) took the
+``small`` chip from 206k to 301k cycles per second (``python -m bench.chip --repeats 5``, 2026-12-03, one run
+each, back to back); the stream slots of ``rtl/streams.py`` are part of that step. ``$readmemh`` of the command
+files is about a quarter of the binary's time, before the timed loop (not in the figure).
 
 Command line (measurements)::
 

@@ -286,8 +286,8 @@ MUTANTS = (
     ),
     Mutant(
         "vxu_lut_reset_lost", "rtl/vxu.py",
-        "Mux(lut_loaded.bit_select(_rom_read(m, lut_vector, x), 1), rd.data, LUT_RESET)",
-        "Mux(1, rd.data, LUT_RESET)",
+        "return Mux(loaded, rd.data, LUT_RESET).as_signed()",
+        "return Mux(1, rd.data, LUT_RESET).as_signed()",
         "the table's memory is read whatever lut_loaded says: after a reset the last run's table is still there",
         (f"{VXU_T}::test_reset_clears_state", VXU_T),
     ),

@@ -251,9 +251,11 @@ class VXUSlice(wiring.Component):
         # LUT_RESET (the memory itself keeps what an earlier run left).
         if has_lut:
             m.submodules.lut = lut = Memory(shape=_BYTE, depth=LUT_ENTRIES, init=[])
-            # the vector j that entry e belongs to (e // L), as a read-only memory: no divider for any L
-            m.submodules.lut_vector = lut_vector = Memory(shape=range(n_lut), depth=LUT_ENTRIES,
-                                                          init=[e // L for e in range(LUT_ENTRIES)])
+            # the vector j that entry e belongs to (e // L), as a read-only memory: no divider for any L (and
+            # none at all when one vector holds the whole table, L >= 256: no zero-width words)
+            if n_lut > 1:
+                m.submodules.lut_vector = lut_vector = Memory(shape=range(n_lut), depth=LUT_ENTRIES,
+                                                              init=[e // L for e in range(LUT_ENTRIES)])
             lut_loaded = Signal(n_lut, name="lut_loaded")
             loading = (left != 0) & is_lut
             for k in range(min(L, LUT_ENTRIES)):
@@ -267,7 +269,8 @@ class VXUSlice(wiring.Component):
                 """The table's entry ``x`` (int8), combinational."""
                 rd = lut.read_port(domain="comb")
                 m.d.comb += rd.addr.eq(x)
-                return Mux(lut_loaded.bit_select(_rom_read(m, lut_vector, x), 1), rd.data, LUT_RESET).as_signed()
+                loaded = lut_loaded.bit_select(_rom_read(m, lut_vector, x), 1) if n_lut > 1 else lut_loaded[0]
+                return Mux(loaded, rd.data, LUT_RESET).as_signed()
 
         # ---- per-stage control: valid, dst, operation --------------------------------------------
         valid = [Signal(name=f"valid{s}") for s in range(1, VXU_PIPELINE + 1)]

@@ -48,6 +48,8 @@ UNARY = TINY.replace(name="unary", vxu_ops=("relu", "requant", "argmax"))
 NO_MULT = TINY5.replace(name="nomult", vxu_ops=("add", "max", "lut"))
 #: requantv without requant (nor mul): the multiplier's second operand is only ever the lane of b.
 VONLY = TINY5.replace(name="vonly", vxu_ops=("requantv", "relu"))
+#: one LOADLUT vector holds the whole table (L >= 256): no vector index to look up
+WIDE_LUT = TINY.replace(name="lanes256", lanes=256, streams=2, mxu_rows=1, mxu_cols=1, vxu_ops=("lut",))
 #: every op but requantv: the chip as it was before requantv.
 NO_REQUANTV = TINY.replace(name="norequantv", vxu_ops=tuple(op for op in isa.VXU_OPS if op != "requantv"))
 #: every op but the five added after requantv (no reduction tree but argmax's, no table, no latch).
@@ -430,7 +432,7 @@ def test_requantv_extremes(config):
     assert [list(want[t0 + i][1]) for i in range(len(va))] == gvxu.requantv(va, vb, 0, 0).tolist()
 
 
-@pytest.mark.parametrize("config", [TINY, TINY5], ids=lambda c: c.name)
+@pytest.mark.parametrize("config", [TINY, TINY5, WIDE_LUT], ids=lambda c: c.name)
 def test_lut_every_index(config):
     """LOADLUT a random table (lanes with high bits set), look up every index 0 … 255 (with arbitrary upper
     bits, negative values included); a second LOADLUT issued in the lut's last sampling cycle must not

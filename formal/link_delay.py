@@ -71,7 +71,7 @@ class LinkDelayProof(Wrapper):
             m.d.comb += Assert(out_valid == rv[-1], f"latency {n}: out.valid is not r[{n - 1}].valid")
             with m.If(rv[-1]):
                 m.d.comb += Assert(out_data == rd[-1], f"latency {n}: out.data is not r[{n - 1}].data")
-            m.d.comb += Assert(dut.empty == ~Mux(sum(rv) != 0, 1, 0), f"latency {n}: empty is wrong")
+            m.d.comb += Assert(dut.empty == (sum(rv) == 0), f"latency {n}: empty is wrong")
 
             if ring:
                 # ---- helper invariants: where the ring keeps r[k] ----------------------------------------

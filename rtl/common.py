@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from spec import isa
 
-__all__ = ["LANE_BITS", "STREAM_BITS", "vector_layout", "stream_write_layout", "field",
+__all__ = ["LANE_BITS", "STREAM_BITS", "vector_layout", "stream_write_layout", "field", "check_config",
            "check_config_kind", "read_ports", "slice_signature", "int8_lanes"]
 
 LANE_BITS = 32
@@ -38,13 +38,20 @@ def field(word, name):
     return Value.cast(word)[f.lsb:f.lsb + f.width]
 
 
+def check_config(config):
+    """Check that ``config`` is a ``ChipConfig`` that can be generated as RTL (``TypeError`` for another
+    type, ``ValueError`` from ``ChipConfig.check_rtl``); returns it."""
+    from spec.config import ChipConfig
+    if not isinstance(config, ChipConfig):
+        raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
+    return config.check_rtl()
+
+
 def check_config_kind(config, kind):
     """Check the arguments of a per-slice component: an RTL ``ChipConfig`` and one of its slice kinds
     (``TypeError`` for a wrong type, ``ValueError`` for a wrong value, naming what is allowed)."""
-    from spec.config import SLICE_KINDS, ChipConfig
-    if not isinstance(config, ChipConfig):
-        raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
-    config.check_rtl()
+    from spec.config import SLICE_KINDS
+    check_config(config)
     if not isinstance(kind, str) or kind not in SLICE_KINDS:
         kinds = ", ".join(repr(k) for k in SLICE_KINDS)
         exc = ValueError if isinstance(kind, str) else TypeError

@@ -20,8 +20,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from spec.config import ChipConfig
-
+from .common import check_config
 from .link import link_word_layout
 
 __all__ = ["LinkDelayLine"]
@@ -31,9 +30,7 @@ class LinkDelayLine(wiring.Component):
     """The ``config.link_latency`` cycles of one directed link (module docstring: the contract)."""
 
     def __init__(self, config):
-        if not isinstance(config, ChipConfig):
-            raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
-        self._config = config
+        self._config = check_config(config)
         word = link_word_layout(config)
         super().__init__({"src": In(word), "run": In(1), "clear": In(1), "out": Out(word), "empty": Out(1)})
 

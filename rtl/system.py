@@ -31,9 +31,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from spec.config import ChipConfig
-
 from .chip import Chip
+from .common import check_config
 from .link_delay import LinkDelayLine
 
 __all__ = ["System", "TOPOLOGIES", "MAX_RTL_CHIPS", "links_of", "check_system_args"]
@@ -48,9 +47,7 @@ def check_system_args(config, chips, topology):
     """``ValueError`` / ``TypeError`` in one line for a bad configuration, chip count or topology of a
     ``System`` (also what ``sim.system_verilator`` checks before any build); returns ``(config, chips,
     topology)``."""
-    if not isinstance(config, ChipConfig):
-        raise TypeError(f"config must be a spec.config.ChipConfig, not {config!r}")
-    config.check_rtl()
+    check_config(config)
     if not isinstance(chips, int) or isinstance(chips, bool) or not 1 <= chips <= MAX_RTL_CHIPS:
         raise ValueError(f"chips must be an integer between 1 and {MAX_RTL_CHIPS}, not {chips!r}")
     if topology not in TOPOLOGIES:

@@ -275,11 +275,20 @@ def _eager(b, reads, writes, place):
     return place(b.end)
 
 
+#: Binary VXU operations whose operands may change places (so either may be the chained one).
+_COMMUTATIVE = ("add", "mul", "max")
+#: Cycles past its operand's result a one-item chained pass may wait for its other operand or a free unit.
+CHAIN_WAIT = 8
+
+
 def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None, same=False):
     """One VXU operation over words ``a`` (and ``b_locs``) of MEM into words ``out``, from cycle ``start``
     (``None``: as early as the data allows on an eager builder, else ``b.end``); ``same``: a binary operation
-    with ``a`` as both operands (one stream on both read ports: a square)."""
+    with ``a`` as both operands (one stream on both read ports: a square). On an eager builder a pass whose
+    operand is the previous pass's output is a chained VOP when that places (``_chained_pass``)."""
     if start is None:
+        if _chained_pass(b, op, a, out, b_locs, setq, same):
+            return None
         return _eager(b, list(a) + list(b_locs or []), list(out),
                       lambda s: _vxu_pass(b, s, op, a, out, b_locs, setq, same))
     c = b.config
@@ -302,6 +311,82 @@ def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None, same=False):
                                                    dst=Stream(od, VXU_OUT), **kw)))
     _write_from(b, items, out, vxu, f + isa.VXU_PIPELINE, VXU_OUT, f"{op} results")
     b.place(items)
+    _note_pass(b, items, out, f)
+
+
+def _note_pass(b, items, out, f):
+    """Remember the pass just placed (its last VOP, its output words, its first result's cycle) for a chain."""
+    last = max((it for it in items if it[2].op == "VOP"), key=lambda it: it[1])[2]
+    b.vxu_last = (last, tuple(out), f + isa.VXU_PIPELINE)
+
+
+def _chained_pass(b, op, a, out, b_locs, setq, same):
+    """The pass as a chained VOP (``spec.isa`` ``chain``: operand ``a`` is the VXU's latest result) when its
+    operand ``a`` (or, for ``add``/``mul``/``max``, ``b``) is exactly the output of the previous VXU pass and
+    nothing has used the VXU since: item ``i`` is sampled in the cycle the previous pass puts its result ``i``
+    (a one-item pass up to ``CHAIN_WAIT`` cycles later), so the dependent operation skips the MEM write and
+    read between them. Operand ``b`` is read from MEM as usual; the results are written to ``out`` as usual.
+    Returns whether it placed (nothing is placed otherwise)."""
+    note = b.vxu_last
+    if note is None or same or not b.eager or b.in_trial:
+        return False
+    prev, prev_out, first = note
+    c = b.config
+    vxu = c.positions("vxu")[0]
+    last = b.last_op(vxu, "VOP")
+    if last is None or last[1] is not prev:
+        return False
+    a, b_locs = list(a), None if b_locs is None else list(b_locs)
+    if a != list(prev_out):
+        if b_locs != list(prev_out) or op not in _COMMUTATIVE:
+            return False
+        a, b_locs = b_locs, a
+    n = len(a)
+    for f in (range(first, first + CHAIN_WAIT) if n == 1 else (first,)):
+        token = b.checkpoint()
+        try:
+            items = _chained_items(b, f, op, out, b_locs, setq)
+        except ValueError:              # a unit, a queue or a stream taken (Conflict), or out of order
+            b.rollback(token)
+            continue
+        b.commit()
+        _note_pass(b, items, out, f)
+        return True
+    return False
+
+
+def _chained_items(b, f, op, out, b_locs, setq):
+    """Place the chained VOPs sampling from cycle ``f`` (``_chained_pass``); returns the items."""
+    c = b.config
+    vxu = c.positions("vxu")[0]
+    items = []
+    if setq is not None:            # after the previous VOP's last sampling: the alu is busy until then
+        items.append((vxu, f - 2, Instruction("SETQ", mult=setq.mult, shift=setq.shift, zp=setq.zp)))
+    if b_locs is not None:
+        _read_to(b, items, b_locs, vxu, f, VXU_B, f"{op} operand b")
+    keys = list(zip(_dirs(b, b_locs, vxu, True) if b_locs else [None] * len(out), _dirs(b, out, vxu, False)))
+    for i0, n, (bd, od) in _groups(keys):
+        kw = dict(src2=Stream(bd, VXU_B)) if bd else {}
+        items.append((vxu, f - 1 + i0, Instruction("VOP", vop=op, src=Stream(od, VXU_A), count=n, chain=True,
+                                                   dst=Stream(od, VXU_OUT), **kw)))
+    _write_from(b, items, out, vxu, f + isa.VXU_PIPELINE, VXU_OUT, f"{op} results")
+    reads = [((p, ins.bank, ins.addr + i), t + isa.MEM_DECODE_STAGES + i)
+             for p, t, ins in items if ins.op == "READ" for i in range(ins.count)]
+    stores = [((p, ins.bank, ins.addr + i), t + isa.MEM_WRITE_LATENCY + i)
+              for p, t, ins in items if ins.op == "WRITE" for i in range(ins.count)]
+    if not b.in_order(reads, stores):
+        raise ValueError("a chained pass would read before a store or store before a read")
+    b.place(items)
+    return items
+
+
+def _setq_early(b, params):
+    """A SETQ of ``params`` on the VXU at its next free cycle (an eager builder only): ahead of VOPs that do not
+    requantize, so that a later requant chained to them (``_chained_pass``) needs no SETQ between. The caller
+    places no other requant or requantv before the one it is for."""
+    vxu = b.config.positions("vxu")[0]
+    t = max(b.next_issue(vxu), b.unit_free(vxu, "alu"))
+    b.place([(vxu, t, Instruction("SETQ", mult=params.mult, shift=params.shift, zp=params.zp))])
 
 
 def _spread_pass(b, start, src, out):

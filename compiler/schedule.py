@@ -129,6 +129,7 @@ class ProgramBuilder:
         self._journal = None                       # what a trial placement changed (checkpoint/rollback)
         self.eager = False                         # phases start when their data is ready (ready()), not at end
         self.last_swap = -1                        # sampling cycle of the last MATMUL activation that swapped
+        self.vxu_last = None                       # the last VXU pass: (its last VOP, out words, first result)
         self._done = False
 
     def __deepcopy__(self, memo):
@@ -177,6 +178,23 @@ class ProgramBuilder:
 
     def commit(self):
         self._journal = None
+
+    @property
+    def in_trial(self):
+        """Whether a trial placement is open (``checkpoint`` without its ``rollback``/``commit``)."""
+        return self._journal is not None
+
+    def in_order(self, reads=(), stores=()):
+        """Whether READs presenting ``(location, cycle)`` of ``reads`` see every store placed so far, and stores
+        ``(location, cycle)`` of ``stores`` come after every placed READ and store of their words: the exact
+        form of ``ready`` for a phase whose cycles are known."""
+        return (all(t > self._stored.get(loc, -1) for loc, t in reads)
+                and all(t > max(self._stored.get(loc, -1), self._presented.get(loc, -1)) for loc, t in stores))
+
+    def last_op(self, slice, op):
+        """``(cycle, instr)`` of the last ``op`` placed on ``slice``, or ``None``."""
+        return next(((t, ins) for t, ins in reversed(self._sched[_slice(self.config, slice)]) if ins.op == op),
+                    None)
 
     def _set(self, d, key, value):
         if self._journal is not None:

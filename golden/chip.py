@@ -55,10 +55,11 @@ Cycle ``t`` counts from 0, the cycle on which every queue issues its first instr
   ``addr + i``, ``swap`` on item 0 only, ``acc``/``emit`` on all, and the MXU contract of ``spec/mxu.py`` with those
   sampling cycles; its result (``mxu_cols`` int32 lanes, the other lanes 0) is written on ``dst``
   ``MXUParams.latency`` cycles after the activation was sampled. VOP computes ``golden.vxu`` on the sampled operands
-  with the SETQ registers and table in force at the sampling cycle; SETQ issued at ``t`` is in force for operands
+  with the SETQ registers and table in force at the sampling cycle (with ``chain``, operand ``a`` is the VXU's
+  latest result: the last vector it writes on its output during the sampling cycle or before, 0 before any); SETQ issued at ``t`` is in force for operands
   sampled from ``t + 1``; LOADLUT vector ``j`` sets entries ``j·L …`` (low bytes, lanes past entry 255 ignored) when
-  it is sampled. At cycle 0 every MEM word not written by ``write_mem``, every MXU weight and accumulator, the LUT and
-  the SETQ registers are 0 (``spec.isa.REQUANT_RESET``, ``spec.isa.LUT_RESET``). The RTL starts every run (host START)
+  it is sampled. At cycle 0 every MEM word not written by ``write_mem``, every MXU weight and accumulator, the LUT, the
+  VXU's latest result and the SETQ registers are 0 (``spec.isa.REQUANT_RESET``, ``spec.isa.LUT_RESET``). The RTL starts every run (host START)
   from this state except the MXU accumulators, which are SRAM and keep their words: a program must write an
   accumulator (MATMUL without ``acc``) before it adds to it.
 * **Activity span** of an issued instruction, the cycles in which it does something: from its issue cycle
@@ -365,15 +366,27 @@ class _Vop(_Op):
         sim, ins = self.sim, self.instr
         i = self.item_in(u)
         if i is not None:
-            a = sim._see(self.p, ins.src)
-            b = sim._see(self.p, ins.src2) if ins.src2 is not None else None
             v = sim.vxu[self.p]
+            a = _latest_result(v, u) if ins.chain else sim._see(self.p, ins.src)
+            b = sim._see(self.p, ins.src2) if ins.src2 is not None else None
             if i == 0:
                 self.held = a     # a spread's every item reads item 0's operand
-            self.out[self.t + self.tm.first_out + i] = gvxu.execute(ins.vop, a, b, v["params"], v["table"],
-                                                                    item=i, held=self.held)
+            out = self.t + self.tm.first_out + i
+            self.out[out] = v["results"][out] = gvxu.execute(ins.vop, a, b, v["params"], v["table"], item=i,
+                                                             held=self.held)
         if u in self.out:
             sim._emit(self.p, ins.dst, self.out.pop(u), self.pc)
+
+
+def _latest_result(v, u):
+    """A VXU's latest result at cycle ``u``: the last vector it puts on its output during ``u`` or before (every
+    result is known from its sampling cycle, ``VXU_PIPELINE`` cycles ahead); zeros before the first."""
+    done = [k for k in v["results"] if k <= u]
+    if done:
+        v["last"] = v["results"][max(done)]
+        for k in done:
+            del v["results"][k]
+    return v["last"]
 
 
 class _LoadLut(_Op):
@@ -449,7 +462,8 @@ class ChipSim:
         self.mem = [np.zeros((c.mem_banks, c.mem_depth, c.lanes), np.int32) if k == "mem" else None
                     for k in c.slices]
         self.mxu = [MXUStepper(c.mxu) if k == "mxu" else None for k in c.slices]
-        self.vxu = [{"params": gvxu.RESET_REQUANT, "table": np.full(isa.LUT_ENTRIES, isa.LUT_RESET, np.int8)}
+        self.vxu = [{"params": gvxu.RESET_REQUANT, "table": np.full(isa.LUT_ENTRIES, isa.LUT_RESET, np.int8),
+                     "results": {}, "last": np.zeros(c.lanes, np.int32)}
                     if k == "vxu" else None for k in c.slices]
         self.programs = [[isa.encode(isa.Instruction("HALT"))] for _ in range(P)]
         self._links = {p: (None, None) for p in c.link_ends.values()}

@@ -292,6 +292,27 @@ MUTANTS = (
         (f"{VXU_T}::test_reset_clears_state", VXU_T),
     ),
     Mutant(
+        "vxu_chain_misses_same_cycle", "rtl/vxu.py",
+        "a = [Mux(chain, Mux(out_valid, out[k], last[k]), seen_a[k]) for k in range(L)]",
+        "a = [Mux(chain, last[k], seen_a[k]) for k in range(L)]",
+        "a chained VOP takes the result kept from before, not the one put in its own sampling cycle",
+        (f"{VXU_T}::test_random_schedule", VXU_T),
+    ),
+    Mutant(
+        "vxu_chain_keeps_invalid", "rtl/vxu.py",
+        "        with m.If(out_valid):\n            m.d.sync += [last[k].eq(out[k]) for k in range(L)]",
+        "        with m.If(1):\n            m.d.sync += [last[k].eq(out[k]) for k in range(L)]",
+        "the latest result is overwritten every cycle, also by the output register's idle contents",
+        (f"{VXU_T}::test_random_schedule", VXU_T),
+    ),
+    Mutant(
+        "vxu_chain_reset_lost", "rtl/vxu.py",
+        "last = [Signal(signed(LANE_BITS), name=f\"last{k}\") for k in range(L)]",
+        "last = [Signal(signed(LANE_BITS), name=f\"last{k}\", reset_less=True) for k in range(L)]",
+        "the latest result survives a reset (START): a chained VOP first in a run sees the last run's result",
+        (f"{VXU_T}::test_reset_clears_state", VXU_T),
+    ),
+    Mutant(
         "vxu_lut_lane_misplaced", "rtl/vxu.py",
         "e = j * L + k\n",
         "e = j * L + (k ^ 1)\n",

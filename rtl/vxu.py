@@ -213,6 +213,7 @@ class VXUSlice(wiring.Component):
         src2 = Signal(STREAM_BITS)
         dst = Signal(STREAM_BITS)
         vop = Signal(vop_bits)
+        chain = Signal()                         # operand a is the latest result (VOP's chain flag)
         j = Signal(range(n_lut + 1))             # LOADLUT vector index
         mult = Signal(FIELDS["mult"].width, init=REQUANT_RESET[0])
         shift = Signal(FIELDS["shift"].width, init=REQUANT_RESET[1])
@@ -229,16 +230,24 @@ class VXUSlice(wiring.Component):
             with m.If(opcode == OPCODES["VOP"].code):
                 m.d.sync += [left.eq(field(self.word, "count") + 1), is_lut.eq(0),
                              src.eq(field(self.word, "src")), src2.eq(field(self.word, "src2")),
-                             dst.eq(field(self.word, "dst")), vop.eq(field(self.word, "vop"))]
+                             dst.eq(field(self.word, "dst")), vop.eq(field(self.word, "vop")),
+                             chain.eq(field(self.word, "chain"))]
             with m.If(opcode == OPCODES["LOADLUT"].code):
-                m.d.sync += [left.eq(n_lut), is_lut.eq(1), j.eq(0), src.eq(field(self.word, "src"))]
+                m.d.sync += [left.eq(n_lut), is_lut.eq(1), j.eq(0), src.eq(field(self.word, "src")),
+                             chain.eq(0)]
             with m.If(opcode == OPCODES["SETQ"].code):
                 m.d.sync += [mult.eq(field(self.word, "mult")), shift.eq(field(self.word, "shift")),
                              zp.eq(field(self.word, "zp"))]
 
         # ---- stage 0: the streams (the interconnect answers the read ports in the same cycle) ----------
         m.d.comb += self.sel[0].eq(src)
-        a = [self.seen[0][k] for k in range(L)]
+        seen_a = [self.seen[0][k] for k in range(L)]
+        # chain: operand a is the latest result, the output register's when it holds one this cycle, else the
+        # last one kept (``last``, cleared by reset); ``last`` and the output register are declared here
+        out = [Signal(signed(LANE_BITS), name=f"out{k}") for k in range(L)]
+        out_valid = Signal()
+        last = [Signal(signed(LANE_BITS), name=f"last{k}") for k in range(L)]
+        a = [Mux(chain, Mux(out_valid, out[k], last[k]), seen_a[k]) for k in range(L)]
         if binary:
             m.d.comb += self.sel[1].eq(src2)
             b = [self.seen[1][k] for k in range(L)]
@@ -261,7 +270,7 @@ class VXUSlice(wiring.Component):
             for k in range(min(L, LUT_ENTRIES)):
                 wr = lut.write_port()
                 e = j * L + k
-                m.d.comb += [wr.en.eq(loading & (e < LUT_ENTRIES)), wr.addr.eq(e), wr.data.eq(a[k][:_BYTE])]
+                m.d.comb += [wr.en.eq(loading & (e < LUT_ENTRIES)), wr.addr.eq(e), wr.data.eq(seen_a[k][:_BYTE])]
             with m.If(loading):
                 m.d.sync += lut_loaded.eq(lut_loaded | (Const(1, n_lut) << j)[:n_lut])
 
@@ -416,7 +425,6 @@ class VXUSlice(wiring.Component):
                     m.d.sync += [r3[k].eq(Mux(pos2[k], v, NONPOSITIVE_RESULT)), sh3[k].eq(Mux(pos2[k], sh, 0))]
 
         # ---- stage 4: the output register -----------------------------------------------------------
-        out = [Signal(signed(LANE_BITS), name=f"out{k}") for k in range(L)]
         for k in range(L):
             m.d.sync += out[k].eq(r3[k])
             if rq_ops:
@@ -439,6 +447,9 @@ class VXUSlice(wiring.Component):
                 with m.If(is_rom(3)):
                     m.d.sync += out[k].eq(r3[k][:_ROM_BITS] >> sh3[k])
 
+        m.d.comb += out_valid.eq(valid[-1])
+        with m.If(out_valid):
+            m.d.sync += [last[k].eq(out[k]) for k in range(L)]
         m.d.comb += [self.put.valid.eq(valid[-1] & self.run), self.put.stream.eq(dsts[-1])]
         m.d.comb += [self.put.data[k].eq(out[k]) for k in range(L)]
         return EnableInserter({"sync": self.run})(m)

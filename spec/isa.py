@@ -287,6 +287,9 @@ FIELDS = {f.name: f for f in [
     Field("swap", 0, 1, "flag", "MATMUL: the first activation makes the shadow weights active"),
     Field("acc", 1, 1, "flag", "MATMUL: add each result to its accumulator instead of overwriting it"),
     Field("emit", 2, 1, "flag", "MATMUL: also write each result onto dst"),
+    Field("chain", 0, 1, "flag", "VOP: operand a is the VXU's latest result (the last vector it put on its "
+                                 "output, during the sampling cycle or before; 0 after reset) instead of src, "
+                                 "which is then not read"),
     Field("lane", 0, 4, "uint", "READX/WRITEX: the lane of the index stream that holds the index (signed "
                                 "int32), below the configuration's lanes", 0, 15),
     Field("mult", 0, 32, "uint", "SETQ: requantization multiplier (positive int32)", 1, (1 << 31) - 1),
@@ -359,8 +362,9 @@ OPCODES = {o.name: o for o in [
     OpSpec("MATMUL", 0x11, ("mxu",), "array", ("src", "count", "addr", "swap", "acc", "emit", "dst"),
            "count activations (lanes 0 … mxu_rows - 1 of src) through the array; activation i's result "
            "goes to accumulator addr + i and, with emit, onto dst"),
-    OpSpec("VOP", 0x18, ("vxu",), "alu", ("vop", "src", "src2", "count", "dst"),
-           "the VXU operation vop on count vectors of src (and src2) onto dst"),
+    OpSpec("VOP", 0x18, ("vxu",), "alu", ("vop", "src", "src2", "count", "chain", "dst"),
+           "the VXU operation vop on count vectors of src (and src2) onto dst; with chain, operand a is the "
+           "VXU's own latest result instead of src (a dependent operation without the MEM round trip)"),
     OpSpec("SETQ", 0x19, ("vxu",), "alu", ("mult", "shift", "zp"), "set the requantization parameters"),
     OpSpec("LOADLUT", 0x1A, ("vxu",), "alu", ("src",),
            "load the 256-entry table: entry j is lane j mod L of vector j // L of src"),
@@ -419,6 +423,7 @@ class Instruction:
     swap: bool = False
     acc: bool = False
     emit: bool = False
+    chain: bool = False
     mult: int | None = None
     shift: int | None = None
     zp: int | None = None
@@ -838,7 +843,11 @@ def render_markdown():
         "  the MATMUL whose first activation swaps is in time. MATMUL: `swap` applies to the first",
         "  activation; `acc` and `emit` to all; activation `i` uses accumulator `addr + i`.",
         "* VXU: a SETQ issued at `t` is in force for operands sampled from `t + 1`. LOADLUT vector `j` gives",
-        "  entries `j·L …`; lanes past entry 255 are ignored.",
+        "  entries `j·L …`; lanes past entry 255 are ignored. A VOP with `chain` takes operand `a` of the item",
+        "  it samples during `u` from the VXU's latest result: the last vector it put on its output during `u`",
+        f"  or before (0 after reset), so an item sampled during `u` chains to the one sampled during",
+        f"  `u - {VXU_PIPELINE}` (`VXU_PIPELINE`); `src` is not read. A dependent VOP issued {VXU_PIPELINE} cycles after",
+        "  the one it uses skips the MEM round trip (`compiler/phases.py` `_vxu_pass`).",
         "* Links (`link` slices at a chip's ends, docs/multichip.md; `I` = `link_interval`, `D` =",
         "  `link_latency` of the configuration): a vector a SEND samples during `u` is taken by a RECV on the",
         "  neighbouring chip during `u + D` and written onto its `dst` in that cycle, so that RECV issues",

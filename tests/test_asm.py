@@ -175,7 +175,7 @@ def test_any_words_round_trip(programs):
      "[-> <dst>]"),
     (".slice vxu\n VOP relu E1 E2 count=1 -> E0",
      "line 2: 'VOP relu E1 E2 count=1 -> E0': VOP relu takes 1 input stream, not 2; the form is "
-     "VOP <vop> <src> [<src2>] count=<count> -> <dst>"),
+     "VOP <vop> <src> [<src2>] count=<count> [chain] -> <dst>"),
     (".slice vxu\n VOP ad E1 E2 count=1 -> E0",
      "line 2: 'VOP ad E1 E2 count=1 -> E0': unknown VXU operation 'ad' (did you mean add?); the operations are "
      "add, mul, max, relu, requant, lut, argmax, requantv, lsum, lmax, recip, rsqrt, spread"),

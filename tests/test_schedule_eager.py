@@ -51,4 +51,20 @@ def test_an_eager_pass_starts_when_its_data_is_ready():
     dependent = lambda b: ([(mem0, 0, 1)], [(mem2, 0, 6)])            # noqa: E731  (reads the first's result)
     lazy, eager = two(False, independent), two(True, independent)
     assert eager.end < lazy.end                  # pipelined behind the first pass
-    assert two(True, dependent).end == two(False, dependent).end      # waits for the data, as b.end did
+    # reading the first's result from MEM (the first written into a second word too, so the operand is not its
+    # whole output and the pass does not chain: tests/test_chained_pass.py) waits for the data, as b.end did
+    wide = lambda b: ([(mem0, 0, 1)], [(mem2, 0, 6)])                 # noqa: E731
+
+    def two_wide(eager):
+        b = ProgramBuilder(TINY)
+        b.eager = eager
+        _vxu_pass(b, None, "relu", [(mem0, 0, 0), (mem0, 0, 2)], [(mem0, 0, 1), (mem0, 0, 3)])
+        _vxu_pass(b, None, "relu", *wide(b))
+        return b
+    prog = two_wide(True).finish()
+    ((t_w, w),) = [(t, i) for p, t, i in prog.instructions("WRITE") if p == mem0 and i.addr == 1]
+    ((t_r, r),) = [(t, i) for p, t, i in prog.instructions("READ") if p == mem0 and i.addr == 1]
+    assert t_r + MEM_DECODE_STAGES > t_w + MEM_WRITE_LATENCY          # presented after the store
+    assert prog.predicted_cycles <= two_wide(False).end
+    assert not [i for _, _, i in prog.instructions("VOP") if i.chain]
+    assert two(True, dependent).end < two(False, dependent).end       # the whole output: chained

@@ -80,6 +80,7 @@ def reference(config, issues, see, run=None):
     params = gvxu.RESET_REQUANT
     table = np.full(LUT_ENTRIES, LUT_RESET, np.int8)
     ops, results, free = [], {}, 0
+    last = np.zeros(L, np.int64)            # the latest result put (a chained VOP's operand a)
     held = {}                               # VOP issue cycle -> its item 0's operand a (spread)
     out = [None] * T
     n = -1                                  # the unit's own time: run-high cycles only
@@ -103,6 +104,8 @@ def reference(config, issues, see, run=None):
             if i is None or not 0 <= i < tm.items:
                 continue
             a = _see(see, k, ins.src)
+            if ins.op == "VOP" and ins.chain:   # the result put during this cycle, else the last one put
+                a = np.asarray(results[n][1] if n in results else last, np.int64)
             if ins.op == "VOP":
                 b = _see(see, k, ins.src2) if ins.src2 is not None else None
                 if i == 0:
@@ -115,6 +118,7 @@ def reference(config, issues, see, run=None):
         if n in results:
             s, v = results.pop(n)
             out[k] = (s, tuple(int(x) for x in v))
+            last = v
         if new_params is not None:
             params = new_params
     return out
@@ -222,12 +226,14 @@ def random_stream(rng, config):
     return Stream(str(rng.choice(isa.DIRECTIONS)), int(rng.integers(0, config.streams)))
 
 
-def random_vop(rng, config, op=None, count=None):
+def random_vop(rng, config, op=None, count=None, chain=None):
+    """A random VOP; a third of them (unless ``chain`` says) take operand a from the latest result."""
     op = op or str(rng.choice(config.vxu_ops))
     binary = isa.VXU_OPS[op].arity == 2
+    chain = bool(rng.random() < 1 / 3) if chain is None else chain
     return Instruction("VOP", vop=op, src=random_stream(rng, config),
                        src2=random_stream(rng, config) if binary else None,
-                       count=count or int(rng.integers(1, 5)), dst=random_stream(rng, config))
+                       count=count or int(rng.integers(1, 5)), chain=chain, dst=random_stream(rng, config))
 
 
 def schedule(config, instrs, rng=None, gaps=False, start=0):
@@ -476,7 +482,7 @@ def test_argmax_and_binary_extremes():
     instrs = [Instruction("VOP", vop="argmax", src="E0", count=len(am), dst="W2")]
     feeds = [(am, None)]
     for op in ("add", "mul", "max", "relu", "requantv"):     # requantv with the reset shift 0, zp 0
-        instrs.append(random_vop(rng, config, op, count=len(a)))
+        instrs.append(random_vop(rng, config, op, count=len(a), chain=False))
         feeds.append((a, b if isa.VXU_OPS[op].arity == 2 else None))
     issues, end = schedule(config, instrs)
     see = random_vectors(rng, (end + DRAIN, 2, config.streams, L))
@@ -510,14 +516,16 @@ def test_run_low_freezes():
 
 
 def test_reset_clears_state():
-    """A reset (with run low, as the chip's START does) mid-run clears SETQ, table and the pipeline."""
+    """A reset (with run low, as the chip's START does) mid-run clears SETQ, table, the pipeline and the
+    latest result (a chained relu right after it puts zeros)."""
     config = TINY
     L = config.lanes
     rng = np.random.default_rng(15)
     load = Instruction("LOADLUT", src="W1")
     before = [Instruction("SETQ", mult=INT32_MAX, shift=0, zp=100), load,
               Instruction("VOP", vop="requant", src="E0", count=4, dst="E1")]
-    after = [Instruction("VOP", vop="requant", src="E0", count=3, dst="E2"),
+    after = [Instruction("VOP", vop="relu", src="E0", count=1, chain=True, dst="E2"),   # the latest result: 0
+             Instruction("VOP", vop="requant", src="E0", count=3, dst="E2"),
              Instruction("VOP", vop="lut", src="E0", count=3, dst="W3")]
     issues1, end1 = schedule(config, before)
     R = end1 + 2                     # the reset cycle: three requant results still in flight
@@ -532,7 +540,8 @@ def test_reset_clears_state():
     want2 = reference(config, {t - R - 1: w for t, w in issues2.items()}, see[R + 1:])
     want = want1 + [None] + want2
     assert_puts_equal("reset", {**issues1, **issues2}, want, got)
-    assert sum(p is not None for p in want1) == 1 and [p[1] for p in want2 if p] == [(0,) * L] * 6
+    assert sum(p is not None for p in want1) == 1 and [p[1] for p in want2 if p] == [(0,) * L] * 7
+    assert any(v > 0 for v in want1[-1][1]), "the result before the reset is one a chained relu would show"
 
 
 def test_matches_golden_chip():

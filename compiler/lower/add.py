@@ -19,7 +19,7 @@ import numpy as np
 
 from golden import vxu as gvxu
 
-from ..phases import _bias_reps, _vxu_pass
+from ..phases import _bias_reps, _setq_early, _vxu_pass
 from .elementwise import operands, scratch
 from .layout import _T, _pack_act, _pack_channels
 from .relu import max_zp
@@ -55,7 +55,13 @@ def lower_add(lw, st):
         ma = lw.const(f"m_a of '{node}'", _pack_channels(np.full(N, p["m_a"], np.int64), c, reps, 0),
                       exclude=a_sl | o_sl, granule=reps, desc=desc,
                       avoid=", on MEM slices holding neither a nor the output")
-        _vxu_pass(b, None, "mul", a.region.locs, out.locs, b_locs=locs(ma))
+        setq = gvxu.RequantParams(mult, rq.shift, rq.zp)
+        chained = b.eager and bt is not None     # b's product first, so a's product, the sums and the
+        if b.eager:                              # requant follow each other as a chain (_chained_pass)
+            _setq_early(b, setq)
+            setq = None
+        if not chained:
+            _vxu_pass(b, None, "mul", a.region.locs, out.locs, b_locs=locs(ma))
         if bt is not None:
             if lw.in_place_ok(bt) and bt.region is not out:
                 tmp = bt.region
@@ -66,7 +72,10 @@ def lower_add(lw, st):
                           exclude=b_sl | set(tmp.slices), granule=reps, desc=desc,
                           avoid=", on MEM slices holding neither b nor its product")
             _vxu_pass(b, None, "mul", bt.region.locs, tmp.locs, b_locs=locs(mb))
-            _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=tmp.locs)
+            if chained:
+                _vxu_pass(b, None, "mul", a.region.locs, out.locs, b_locs=locs(ma))
+            else:
+                _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=tmp.locs)
         if rows_c is None:
             cr = lw.const(f"c of '{node}'", _pack_channels(cvec, c, reps, gvxu.INT32_MIN), exclude=o_sl,
                           granule=reps, desc=desc, avoid=", on MEM slices not holding the sums")
@@ -76,7 +85,9 @@ def lower_add(lw, st):
                               desc=f"int32 {M} x {N} as {Nt} tiles x {M} words",
                               avoid=", on MEM slices not holding the sums").locs
         _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=c_locs)
-        _vxu_pass(b, None, "requant", out.locs, out.locs, setq=gvxu.RequantParams(mult, rq.shift, rq.zp))
+        if chained:             # b's product last (the sums wrap, so the order does not change them): it was
+            _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=tmp.locs)     # stored a pass earlier
+        _vxu_pass(b, None, "requant", out.locs, out.locs, setq=setq)
         return out
 
     inplace = a.region if lw.in_place_ok(a) and (bt is None or bt.region is not a.region) else None

@@ -19,7 +19,7 @@ import numpy as np
 
 from golden import vxu as gvxu
 
-from ..phases import _bias_reps, _loadlut, _tiles, _vxu_pass
+from ..phases import _bias_reps, _loadlut, _setq_early, _tiles, _vxu_pass
 from ..quantize.rows import MASK_NEG, SOFTMAX_QP, SOFTMAX_SHIFT
 from .elementwise import scratch
 from .layout import _T, _pack_act, _pack_channels, _pack_table
@@ -147,18 +147,20 @@ def lower_norm(lw, st):
                 mask = R.lw.const_vectors(f"pad mask of '{st.name}'", R.pad_mask((1, 0)), M, exclude=X)
                 R.op("mul", R.tile(src, Nt - 1), masked.locs, b=mask)
             tiles = _tile_list(R, src, masked)
+            # The passes in the order that keeps each dependent one right after the one it uses, so that
+            # an eager builder chains them (``phases._chained_pass``): N·x first (it needs only x), then
+            # the sums, N·Q, the variance's chain down to its rsqrt, and d's chain into the output.
+            D = R.scratch("d", avoid=X, words=Nt * M)
+            R.op("mul", x.region.locs, D.locs, b=R.vec("N", N, Nt * M, X | set(D.slices)))
             S = R.reduce(tiles, "add", "lsum", "row sum")
             Q = R.reduce(tiles, "add", "lsum", "row sum of squares", pre="square")
-            negS = R.scratch("-sum", avoid=S.slices)
+            R.op("mul", Q.locs, Q.locs, b=R.vec("N", N, M, Q.slices))
+            negS = R.scratch("-sum", avoid=set(S.slices) | set(D.slices))
             R.op("mul", S.locs, negS.locs, b=R.vec("-1", -1, M, S.slices))
             SS = R.scratch("-sum²", avoid=set(S.slices) | set(negS.slices) | set(Q.slices))
             R.op("mul", negS.locs, SS.locs, b=S.locs)
-            R.op("mul", Q.locs, Q.locs, b=R.vec("N", N, M, Q.slices))
             V = R.scratch("variance", avoid=set(Q.slices) | set(SS.slices))
-            R.op("add", Q.locs, V.locs, b=SS.locs)
-            D = R.scratch("d", avoid=X | set(negS.slices), words=Nt * M)
-            R.op("mul", x.region.locs, D.locs, b=R.vec("N", N, Nt * M, X | set(D.slices)))
-            R.op("add", D.locs, D.locs, b=R.repeat(negS))
+            R.op("add", SS.locs, V.locs, b=Q.locs)
         else:
             D = R.scratch("q - zp", avoid=X, words=Nt * M)
             R.op("add", x.region.locs, D.locs, b=R.vec("-zp", -p["zp_x"], Nt * M, X | set(D.slices)))
@@ -170,11 +172,17 @@ def lower_norm(lw, st):
         R.op("add", V.locs, V.locs, b=R.vec("eps", p["eps_q"], M, V.slices))
         rs = R.scratch("rsqrt", avoid=D.slices)
         R.op("rsqrt", V.locs, rs.locs)
+        setq = gvxu.RequantParams(1, p["shift"], p["zp_g"])
+        if lw.b.eager:          # the SETQ now, so that the requantv chains to the multiply before it
+            _setq_early(lw.b, setq)
+            setq = None
+        if p["kind"] == "layernorm":
+            R.op("add", D.locs, D.locs, b=R.repeat(negS))
         Cr = lw.const(f"C of '{st.name}'", _pack_channels(np.asarray(p["C"], np.int64), c, reps, 0),
                       exclude=set(D.slices), granule=reps, desc=f"int32 ({N},) as {Nt} tiles x {reps} copies",
                       avoid=", on MEM slices not holding d")
         R.op("mul", D.locs, D.locs, b=lw.channel_locs(Cr, reps, M, Nt))
-        R.op("requantv", D.locs, out.locs, b=R.repeat(rs), setq=gvxu.RequantParams(1, p["shift"], p["zp_g"]))
+        R.op("requantv", D.locs, out.locs, b=R.repeat(rs), setq=setq)
         if p["beta"] is not None:
             bp = p["beta"]
             ma = R.vec("m_a", bp["m_a"], Nt * M, out_sl)

@@ -55,13 +55,6 @@ def lower_add(lw, st):
         ma = lw.const(f"m_a of '{node}'", _pack_channels(np.full(N, p["m_a"], np.int64), c, reps, 0),
                       exclude=a_sl | o_sl, granule=reps, desc=desc,
                       avoid=", on MEM slices holding neither a nor the output")
-        setq = gvxu.RequantParams(mult, rq.shift, rq.zp)
-        chained = b.eager and bt is not None     # b's product first, so a's product, the sums and the
-        if b.eager:                              # requant follow each other as a chain (_chained_pass)
-            _setq_early(b, setq)
-            setq = None
-        if not chained:
-            _vxu_pass(b, None, "mul", a.region.locs, out.locs, b_locs=locs(ma))
         if bt is not None:
             if lw.in_place_ok(bt) and bt.region is not out:
                 tmp = bt.region
@@ -71,11 +64,6 @@ def lower_add(lw, st):
             mb = lw.const(f"m_b of '{node}'", _pack_channels(np.full(N, p["m_b"], np.int64), c, reps, 0),
                           exclude=b_sl | set(tmp.slices), granule=reps, desc=desc,
                           avoid=", on MEM slices holding neither b nor its product")
-            _vxu_pass(b, None, "mul", bt.region.locs, tmp.locs, b_locs=locs(mb))
-            if chained:
-                _vxu_pass(b, None, "mul", a.region.locs, out.locs, b_locs=locs(ma))
-            else:
-                _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=tmp.locs)
         if rows_c is None:
             cr = lw.const(f"c of '{node}'", _pack_channels(cvec, c, reps, gvxu.INT32_MIN), exclude=o_sl,
                           granule=reps, desc=desc, avoid=", on MEM slices not holding the sums")
@@ -84,10 +72,31 @@ def lower_add(lw, st):
             c_locs = lw.const(f"c of '{node}'", _pack_act(rows_c, c, gvxu.INT32_MIN), exclude=o_sl,
                               desc=f"int32 {M} x {N} as {Nt} tiles x {M} words",
                               avoid=", on MEM slices not holding the sums").locs
-        _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=c_locs)
-        if chained:             # b's product last (the sums wrap, so the order does not change them): it was
-            _vxu_pass(b, None, "add", out.locs, out.locs, b_locs=tmp.locs)     # stored a pass earlier
-        _vxu_pass(b, None, "requant", out.locs, out.locs, setq=setq)
+        setq = gvxu.RequantParams(mult, rq.shift, rq.zp)
+        a_prod = dict(op="mul", a=a.region.locs, out=out.locs, b_locs=locs(ma))
+        plus_c = dict(op="add", a=out.locs, out=out.locs, b_locs=c_locs)
+        if b.eager:
+            # in chain order (phases._chained_pass; the sums wrap, so their order does not change them): a's
+            # product right after the pass that made a, + c, then the SETQ and b's product (b is older: its
+            # READs wait for nothing), + b's product chained to it, the requant chained to that
+            if bt is not None:
+                passes = [a_prod, plus_c, "setq", dict(op="mul", a=bt.region.locs, out=tmp.locs, b_locs=locs(mb)),
+                          dict(op="add", a=tmp.locs, out=out.locs, b_locs=out.locs)]
+            else:           # the SETQ first: none fits between two chained passes of four items
+                passes = ["setq", a_prod, plus_c]
+            passes.append(dict(op="requant", a=out.locs, out=out.locs))
+        else:
+            passes = [a_prod]
+            if bt is not None:
+                passes += [dict(op="mul", a=bt.region.locs, out=tmp.locs, b_locs=locs(mb)),
+                           dict(op="add", a=out.locs, out=out.locs, b_locs=tmp.locs)]
+            passes += [plus_c, dict(op="requant", a=out.locs, out=out.locs, setq=setq)]
+        for kw in passes:
+            if kw == "setq":
+                _setq_early(b, setq)
+            else:
+                kw = dict(kw)
+                _vxu_pass(b, None, kw.pop("op"), kw.pop("a"), kw.pop("out"), **kw)
         return out
 
     inplace = a.region if lw.in_place_ok(a) and (bt is None or bt.region is not a.region) else None

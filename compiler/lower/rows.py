@@ -18,6 +18,7 @@ else reads the input). Cost (passes, each its words plus the MEM → VXU → MEM
 import numpy as np
 
 from golden import vxu as gvxu
+from spec import isa
 
 from ..phases import _bias_reps, _loadlut, _setq_early, _tiles, _vxu_pass
 from ..quantize.rows import MASK_NEG, SOFTMAX_QP, SOFTMAX_SHIFT
@@ -77,6 +78,8 @@ class _Rows:
         M = self.M
         busy = set().union(*(sl for _, sl in tiles))
         groups = [list(locs) for locs, _ in tiles]
+        if self.lw.b.eager and M <= isa.VXU_PIPELINE and len(groups) > 1:
+            return self.chain_reduce(groups, busy, vop, lane_op, what, pre)
         if pre == "square":
             sq = self.scratch(f"{what} (squares)", avoid=busy, words=len(groups) * M)
             self.op("mul", [loc for g in groups for loc in g], sq.locs, same=True)
@@ -113,6 +116,32 @@ class _Rows:
                 self.op(vop, a_l, [loc for g in dst for loc in g], b=b_l)
                 groups = dst + ([groups[-1]] if n % 2 else [])
             level += 1
+
+    def chain_reduce(self, groups, busy, vop, lane_op, what, pre=None):
+        """``reduce`` as one chain (an eager builder chains each pass to the one before,
+        ``phases._chained_pass``; ``M`` at most ``VXU_PIPELINE`` words, so the items line up): ``vop`` of the
+        first tile with ``vop``'s identity (0 for add, INT32_MIN for max: one operand from another slice),
+        then of the running value with each further tile, then ``lane_op``: ``Nt + 1`` dependent passes of
+        ``VXU_PIPELINE`` cycles each instead of ``ceil(log2 Nt)`` MEM round trips. With ``pre="square"`` the
+        squares of tiles 1 … are one pass first, and the chain starts from the square of tile 0."""
+        M = self.M
+        if pre == "square":
+            rest = [loc for g in groups[1:] for loc in g]
+            sq = self.scratch(f"{what} (squares)", avoid=busy, words=len(rest))
+            self.op("mul", rest, sq.locs, same=True)
+            acc = self.scratch(what, avoid=busy | set(sq.slices))
+            self.op("mul", groups[0], acc.locs, same=True)
+            groups = [sq.locs[t * M:(t + 1) * M] for t in range(len(groups) - 1)]
+        else:
+            acc = self.scratch(what, avoid=busy)
+            ident = self.vec(f"{vop} identity", 0 if vop == "add" else gvxu.INT32_MIN, M,
+                             {p for p, _, _ in groups[0]} | set(acc.slices))
+            self.op(vop, groups[0], acc.locs, b=ident)
+            groups = groups[1:]
+        for g in groups:
+            self.op(vop, acc.locs, acc.locs, b=g)
+        self.op(lane_op, acc.locs, acc.locs)
+        return acc
 
     def repeat(self, region):
         """The words of ``region`` (``M``) once per tile."""

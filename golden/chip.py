@@ -56,12 +56,13 @@ Cycle ``t`` counts from 0, the cycle on which every queue issues its first instr
   sampling cycles; its result (``mxu_cols`` int32 lanes, the other lanes 0) is written on ``dst``
   ``MXUParams.latency`` cycles after the activation was sampled. VOP computes ``golden.vxu`` on the sampled operands
   with the SETQ registers and table in force at the sampling cycle (with ``chain``, operand ``a`` is the VXU's
-  latest result: the last vector it writes on its output during the sampling cycle or before, 0 before any); SETQ issued at ``t`` is in force for operands
-  sampled from ``t + 1``; LOADLUT vector ``j`` sets entries ``j·L …`` (low bytes, lanes past entry 255 ignored) when
-  it is sampled. At cycle 0 every MEM word not written by ``write_mem``, every MXU weight and accumulator, the LUT, the
-  VXU's latest result and the SETQ registers are 0 (``spec.isa.REQUANT_RESET``, ``spec.isa.LUT_RESET``). The RTL starts every run (host START)
-  from this state except the MXU accumulators, which are SRAM and keep their words: a program must write an
-  accumulator (MATMUL without ``acc``) before it adds to it.
+  latest result: the last vector it writes on its output during the sampling cycle or before, 0 before any);
+  SETQ issued at ``t`` is in force for operands sampled from ``t + 1``; LOADLUT vector ``j`` sets entries ``j·L …``
+  (low bytes, lanes past entry 255 ignored) when it is sampled. At cycle 0 every MEM word not written by
+  ``write_mem``, every MXU weight and accumulator, the LUT, the VXU's latest result and the SETQ registers are 0
+  (``spec.isa.REQUANT_RESET``, ``spec.isa.LUT_RESET``). The RTL starts every run (host START) from this state
+  except the MXU accumulators, which are SRAM and keep their words: a program must write an accumulator
+  (MATMUL without ``acc``) before it adds to it.
 * **Activity span** of an issued instruction, the cycles in which it does something: from its issue cycle
   ``t`` through ``t + span - 1`` with ``span = max(busy, first_in + items, first_out + items)``, where a
   MATMUL's result cycles count whether or not it emits (its accumulator write-back is a result in flight):

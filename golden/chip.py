@@ -376,6 +376,7 @@ class _Vop(_Op):
             self.out[out] = v["results"][out] = gvxu.execute(ins.vop, a, b, v["params"], v["table"], item=i,
                                                              held=self.held)
         if u in self.out:
+            _latest_result(sim.vxu[self.p], u - 1)     # forget the results before this one (kept: the latest)
             sim._emit(self.p, ins.dst, self.out.pop(u), self.pc)
 
 

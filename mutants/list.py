@@ -293,8 +293,8 @@ MUTANTS = (
     ),
     Mutant(
         "vxu_chain_misses_same_cycle", "rtl/vxu.py",
-        "a = [Mux(chain, Mux(out_valid, out[k], last[k]), seen_a[k]) for k in range(L)]",
-        "a = [Mux(chain, last[k], seen_a[k]) for k in range(L)]",
+        "m.d.comb += [a[k].eq(Mux(chain, Mux(out_valid, out[k], last[k]), seen_a[k])) for k in range(L)]",
+        "m.d.comb += [a[k].eq(Mux(chain, last[k], seen_a[k])) for k in range(L)]",
         "a chained VOP takes the result kept from before, not the one put in its own sampling cycle",
         (f"{VXU_T}::test_random_schedule", VXU_T),
     ),

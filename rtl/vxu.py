@@ -247,7 +247,8 @@ class VXUSlice(wiring.Component):
         out = [Signal(signed(LANE_BITS), name=f"out{k}") for k in range(L)]
         out_valid = Signal()
         last = [Signal(signed(LANE_BITS), name=f"last{k}") for k in range(L)]
-        a = [Mux(chain, Mux(out_valid, out[k], last[k]), seen_a[k]) for k in range(L)]
+        a = [Signal(signed(LANE_BITS), name=f"a{k}") for k in range(L)]      # a signal each, computed once
+        m.d.comb += [a[k].eq(Mux(chain, Mux(out_valid, out[k], last[k]), seen_a[k])) for k in range(L)]
         if binary:
             m.d.comb += self.sel[1].eq(src2)
             b = [self.seen[1][k] for k in range(L)]

@@ -315,9 +315,13 @@ def _vxu_pass(b, start, op, a, out, b_locs=None, setq=None, same=False):
 
 
 def _note_pass(b, items, out, f):
-    """Remember the pass just placed (its last VOP, its output words, its first result's cycle) for a chain."""
+    """Remember the pass just placed (its last VOP, its output words, its first result's cycle) for a chain,
+    unless it went into a gap before the VXU's latest VOP (``ProgramBuilder.backfill``): then the latest is
+    still the one to chain to."""
     last = max((it for it in items if it[2].op == "VOP"), key=lambda it: it[1])[2]
-    b.vxu_last = (last, tuple(out), f + isa.VXU_PIPELINE)
+    latest = b.last_op(b.config.positions("vxu")[0], "VOP")
+    if latest is not None and latest[1] is last:
+        b.vxu_last = (last, tuple(out), f + isa.VXU_PIPELINE)
 
 
 def _chained_pass(b, op, a, out, b_locs, setq, same):

@@ -13,6 +13,12 @@ Contracts
   ``writer`` during ``cycle …`` travel to slice ``reader``; a value is seen by slice ``writer ± d`` during
   ``cycle + d``. Two claims that would hold one stream register at one position in one cycle are refused
   (the later write would overwrite the earlier value in flight).
+* ``backfill`` (off by default; the decode step of ``compiler.lm`` sets it): an instruction may also go *before*
+  its slice's next free issue cycle, into a gap of ``NOP`` s, when its unit is free throughout (a ``mem``
+  slice's READ/WRITE/READX/WRITEX, or a VXU ``VOP`` that reads no state: not chained, not ``requant``,
+  ``requantv`` or ``lut``, and not just ahead of a chained VOP, whose operand it would become). Independent
+  work placed later then fills the queues' idle cycles; the data order stays the caller's (``ready``,
+  ``in_order``), and the MXU and link queues stay in issue order (a swap's weights are the last loaded).
 * ``finish()`` appends ``HALT`` to every queue (at its next free issue cycle) and returns a ``Program``:
   ``words`` (one list per slice, what ``golden.chip.ChipSim.load`` takes), ``text`` (canonical assembly,
   ``spec.asm.disassemble``), ``schedule`` (per slice ``(cycle, Instruction)``, NOPs and HALT included) and
@@ -21,6 +27,7 @@ Contracts
 * ``hops``/``direction``/``arrival``: stream travel between slices (a value written by slice ``p`` during
   ``t`` is seen by slice ``q`` during ``t + |q - p|``, eastward when ``q > p``).
 """
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from spec import isa
@@ -127,7 +134,9 @@ class ProgramBuilder:
         self._stored = {}                          # (slice, bank, addr) -> last cycle a WRITE stores it
         self._presented = {}                       # (slice, bank, addr) -> last cycle a READ presents it
         self._journal = None                       # what a trial placement changed (checkpoint/rollback)
+        self._spans = [dict() for _ in range(P)]   # unit -> [(first, end, instr, issue)], by first cycle
         self.eager = False                         # phases start when their data is ready (ready()), not at end
+        self.backfill = False                      # instructions may fill the NOP gaps of mem and VXU queues
         self.last_swap = -1                        # sampling cycle of the last MATMUL activation that swapped
         self.vxu_last = None                       # the last VXU pass: (its last VOP, out words, first result)
         self._done = False
@@ -140,6 +149,7 @@ class ProgramBuilder:
         new._sched = [list(s) for s in self._sched]
         new._next = list(self._next)
         new._busy = [dict(b) for b in self._busy]
+        new._spans = [{u: list(v) for u, v in d.items()} for d in self._spans]
         new._streams = dict(self._streams)
         new._stored = dict(self._stored)
         new._presented = dict(self._presented)
@@ -162,18 +172,26 @@ class ProgramBuilder:
         """Start a trial: ``rollback(token)`` undoes everything placed since (``commit()`` keeps it)."""
         self._journal = []
         return ([len(q) for q in self._sched], list(self._next), [dict(u) for u in self._busy], self._last,
-                self.last_swap)
+                self.last_swap, [{u: len(v) for u, v in d.items()} for d in self._spans])
 
     def rollback(self, token):
-        lens, nxt, busy, last, swap = token
-        for q, n in zip(self._sched, lens):
-            del q[n:]
-        self._next, self._busy, self._last, self.last_swap = nxt, busy, last, swap
+        lens, nxt, busy, last, swap, spans = token
         for d, key, old in reversed(self._journal):
-            if old is None:
+            if d is None:               # a list changed in place (a backfill, a span): its copy from before
+                key[:] = old
+            elif old is None:
                 d.pop(key, None)
             else:
                 d[key] = old
+        for q, n in zip(self._sched, lens):
+            del q[n:]
+        for d, kept in zip(self._spans, spans):
+            for u in list(d):
+                if u in kept:
+                    del d[u][kept[u]:]
+                else:
+                    del d[u]
+        self._next, self._busy, self._last, self.last_swap = nxt, busy, last, swap
         self._journal = None
 
     def commit(self):
@@ -200,6 +218,12 @@ class ProgramBuilder:
         if self._journal is not None:
             self._journal.append((d, key, d.get(key)))
         d[key] = value
+
+    def _keep(self, lst):
+        """Before ``lst`` (a queue's schedule, a unit's spans) changes in place during a trial: its copy, for
+        ``rollback``."""
+        if self._journal is not None:
+            self._journal.append((None, lst, list(lst)))
 
     # ---- queries -------------------------------------------------------------------------------------
     def next_issue(self, slice):
@@ -254,11 +278,6 @@ class ProgramBuilder:
         f = isa.fault(instr, c, c.slices[p])
         if f is not None:
             raise ValueError(f"{self._where(p, cycle, instr)}: {f.message} ({f.code.name})")
-        if cycle < self._next[p]:
-            prev_t, prev = next((t, ins) for t, ins in reversed(self._sched[p]))
-            raise Conflict(f"{self._where(p, cycle, instr)}: the queue is not free before cycle "
-                             f"{self._next[p]} (it issues {_instr_text(prev)} at cycle {prev_t}); "
-                             f"instructions of a slice must be placed in issue order", self._next[p] - cycle)
         indexed = instr.op in ("READX", "WRITEX")
         if indexed != (window is not None) or indexed and not (
                 isinstance(window, int) and instr.count <= window <= c.mem_depth - instr.addr):
@@ -267,30 +286,36 @@ class ProgramBuilder:
                 f"(the words its index may reach), not {window!r}" if indexed else "only READX and WRITEX take "
                                                                                    "a window"))
         tm = isa.timing(instr, c)
-        if tm.unit != "queue":
-            free, other, t_other = self._busy[p].get(tm.unit, (0, None, None))
-            if cycle < free:
-                raise Conflict(f"{self._where(p, cycle, instr)}: unit {tm.unit} is busy until cycle {free - 1} "
-                               f"with {_instr_text(other)} issued at cycle {t_other}", free - cycle)
-        words = len(self._sched[p]) + self._nops(cycle - self._next[p]) + 1
-        if words + 1 > c.queue_depth:
-            raise ValueError(f"{self._where(p, cycle, instr)}: the program of slice {c.slice_names[p]} needs "
-                             f"{words + 1} words with its HALT, more than queue_depth = {c.queue_depth} of config "
-                             f"{c.name} (by {words + 1 - c.queue_depth})")
-        self._fill(p, cycle)
-        self._sched[p].append((cycle, instr))
-        if tm.unit == "queue":
-            self._next[p] = cycle + tm.busy
+        if cycle < self._next[p]:
+            if not (self.backfill and self._may_backfill(p, instr)):
+                prev_t, prev = next((t, ins) for t, ins in reversed(self._sched[p]))
+                raise Conflict(f"{self._where(p, cycle, instr)}: the queue is not free before cycle "
+                               f"{self._next[p]} (it issues {_instr_text(prev)} at cycle {prev_t}); "
+                               f"instructions of a slice must be placed in issue order", self._next[p] - cycle)
+            self._backfill(p, cycle, instr, tm)
         else:
-            self._next[p] = cycle + 1
-            self._busy[p][tm.unit] = (cycle + tm.busy, instr, cycle)
+            if tm.unit != "queue":
+                free, other, t_other = self._busy[p].get(tm.unit, (0, None, None))
+                if cycle < free:
+                    raise Conflict(f"{self._where(p, cycle, instr)}: unit {tm.unit} is busy until cycle {free - 1} "
+                                   f"with {_instr_text(other)} issued at cycle {t_other}", free - cycle)
+            words = len(self._sched[p]) + self._nops(cycle - self._next[p]) + 1
+            self._check_depth(p, cycle, instr, words)
+            self._fill(p, cycle)
+            self._sched[p].append((cycle, instr))
+            if tm.unit == "queue":
+                self._next[p] = cycle + tm.busy
+            else:
+                self._next[p] = cycle + 1
+                self._busy[p][tm.unit] = (cycle + tm.busy, instr, cycle)
+                self._spans[p].setdefault(tm.unit, []).append((cycle, cycle + tm.busy, instr))
         self._last = max(self._last, cycle + tm.span - 1)
-        if instr.op == "READ":
+        if instr.op in ("READ", "WRITE"):       # the latest cycle (a backfilled one may be earlier than another)
+            d, off = ((self._presented, isa.MEM_DECODE_STAGES) if instr.op == "READ"
+                      else (self._stored, isa.MEM_WRITE_LATENCY))
             for i in range(instr.count):
-                self._set(self._presented, (p, instr.bank, instr.addr + i), cycle + isa.MEM_DECODE_STAGES + i)
-        elif instr.op == "WRITE":
-            for i in range(instr.count):
-                self._set(self._stored, (p, instr.bank, instr.addr + i), cycle + isa.MEM_WRITE_LATENCY + i)
+                key = (p, instr.bank, instr.addr + i)
+                self._set(d, key, max(cycle + off + i, d.get(key, -1)))
         elif instr.op == "MATMUL" and instr.swap:
             self.last_swap = max(self.last_swap, cycle + isa.MXU_INPUT_OFFSET)
         elif indexed:               # any word of the window, until the last item's cycle
@@ -300,6 +325,53 @@ class ProgramBuilder:
             for i in range(window):
                 self._set(d, (p, instr.bank, instr.addr + i), max(last, d.get((p, instr.bank, instr.addr + i), -1)))
         return instr
+
+    def _check_depth(self, p, cycle, instr, words):
+        c = self.config
+        if words + 1 > c.queue_depth:
+            raise ValueError(f"{self._where(p, cycle, instr)}: the program of slice {c.slice_names[p]} needs "
+                             f"{words + 1} words with its HALT, more than queue_depth = {c.queue_depth} of config "
+                             f"{c.name} (by {words + 1 - c.queue_depth})")
+
+    def _may_backfill(self, p, instr):
+        """Whether ``instr`` may go into a gap of slice ``p``'s queue (module docstring: ``backfill``)."""
+        kind = self.config.slices[p]
+        if kind == "mem":
+            return instr.op in ("READ", "WRITE", "READX", "WRITEX")
+        return (kind == "vxu" and instr.op == "VOP" and not instr.chain
+                and instr.vop not in ("requant", "requantv", "lut"))
+
+    def _backfill(self, p, cycle, instr, tm):
+        """Put ``instr`` into the NOP gap of slice ``p`` that holds ``cycle`` (``Conflict`` when none does, or its
+        unit is busy then, or a chained VOP follows it)."""
+        sched = self._sched[p]
+        i = bisect_right(sched, cycle, key=lambda e: e[0]) - 1
+        t0, nop = sched[i]
+        if nop.op != "NOP":
+            raise Conflict(f"{self._where(p, cycle, instr)}: the queue issues {_instr_text(nop)} then", 1)
+        if instr.op == "VOP":
+            after = next(((t, ins) for t, ins in sched[i + 1:] if ins.op == "VOP"), None)
+            if after is not None and after[1].chain:
+                raise Conflict(f"{self._where(p, cycle, instr)}: the chained {_instr_text(after[1])} at cycle "
+                               f"{after[0]} takes the VXU's latest result", after[0] + 1 - cycle)
+        spans = self._spans[p].setdefault(tm.unit, [])
+        end = cycle + tm.busy
+        k = bisect_right(spans, end - 1, key=lambda e: e[0]) - 1
+        if k >= 0 and spans[k][1] > cycle:
+            first, stop, other = spans[k]
+            raise Conflict(f"{self._where(p, cycle, instr)}: unit {tm.unit} is busy from cycle {first} to {stop - 1} "
+                           f"with {_instr_text(other)}", stop - cycle)
+        self._check_depth(p, cycle, instr, len(sched) + 2)
+        n = nop.count
+        new = ([(t0, Instruction("NOP", count=cycle - t0))] if cycle > t0 else []) + [(cycle, instr)]
+        if t0 + n > cycle + 1:
+            new.append((cycle + 1, Instruction("NOP", count=t0 + n - cycle - 1)))
+        self._keep(sched)
+        sched[i:i + 1] = new
+        self._keep(spans)
+        spans.insert(k + 1, (cycle, end, instr))
+        if end > self._busy[p].get(tm.unit, (0, None, None))[0]:
+            self._busy[p][tm.unit] = (end, instr, cycle)
 
     def place(self, items):
         """Place ``(slice, cycle, instr)`` triples (or ``(slice, cycle, instr, window)`` for READX/WRITEX) in

@@ -161,8 +161,10 @@ class _Decode:
         self.lw.keep_constants = True       # the weights and caches outlive every run
         self.lw.reuse = True                # data written on the chip reuses dead scratch (never a constant)
         self.lw.b.eager = True              # VXU passes start when their data is ready, not after everything
+        self.lw.b.backfill = True           # ... and fill the gaps of the MEM and VXU queues
         self.lw.prefetch = True             # GEMMs install their first weight tile under earlier work
         self.kept = []
+        self.pending = []                   # key appends placed late (flush_appends)
         self.pick = pick
         self.xq = None
         self.H = None
@@ -196,7 +198,7 @@ class _Decode:
         rows = np.zeros((T + 1, c.lanes), np.int64)
         p = np.arange(T + 1)
         rows[:, POS_LANE], rows[:, KTILE_LANE], rows[:, NEXT_LANE] = p, (p // C) * H * C, p + 1
-        rows[:, ONEHOT_LANE], rows[:, MASK_LANE] = p % C, p * (T // C) * self.mask_heads
+        rows[:, ONEHOT_LANE], rows[:, MASK_LANE] = (p % C) * C, p * (T // C) * self.mask_heads
         rows[:, SCORE_LANE] = (p // C) * H
         for n, lane in self.table_lanes.items():
             rows[:, lane] = p * n
@@ -333,12 +335,11 @@ class _Decode:
             for h in range(H):
                 gather(b, None, (self.state_locs, MASK_LANE), mt, Tt,
                        [self.amask.locs[nt * H + h] for nt in range(Tt)])
-        self.kw = self.const("new-key weights (row 0 gathered per step: the one-hot of p mod C)", np.zeros((C, L)),
-                             granule=C)
-        eye = np.zeros((C, L), np.int64)
-        eye[np.arange(C), np.arange(C)] = 1
-        it = self.table("one-hot rows", C, exclude=self.kw.slices, data=eye)
-        gather(b, None, (self.state_locs, ONEHOT_LANE), it, 1, self.kw.locs[:1])
+        self.kw = self.const("the one-hot of p mod C, C copies (gathered per step)", np.zeros((C, L)), granule=C)
+        eye = np.zeros((C * C, L), np.int64)            # row j: C copies of the one-hot of j
+        eye[np.arange(C * C), np.arange(C * C) // C] = 1
+        it = self.table("one-hot rows (C copies each)", C * C, exclude=self.kw.slices, data=eye)
+        gather(b, None, (self.state_locs, ONEHOT_LANE), it, C, self.kw.locs)
         self.xq = self.const("queries on the diagonal (block-diagonal GEMM)", np.zeros((H * H, L)))
         self.xp = self.const("probabilities on the diagonal (block-diagonal GEMM)", np.zeros((H * Tt * H, L)))
 
@@ -364,15 +365,30 @@ class _Decode:
         return cp
 
     def append_key(self, st, k, kt, ix):
-        """The new key into the cache, for the next steps (off this step's chain): spread(k_h) (H·hd rows) @ kw
-        (row 0: the one-hot of p mod C) is k_h[i] at lane p mod C of word h·hd + i, added into the key tile of
-        p (READX / VXU add / WRITEX at (p // C)·H·hd)."""
-        b, C, H, hd = self.lw.b, self.c.mxu_cols, self.H, self.c.mxu_cols
-        ak = self.scratch(f"spread keys of '{st.name}'", H * hd, avoid=set(k.region.slices) | set(self.kw.slices))
+        """The new key into the cache, for the next steps (off this step's chain: placed after every other step of the
+        step, its passes fill the queues' gaps from when k is ready, ``ProgramBuilder.backfill``). Per head h, VXU passes of C items:
+        ``spread(k_h)`` (word i: ``k_h[i]`` on every lane) times the one-hot of ``p mod C`` (``kw``: C copies) is
+        ``k_h[i]`` at lane ``p mod C`` of word ``i``, added into words ``h·hd …`` of the key tile of ``p`` (READX /
+        VXU add / WRITEX at ``(p // C)·H·hd``)."""
+        b, H, hd = self.lw.b, self.H, self.c.mxu_cols
+        ak = self.scratch(f"spread keys of '{st.name}'", H * hd, avoid=set(self.kw.slices), granule=hd)
+        am = self.scratch(f"new keys of '{st.name}'", H * hd, avoid=set(self.kw.slices) | set(kt.slices) | set(ak.slices),
+                          granule=hd)
         for h in range(H):
-            _spread_pass(b, None, k.region.locs[h], ak.locs[h * hd:(h + 1) * hd])
-        inc = self.gemm(ak, self.kw, H * hd, C, C, f"new keys of '{st.name}'", avoid=kt.slices)
-        indexed_add(b, None, (ix, KTILE_LANE), kt, self.off(inc, kt.slices, "new keys").locs)
+            words, new = ak.locs[h * hd:(h + 1) * hd], am.locs[h * hd:(h + 1) * hd]
+            _spread_pass(b, None, k.region.locs[h], words)
+            _vxu_pass(b, None, "mul", words, new, b_locs=self.kw.locs)
+            indexed_add(b, None, (ix, KTILE_LANE), Region(f"{kt.name}, head {h}", self.c, kt.locs[h * hd:]), new)
+
+    def flush_appends(self):
+        """The key appends placed so far late (``append_key``), then, after the last one, the next
+        position's state (the appends' READX / WRITEX are the state word's last reads)."""
+        for st, k, kt, ix, last in self.pending:
+            self.append_key(st, k, kt, ix)
+            self.lw.consume(k.name)
+            if last:
+                self.update_state()
+        self.pending.clear()
 
     def attention(self, st, last=False):
         lw, c, T = self.lw, self.c, self.T
@@ -423,7 +439,7 @@ class _Decode:
         _vxu_pass(b, None, "mul", qa, ns.locs, b_locs=kl)                                 # on two slices
         _vxu_pass(b, None, "lsum", ns.locs, ns.locs)
         nk = self.off(ns, self.kw.slices, f"new key's scores of '{st.name}'")    # the one-hot on another slice
-        _vxu_pass(b, None, "mul", nk.locs, ns.locs, b_locs=[self.kw.locs[0]] * H)
+        _vxu_pass(b, None, "mul", nk.locs, ns.locs, b_locs=self.kw.locs[:H])
         indexed_add(b, None, (ix, SCORE_LANE), sacc, self.off(ns, sacc.slices, "new key's scores").locs)
         rq = p["scores"]
         _vxu_pass(b, None, "requant", acc.locs, acc.locs,
@@ -440,9 +456,10 @@ class _Decode:
         _vxu_pass(b, None, "max", P.locs, [self.xp.locs[(h * Tt + nt) * H + h] for nt in range(Tt) for h in range(H)],
                   same=True)
         acc = self.gemm(self.xp, vt, H, H * T, hd, f"attention sums of '{st.name}'")
-        self.append_key(st, k, kt, ix)     # 4. the new key into the cache, for the next steps
-        if last:                    # the state word's last reads (the indexed adds above) are placed: its next value
-            self.update_state()
+        # 4. the new key into the cache, for the next steps: placed after every other step (flush_appends), its
+        #    passes in the queues' gaps, with k kept until then; the next position's state after the last attention's append
+        lw.uses[k.name] += 1
+        self.pending.append((st, k, kt, ix, last))
         corr = self.scratch(f"zero-point term of '{st.name}'", H, avoid=set(vsum.slices) | set(acc.slices))
         _vxu_pass(b, None, "mul", vsum.locs, corr.locs,
                   b_locs=lw.const_vectors(f"-zp_P of '{st.name}'", np.full(c.lanes, -SOFTMAX_QP.zp), H,
@@ -479,6 +496,7 @@ class _Decode:
                 lw.consume(i)
             yield from self.lower_step(st, groups, st is last_attention)
             lw.release_dead()
+        self.flush_appends()
         if not hasattr(self, "tk"):
             raise NotImplementedError("the decode step needs the token ids to go through an embedding")
         if self.pick == "chip":

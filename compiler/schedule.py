@@ -410,8 +410,13 @@ class ProgramBuilder:
                 key = (s.direction, s.index, p + step * h, cycle + i + h)
                 other = self._streams.get(key)
                 if other is not None:
+                    # item i meets this stream register taken until the end of the run of claims there: a start
+                    # any less late meets it again
+                    end = key[3] + 1
+                    while (s.direction, s.index, key[2], end) in self._streams:
+                        end += 1
                     raise Conflict(f"stream {s} at slice {c.slice_names[key[2]]}, cycle {key[3]}: {what} (item {i}, "
-                                   f"written during cycle {cycle + i}) collides with {other}")
+                                   f"written during cycle {cycle + i}) collides with {other}", end - key[3])
         for i in range(count):
             for h in range(1, d + 1):
                 self._set(self._streams, (s.direction, s.index, p + step * h, cycle + i + h), what)

@@ -10,7 +10,7 @@ What depends on ``p`` or on the token is found on the chip by address, with READ
 stream lane, ``indexed.py``):
 
 * the **position state word** (copies on every MEM slice but one; the memory image holds position 0's): lanes
-  ``p`` (a value row), ``(p // C)·H·C`` (the key tile's first word), ``p + 1``, ``p mod C``, ``p·Tt`` and
+  ``p`` (a value row), ``(p // C)·C`` (the key tile's first word in a head's window), ``p + 1``, ``(p mod C)·C``, ``p·Tt`` and
   ``p·n`` for each position table of ``n`` words a row (``POS_LANE`` …). Its next value is gathered from the
   state table (row ``p``: the word of position ``p``) once the last attention's reads of it are placed;
 * the **token word** (lane 0: token × words of an embedding row), the one thing the host writes per step;
@@ -27,10 +27,12 @@ over the logits, ``compiler/lower/argmax.py``, times the row's words into the to
 token word for the prompt's tokens only and reads it back (``StepData.host_words``). Each attention works on
 all ``H`` heads at once (``hd = C`` lanes: head ``h`` is word ``h`` of q, k, v, quantized with zero point 0):
 
-1. the new key: ``spread(k_h)`` (word ``i`` every lane ``k_h[i]``, ``H·hd`` rows) ``@ kw`` on the MXU gives
-   ``k_h[i]`` at lane ``p mod C`` of word ``h·hd + i``, added into the key tile of ``p`` of the transposed cache
-   ``Kᵀ`` (``H·hd × T``: word ``nt·H·hd + h·hd + i``, head ``h``'s block the weight side of ``q_h @ Kᵀ_h``) by
-   READX → VXU ``add`` → WRITEX at ``(p // C)·H·hd``;
+1. the new key, for the next steps (placed after everything else, its passes in the queues' gaps:
+   ``append_key``): per head, ``spread(k_h)`` (word ``i`` every lane ``k_h[i]``) times the one-hot of
+   ``p mod C`` gives ``k_h[i]`` at lane ``p mod C`` of word ``i``, added into the key tile of ``p`` of head
+   ``h``'s transposed cache (``Kᵀ``, ``H·hd × T`` as word ``(h·Tt + nt)·hd + i``: each head's tiles one window;
+   the scores' GEMM reads it as its weights, word ``(nt·H + h)·hd + i``) by READX → VXU ``add`` → WRITEX at
+   ``(p // C)·hd``; this step's own score of the new key is computed directly (3.);
 2. the new value: ``v_h`` into row ``p`` of head ``h``'s ``V_h`` (``T × hd``) by WRITEX; ``Σ_s V_h[s]`` (for the
    probabilities' zero point) is kept beside them, ``+= v_h``;
 3. the scores of every head in one GEMM: ``[q_h on the block diagonal]`` (``H × H·hd``) ``@ Kᵀ`` (``H·hd ×
@@ -71,9 +73,9 @@ from .indexed import _needs_streams, gather, indexed_add, scatter
 __all__ = ["lower_decode", "StepData"]
 
 _KEEP = 1 << 40          # uses of a tensor that lives across steps (never released, never written in place)
-#: Lanes of the position state word for position p: p (a value row), (p // C)·H·C (the key tile's first word),
-#: p + 1 (the next state), p mod C (the new key's one-hot), p·Tt·H' (the mask rows: H' = H heads' rows when a
-#: bank holds their table, else 1), (p // C)·H (the scores' words of key p); from TABLE_LANE on, p·n for
+#: Lanes of the position state word for position p: p (a value row), (p // C)·C (the key tile's first word in a
+#: head's window), p + 1 (the next state), (p mod C)·C (the new key's one-hot's C copies), p·Tt·H' (the mask
+#: rows: H' = H heads' rows when a bank holds their table, else 1), (p // C)·H (the scores' words of key p); from TABLE_LANE on, p·n for
 #: each position table of n words a row. The token word's lane 0: token × (words of an embedding row).
 POS_LANE, KTILE_LANE, NEXT_LANE, ONEHOT_LANE, MASK_LANE, SCORE_LANE, TABLE_LANE = range(7)
 TOKEN_LANE = 0
@@ -197,7 +199,7 @@ class _Decode:
         H = self.H or 1
         rows = np.zeros((T + 1, c.lanes), np.int64)
         p = np.arange(T + 1)
-        rows[:, POS_LANE], rows[:, KTILE_LANE], rows[:, NEXT_LANE] = p, (p // C) * H * C, p + 1
+        rows[:, POS_LANE], rows[:, KTILE_LANE], rows[:, NEXT_LANE] = p, (p // C) * C, p + 1
         rows[:, ONEHOT_LANE], rows[:, MASK_LANE] = (p % C) * C, p * (T // C) * self.mask_heads
         rows[:, SCORE_LANE] = (p // C) * H
         for n, lane in self.table_lanes.items():
@@ -364,28 +366,39 @@ class _Decode:
         _vxu_pass(self.lw.b, None, "max", r.locs, cp.locs, same=True)
         return cp
 
-    def append_key(self, st, k, kt, ix):
+    def append_regions(self, st, kt):
+        """The scratch of ``append_key`` (the spread keys, the new keys), taken when the attention is lowered and
+        held until the append (MEM freed late would make its passes wait for the last use of its words)."""
+        H, hd, lw = self.H, self.c.mxu_cols, self.lw
+        ak = self.scratch(f"spread keys of '{st.name}'", H * hd, avoid=set(self.kw.slices), granule=hd)
+        am = self.scratch(f"new keys of '{st.name}'", H * hd, avoid=set(self.kw.slices) | set(kt.slices) | set(ak.slices),
+                          granule=hd)
+        for r in (ak, am):
+            lw.T[r.name] = _T(r.name, "act", (H * hd, self.c.lanes), r, 0)
+            lw.uses[r.name] = 1
+        return ak, am
+
+    def append_key(self, st, k, kt, ix, ak, am):
         """The new key into the cache, for the next steps (off this step's chain: placed after every other step of the
         step, its passes fill the queues' gaps from when k is ready, ``ProgramBuilder.backfill``). Per head h, VXU passes of C items:
         ``spread(k_h)`` (word i: ``k_h[i]`` on every lane) times the one-hot of ``p mod C`` (``kw``: C copies) is
         ``k_h[i]`` at lane ``p mod C`` of word ``i``, added into words ``h·hd …`` of the key tile of ``p`` (READX /
         VXU add / WRITEX at ``(p // C)·H·hd``)."""
         b, H, hd = self.lw.b, self.H, self.c.mxu_cols
-        ak = self.scratch(f"spread keys of '{st.name}'", H * hd, avoid=set(self.kw.slices), granule=hd)
-        am = self.scratch(f"new keys of '{st.name}'", H * hd, avoid=set(self.kw.slices) | set(kt.slices) | set(ak.slices),
-                          granule=hd)
         for h in range(H):
             words, new = ak.locs[h * hd:(h + 1) * hd], am.locs[h * hd:(h + 1) * hd]
             _spread_pass(b, None, k.region.locs[h], words)
             _vxu_pass(b, None, "mul", words, new, b_locs=self.kw.locs)
-            indexed_add(b, None, (ix, KTILE_LANE), Region(f"{kt.name}, head {h}", self.c, kt.locs[h * hd:]), new)
+            head = kt.locs[h * self.T:(h + 1) * self.T]     # head h's key tiles: a window of their own
+            indexed_add(b, None, (ix, KTILE_LANE), Region(f"{kt.name}, head {h}", self.c, head), new)
 
     def flush_appends(self):
         """The key appends placed so far late (``append_key``), then, after the last one, the next
         position's state (the appends' READX / WRITEX are the state word's last reads)."""
-        for st, k, kt, ix, last in self.pending:
-            self.append_key(st, k, kt, ix)
-            self.lw.consume(k.name)
+        for st, k, kt, ix, last, ak, am in self.pending:
+            self.append_key(st, k, kt, ix, ak, am)
+            for name in (k.name, ak.name, am.name):
+                self.lw.consume(name)
             if last:
                 self.update_state()
         self.pending.clear()
@@ -408,8 +421,12 @@ class _Decode:
         b = lw.b
         # the caches are tables (READX/WRITEX reach the words of position p), away from the index word, the
         # GEMMs' other operands (xq, xp) and the new values
-        kt = self.table(f"K caches of '{st.name}' (key tiles x heads x {hd} rows)", Tt * H * hd,
+        kt = self.table(f"K caches of '{st.name}' (heads x key tiles x {hd} rows)", Tt * H * hd,
                         exclude=set(self.xq.slices))
+        # the weight side of the scores' GEMM, word (nt·H + h)·hd + i: word (h·Tt + nt)·hd + i of the table, so that
+        # each head's tiles are one window for its append (append_key)
+        kw_ = Region(f"{kt.name} as the scores' weights", c,
+                     [kt.locs[(h * Tt + nt) * hd + i] for nt in range(Tt) for h in range(H) for i in range(hd)])
         if H != self.H:
             raise NotImplementedError(f"attention '{st.name}': the decode step needs the same heads in every layer, "
                                       f"not {H} after {self.H}")
@@ -430,7 +447,7 @@ class _Decode:
         _vxu_pass(b, None, "max", q.region.locs, [self.xq.locs[h * H + h] for h in range(H)], same=True)
         sacc = self.table(f"scores of '{st.name}' (key tiles x heads)", Tt * H,
                           exclude=set(self.xq.slices) | set(kt.slices) | set(self.amask.slices))
-        acc = self.gemm(self.xq, kt, H, H * hd, T, f"scores of '{st.name}'", out=sacc)
+        acc = self.gemm(self.xq, kw_, H, H * hd, T, f"scores of '{st.name}'", out=sacc)
         ns = self.scratch(f"new key's scores of '{st.name}'", H,
                           avoid=set(q.region.slices) | set(k.region.slices) | set(self.kw.slices) | set(sacc.slices))
         qd = [self.xq.locs[h * H + h] for h in range(H)]        # q_h again: the diagonal of xq
@@ -459,7 +476,7 @@ class _Decode:
         # 4. the new key into the cache, for the next steps: placed after every other step (flush_appends), its
         #    passes in the queues' gaps, with k kept until then; the next position's state after the last attention's append
         lw.uses[k.name] += 1
-        self.pending.append((st, k, kt, ix, last))
+        self.pending.append((st, k, kt, ix, last, *self.append_regions(st, kt)))
         corr = self.scratch(f"zero-point term of '{st.name}'", H, avoid=set(vsum.slices) | set(acc.slices))
         _vxu_pass(b, None, "mul", vsum.locs, corr.locs,
                   b_locs=lw.const_vectors(f"-zp_P of '{st.name}'", np.full(c.lanes, -SOFTMAX_QP.zp), H,

@@ -157,6 +157,9 @@ def _gemm_phase(b, start, g, sink, wstart=None):
         # and must come after the previous tile's swap at the previous T).
         if ws is None:
             ws = start + isa.MEM_READ_LATENCY + hw
+            if ws <= b.last_swap:       # an early start (an eager builder): the last swap must have its weights
+                raise Conflict(f"a GEMM from cycle {start} would load weights before the MXU's last swap at cycle "
+                               f"{b.last_swap}", b.last_swap + 1 - ws)
             T = max(ws + 1, start + isa.MEM_READ_LATENCY + hx)
             if wstart is not None and wstart < start:    # the first tile installed early, swapped in at T
                 ws = max(wstart + isa.MEM_READ_LATENCY + hw, b.last_swap + 1, b.unit_free(mxu, "weights") + 1)

@@ -68,3 +68,28 @@ def test_an_eager_pass_starts_when_its_data_is_ready():
     assert prog.predicted_cycles <= two_wide(False).end
     assert not [i for _, _, i in prog.instructions("VOP") if i.chain]
     assert two(True, dependent).end < two(False, dependent).end       # the whole output: chained
+
+
+def test_a_gemm_started_early_waits_for_the_last_swap():
+    """A GEMM phase started before ``end`` (an eager builder's trial) may not load weights until the MXU's last
+    swap has taken its own: refused with the shift that gets past it, and placed from there."""
+    import pytest
+
+    from compiler.memory import Region
+    from compiler.phases import _Gemm, _gemm_phase, _ToMem
+    from compiler.schedule import Conflict
+
+    mem0, mem1, mem2 = TINY.positions("mem")
+    R = TINY.mxu_rows
+    w = Region("w", TINY, [(mem0, 1, i) for i in range(R)])
+    x = Region("x", TINY, [(mem1, 0, 0)])
+    b = ProgramBuilder(TINY)
+    _gemm_phase(b, 0, _Gemm(1, R, TINY.mxu_cols, x, w), _ToMem(b, Region("y", TINY, [(mem2, 0, 0)]), 1))
+    swap = b.last_swap
+    g = _Gemm(1, R, TINY.mxu_cols, x, w)
+    with pytest.raises(Conflict, match="before the MXU's last swap") as e:
+        _gemm_phase(b, 0, g, _ToMem(b, Region("z", TINY, [(mem2, 0, 1)]), 1))
+    assert e.value.shift >= 1
+    later = b.end
+    _gemm_phase(b, later, g, _ToMem(b, Region("z", TINY, [(mem2, 0, 1)]), 1))
+    assert b.last_swap > swap

@@ -9,7 +9,7 @@ import numpy as np
 
 from golden import vxu as gvxu
 
-from ..phases import _Gemm, _gemm_phase, _pack_w, _tiles, _ToMem, _vxu_pass
+from ..phases import _eager, _Gemm, _gemm_phase, _pack_w, _tiles, _ToMem, _vxu_pass
 from .layout import _T
 
 __all__ = ["lower_rotate_half", "rotate_half_matrix"]
@@ -38,7 +38,9 @@ def lower_rotate_half(lw, st):
 
     def body(out):
         b = lw.b
-        lw.matmuls += _gemm_phase(b, b.end, _Gemm(M, F, F, x.region, wr), _ToMem(b, out, M))
+        g = _Gemm(M, F, F, x.region, wr)
+        # on an eager builder from when x is ready (the rotary of k beside the one of q), else after everything
+        lw.matmuls += _eager(b, list(x.region.locs), list(out.locs), lambda s: _gemm_phase(b, s, g, _ToMem(b, out, M)))
         _vxu_pass(b, None, "requant", out.locs, out.locs, setq=gvxu.RequantParams(_ALMOST_ONE, 0, 0))
         return out
 

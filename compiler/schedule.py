@@ -17,8 +17,10 @@ Contracts
   its slice's next free issue cycle, into a gap of ``NOP`` s, when its unit is free throughout (a ``mem``
   slice's READ/WRITE/READX/WRITEX, or a VXU ``VOP`` that reads no state: not chained, not ``requant``,
   ``requantv`` or ``lut``, and not just ahead of a chained VOP, whose operand it would become). Independent
-  work placed later then fills the queues' idle cycles; the data order stays the caller's (``ready``,
-  ``in_order``), and the MXU and link queues stay in issue order (a swap's weights are the last loaded).
+  work placed later then fills the queues' idle cycles. A READ or WRITE in a gap is refused when it would read
+  before a store, or store before a read or store, of its words placed earlier (the order the slice's queue
+  kept by itself); READX/WRITEX (a window of words) rely on their phases starting at ``ready``. The MXU and
+  link queues stay in issue order (a swap's weights are the last loaded).
 * ``finish()`` appends ``HALT`` to every queue (at its next free issue cycle) and returns a ``Program``:
   ``words`` (one list per slice, what ``golden.chip.ChipSim.load`` takes), ``text`` (canonical assembly,
   ``spec.asm.disassemble``), ``schedule`` (per slice ``(cycle, Instruction)``, NOPs and HALT included) and
@@ -38,6 +40,8 @@ __all__ = ["Program", "ProgramBuilder", "ProgramFigures", "Conflict", "hops", "d
 
 
 def _slice(config, ref):
+    if type(ref) is int and 0 <= ref < len(config.slices):     # the common case, fast (placement trials)
+        return ref
     return config.slice_index(ref)
 
 
@@ -341,9 +345,31 @@ class ProgramBuilder:
         return (kind == "vxu" and instr.op == "VOP" and not instr.chain
                 and instr.vop not in ("requant", "requantv", "lut"))
 
+    def _data_order(self, p, cycle, instr):
+        """How many cycles later a READ or WRITE must go so that it reads after every store placed so far of its
+        words, and stores after every read and store of them (0: in order). Placed in issue order, a slice's
+        queue kept that order by itself; in a gap it must be checked. (READX/WRITEX reach a window of words: the
+        indexed phases start after the window's placed reads and stores, ``ready``, and a READX → VXU → WRITEX
+        of one phase stores each word after reading it, which a check of the whole window would refuse.)"""
+        if instr.op == "READ":
+            first = cycle + isa.MEM_DECODE_STAGES
+            late = [self._stored.get((p, instr.bank, instr.addr + i), -1) - (first + i) for i in range(instr.count)]
+        elif instr.op == "WRITE":
+            first = cycle + isa.MEM_WRITE_LATENCY
+            late = [max(self._stored.get(k, -1), self._presented.get(k, -1)) - (first + i)
+                    for i in range(instr.count) for k in [(p, instr.bank, instr.addr + i)]]
+        else:
+            return 0
+        return max([0] + [d + 1 for d in late if d >= 0])
+
     def _backfill(self, p, cycle, instr, tm):
         """Put ``instr`` into the NOP gap of slice ``p`` that holds ``cycle`` (``Conflict`` when none does, or its
-        unit is busy then, or a chained VOP follows it)."""
+        unit is busy then, or a chained VOP follows it, or its words' data order would break)."""
+        if self.config.slices[p] == "mem":
+            late = self._data_order(p, cycle, instr)
+            if late:
+                raise Conflict(f"{self._where(p, cycle, instr)}: in this gap it would read before a store, or store "
+                               f"before a read or store, of its words placed earlier", late)
         sched = self._sched[p]
         i = bisect_right(sched, cycle, key=lambda e: e[0]) - 1
         t0, nop = sched[i]

@@ -75,6 +75,23 @@ def test_what_may_not_fill_a_gap():
     b.at(VXU, 25, Instruction("VOP", vop="max", src="W0", src2="W1", count=1, dst="E2"))   # a VOP follows: fine
 
 
+def test_a_gap_keeps_the_data_order_of_its_words():
+    """In a gap a READ may not read a word before a store of it placed earlier, nor a WRITE store it before an
+    earlier read or store (the queue kept that order when it issued in order); other words go in."""
+    b = _builder()
+    b.at(MEM0, 20, Instruction("WRITE", src="W0", bank=0, addr=7, count=2))
+    with pytest.raises(Conflict, match="read before a store") as e:
+        b.at(MEM0, 5, Instruction("READ", bank=0, addr=6, count=3, dst="E1"))       # word 7 is stored later
+    assert e.value.shift >= 1
+    b.at(MEM0, 5, Instruction("READ", bank=0, addr=4, count=3, dst="E1"))           # words 4 … 6: fine
+    b.at(MEM0, 30, Instruction("READ", bank=1, addr=0, count=1, dst="E1"))
+    with pytest.raises(Conflict, match="store before a read or store"):
+        b.at(MEM0, 24, Instruction("WRITE", src="W0", bank=1, addr=0, count=1))     # word read at 30
+    with pytest.raises(Conflict, match="store before a read or store"):
+        b.at(MEM0, 10, Instruction("WRITE", src="W0", bank=0, addr=8, count=1))     # stored at 21 already
+    b.at(MEM0, 10, Instruction("WRITE", src="W0", bank=0, addr=9, count=1))
+
+
 def test_rollback_undoes_a_backfill_exactly():
     b = _builder()
     b.at(MEM0, 20, Instruction("READ", bank=0, addr=0, count=2, dst="E0"))

@@ -10,9 +10,10 @@ What depends on ``p`` or on the token is found on the chip by address, with READ
 stream lane, ``indexed.py``):
 
 * the **position state word** (copies on every MEM slice but one; the memory image holds position 0's): lanes
-  ``p`` (a value row), ``(p // C)·C`` (the key tile's first word in a head's window), ``p + 1``, ``(p mod C)·C``, ``p·Tt`` and
-  ``p·n`` for each position table of ``n`` words a row (``POS_LANE`` …). Its next value is gathered from the
-  state table (row ``p``: the word of position ``p``) once the last attention's reads of it are placed;
+  ``p`` (a value row), ``(p // C)·C`` (the key tile's first word in a head's window), ``p + 1``,
+  ``(p mod C)·C``, ``p·Tt`` and ``p·n`` for each position table of ``n`` words a row (``POS_LANE`` …). Its next
+  value is gathered from the state table (row ``p``: the word of position ``p``) once the last attention's reads
+  of it are placed;
 * the **token word** (lane 0: token × words of an embedding row), the one thing the host writes per step;
   the embedding row is gathered from the quantized table in MEM into the row's region;
 * every position table (learned positions: the ``c`` of an ``add`` of a (T, N) constant; rotary tables: the
@@ -75,8 +76,9 @@ __all__ = ["lower_decode", "StepData"]
 _KEEP = 1 << 40          # uses of a tensor that lives across steps (never released, never written in place)
 #: Lanes of the position state word for position p: p (a value row), (p // C)·C (the key tile's first word in a
 #: head's window), p + 1 (the next state), (p mod C)·C (the new key's one-hot's C copies), p·Tt·H' (the mask
-#: rows: H' = H heads' rows when a bank holds their table, else 1), (p // C)·H (the scores' words of key p); from TABLE_LANE on, p·n for
-#: each position table of n words a row. The token word's lane 0: token × (words of an embedding row).
+#: rows: H' = H heads' rows when a bank holds their table, else 1), (p // C)·H (the scores' words of key p);
+#: from TABLE_LANE on, p·n for each position table of n words a row. The token word's lane 0: token × (words of
+#: an embedding row).
 POS_LANE, KTILE_LANE, NEXT_LANE, ONEHOT_LANE, MASK_LANE, SCORE_LANE, TABLE_LANE = range(7)
 TOKEN_LANE = 0
 
@@ -371,16 +373,17 @@ class _Decode:
         held until the append (MEM freed late would make its passes wait for the last use of its words)."""
         H, hd, lw = self.H, self.c.mxu_cols, self.lw
         ak = self.scratch(f"spread keys of '{st.name}'", H * hd, avoid=set(self.kw.slices), granule=hd)
-        am = self.scratch(f"new keys of '{st.name}'", H * hd, avoid=set(self.kw.slices) | set(kt.slices) | set(ak.slices),
-                          granule=hd)
+        am = self.scratch(f"new keys of '{st.name}'", H * hd,
+                          avoid=set(self.kw.slices) | set(kt.slices) | set(ak.slices), granule=hd)
         for r in (ak, am):
             lw.T[r.name] = _T(r.name, "act", (H * hd, self.c.lanes), r, 0)
             lw.uses[r.name] = 1
         return ak, am
 
     def append_key(self, st, k, kt, ix, ak, am):
-        """The new key into the cache, for the next steps (off this step's chain: placed after every other step of the
-        step, its passes fill the queues' gaps from when k is ready, ``ProgramBuilder.backfill``). Per head h, VXU passes of C items:
+        """The new key into the cache, for the next steps (off this step's chain: placed after every other step
+        of the step, its passes fill the queues' gaps from when k is ready, ``ProgramBuilder.backfill``). Per
+        head h, VXU passes of C items:
         ``spread(k_h)`` (word i: ``k_h[i]`` on every lane) times the one-hot of ``p mod C`` (``kw``: C copies) is
         ``k_h[i]`` at lane ``p mod C`` of word ``i``, added into words ``h·hd …`` of the key tile of ``p`` (READX /
         VXU add / WRITEX at ``(p // C)·H·hd``)."""
@@ -474,7 +477,8 @@ class _Decode:
                   same=True)
         acc = self.gemm(self.xp, vt, H, H * T, hd, f"attention sums of '{st.name}'")
         # 4. the new key into the cache, for the next steps: placed after every other step (flush_appends), its
-        #    passes in the queues' gaps, with k kept until then; the next position's state after the last attention's append
+        #    passes in the queues' gaps, with k kept until then; the next position's state after the last
+        #    attention's append
         lw.uses[k.name] += 1
         self.pending.append((st, k, kt, ix, last, *self.append_regions(st, kt)))
         corr = self.scratch(f"zero-point term of '{st.name}'", H, avoid=set(vsum.slices) | set(acc.slices))

@@ -10,9 +10,9 @@ import pytest
 from compiler.phases import _setq_early, _spread_pass, _vxu_pass
 from compiler.schedule import ProgramBuilder
 from golden import vxu as gvxu
-from golden.chip import ChipSim
 from spec.config import PRESETS
 from spec.isa import VXU_PIPELINE
+from tests.builder_runs import run_on_golden
 
 TINY = PRESETS["tiny"]
 SEED = 31
@@ -22,20 +22,6 @@ VXU = TINY.positions("vxu")[0]
 
 def _words(p, addr, n, bank=0):
     return [(p, bank, addr + i) for i in range(n)]
-
-
-def _run(b, init):
-    """Finish ``b``, run it on ChipSim with MEM ``init`` ({(slice, bank, addr): vector}); the MEM and the
-    program."""
-    prog = b.finish()
-    sim = ChipSim(TINY)
-    for (p, bank, addr), v in init.items():
-        sim.write_mem(p, bank, addr, [v])
-    sim.load(prog.words)
-    res = sim.run()
-    assert res.ok, res.error
-    assert res.cycles == prog.predicted_cycles
-    return sim, prog
 
 
 def _chained(prog):
@@ -66,7 +52,7 @@ def test_a_chain_computes_what_the_unchained_passes_do(n):
     passes = [dict(op="relu", a=x, out=y), dict(op="mul", a=y, out=z, b_locs=k),
               dict(op="add", a=x, out=q, b_locs=z),     # the chained operand as b: add commutes
               dict(op="requant", a=q, out=q, setq=gvxu.RequantParams(1 << 30, 2, 3))]
-    (eager, pe), (lazy, pl) = (_run(_build(e, passes), init) for e in (True, False))
+    (eager, pe), (lazy, pl) = (run_on_golden(_build(e, passes), init) for e in (True, False))
     assert len(_chained(pe)) == (3 if n < VXU_PIPELINE else 2) and not _chained(pl)
     assert pe.predicted_cycles < pl.predicted_cycles
     for loc in y + z + q:
@@ -85,14 +71,14 @@ def test_no_chain_where_it_cannot_be():
             dict(op="relu", a=_words(MEM2, 0, 1), out=_words(MEM2, 4, 1))]
     long = [dict(op="relu", a=x, out=y), dict(op="relu", a=y, out=_words(MEM0, 8, n))]
     for passes in (part, long):
-        _, prog = _run(_build(True, passes), _init(rng, x))
+        _, prog = run_on_golden(_build(True, passes), _init(rng, x))
         assert not _chained(prog), passes
     for spread in (False, True):
         b = _build(True, [dict(op="relu", a=x[:1], out=y[:1])])
         if spread:
             _spread_pass(b, None, y[0], _words(MEM0, 16, 1))
         _vxu_pass(b, None, "relu", y[:1], _words(MEM0, 8, 1))
-        _, prog = _run(b, _init(rng, x))
+        _, prog = run_on_golden(b, _init(rng, x))
         assert len(_chained(prog)) == (0 if spread else 1)
 
 
@@ -115,7 +101,7 @@ def test_setq_early_lets_a_requant_chain():
         _vxu_pass(b, None, "requant", y, y, setq=None if early else second)
         return b
 
-    late, early = (_run(build(e), init) for e in (False, True))
+    late, early = (run_on_golden(build(e), init) for e in (False, True))
     assert [i.vop for i in _chained(early[1])] == ["requant"] and not _chained(late[1])
     xs = np.array([init[loc] for loc in x], np.int64)
     for sim, _ in (late, early):

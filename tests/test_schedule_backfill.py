@@ -9,9 +9,9 @@ import pytest
 from compiler.phases import _vxu_pass
 from compiler.schedule import Conflict, ProgramBuilder
 from golden import vxu as gvxu
-from golden.chip import ChipSim
 from spec.config import PRESETS
 from spec.isa import Instruction
+from tests.builder_runs import run_on_golden
 
 TINY = PRESETS["tiny"]
 SEED = 47
@@ -125,17 +125,7 @@ def test_a_backfilled_pass_computes_what_the_in_order_one_does(n):
         _vxu_pass(b, None, "mul", u, w, b_locs=v)          # independent of both
         return b
 
-    runs = []
-    for backfill in (False, True):
-        prog = build(backfill).finish()
-        sim = ChipSim(TINY)
-        for (p, bank, addr), vec in init.items():
-            sim.write_mem(p, bank, addr, [vec])
-        sim.load(prog.words)
-        res = sim.run()
-        assert res.ok, res.error
-        assert res.cycles == prog.predicted_cycles
-        runs.append((sim, prog))
+    runs = [run_on_golden(build(backfill), init) for backfill in (False, True)]
     (lazy, pl), (eager, pe) = runs
     assert pe.predicted_cycles < pl.predicted_cycles
     for loc in y + z + w:

@@ -138,7 +138,7 @@ class ProgramBuilder:
         self._stored = {}                          # (slice, bank, addr) -> last cycle a WRITE stores it
         self._presented = {}                       # (slice, bank, addr) -> last cycle a READ presents it
         self._journal = None                       # what a trial placement changed (checkpoint/rollback)
-        self._spans = [dict() for _ in range(P)]   # unit -> [(first, end, instr, issue)], by first cycle
+        self._spans = [dict() for _ in range(P)]   # unit -> [(first cycle, end, instr)] it is busy, by first cycle
         self.eager = False                         # phases start when their data is ready (ready()), not at end
         self.backfill = False                      # instructions may fill the NOP gaps of mem and VXU queues
         self.last_swap = -1                        # sampling cycle of the last MATMUL activation that swapped

@@ -383,10 +383,9 @@ class _Decode:
     def append_key(self, st, k, kt, ix, ak, am):
         """The new key into the cache, for the next steps (off this step's chain: placed after every other step
         of the step, its passes fill the queues' gaps from when k is ready, ``ProgramBuilder.backfill``). Per
-        head h, VXU passes of C items:
-        ``spread(k_h)`` (word i: ``k_h[i]`` on every lane) times the one-hot of ``p mod C`` (``kw``: C copies) is
-        ``k_h[i]`` at lane ``p mod C`` of word ``i``, added into words ``h·hd …`` of the key tile of ``p`` (READX /
-        VXU add / WRITEX at ``(p // C)·H·hd``)."""
+        head h, VXU passes of C items: ``spread(k_h)`` (word i: ``k_h[i]`` on every lane) times the one-hot of
+        ``p mod C`` (``kw``: C copies) is ``k_h[i]`` at lane ``p mod C`` of word ``i``, added into the key tile of
+        ``p`` in head h's window of the cache (READX / VXU add / WRITEX at ``(p // C)·hd``)."""
         b, H, hd = self.lw.b, self.H, self.c.mxu_cols
         for h in range(H):
             words, new = ak.locs[h * hd:(h + 1) * hd], am.locs[h * hd:(h + 1) * hd]
@@ -428,8 +427,8 @@ class _Decode:
                         exclude=set(self.xq.slices))
         # the weight side of the scores' GEMM, word (nt·H + h)·hd + i: word (h·Tt + nt)·hd + i of the table, so that
         # each head's tiles are one window for its append (append_key)
-        kw_ = Region(f"{kt.name} as the scores' weights", c,
-                     [kt.locs[(h * Tt + nt) * hd + i] for nt in range(Tt) for h in range(H) for i in range(hd)])
+        kweights = Region(f"{kt.name} as the scores' weights", c,
+                          [kt.locs[(h * Tt + nt) * hd + i] for nt in range(Tt) for h in range(H) for i in range(hd)])
         if H != self.H:
             raise NotImplementedError(f"attention '{st.name}': the decode step needs the same heads in every layer, "
                                       f"not {H} after {self.H}")
@@ -450,7 +449,7 @@ class _Decode:
         _vxu_pass(b, None, "max", q.region.locs, [self.xq.locs[h * H + h] for h in range(H)], same=True)
         sacc = self.table(f"scores of '{st.name}' (key tiles x heads)", Tt * H,
                           exclude=set(self.xq.slices) | set(kt.slices) | set(self.amask.slices))
-        acc = self.gemm(self.xq, kw_, H, H * hd, T, f"scores of '{st.name}'", out=sacc)
+        acc = self.gemm(self.xq, kweights, H, H * hd, T, f"scores of '{st.name}'", out=sacc)
         ns = self.scratch(f"new key's scores of '{st.name}'", H,
                           avoid=set(q.region.slices) | set(k.region.slices) | set(self.kw.slices) | set(sacc.slices))
         qd = [self.xq.locs[h * H + h] for h in range(H)]        # q_h again: the diagonal of xq

@@ -132,7 +132,6 @@ class ProgramBuilder:
         P = len(config.slices)
         self._sched = [[] for _ in range(P)]      # (cycle, Instruction), NOPs included
         self._next = [0] * P                       # next free issue cycle of each queue
-        self._busy = [dict() for _ in range(P)]    # unit -> (free cycle, instr, issue cycle)
         self._last = -1                            # last cycle of any activity so far
         self._streams = {}                         # (dir, index, position, cycle) -> label
         self._stored = {}                          # (slice, bank, addr) -> last cycle a WRITE stores it
@@ -152,7 +151,6 @@ class ProgramBuilder:
         new.__dict__.update(self.__dict__)
         new._sched = [list(s) for s in self._sched]
         new._next = list(self._next)
-        new._busy = [dict(b) for b in self._busy]
         new._spans = [{u: list(v) for u, v in d.items()} for d in self._spans]
         new._streams = dict(self._streams)
         new._stored = dict(self._stored)
@@ -175,11 +173,11 @@ class ProgramBuilder:
     def checkpoint(self):
         """Start a trial: ``rollback(token)`` undoes everything placed since (``commit()`` keeps it)."""
         self._journal = []
-        return ([len(q) for q in self._sched], list(self._next), [dict(u) for u in self._busy], self._last,
-                self.last_swap, [{u: len(v) for u, v in d.items()} for d in self._spans])
+        return ([len(q) for q in self._sched], list(self._next), self._last, self.last_swap,
+                [{u: len(v) for u, v in d.items()} for d in self._spans])
 
     def rollback(self, token):
-        lens, nxt, busy, last, swap, spans = token
+        lens, nxt, last, swap, spans = token
         for d, key, old in reversed(self._journal):
             if d is None:               # a list changed in place (a backfill, a span): its copy from before
                 key[:] = old
@@ -195,7 +193,7 @@ class ProgramBuilder:
                     del d[u][kept[u]:]
                 else:
                     del d[u]
-        self._next, self._busy, self._last, self.last_swap = nxt, busy, last, swap
+        self._next, self._last, self.last_swap = nxt, last, swap
         self._journal = None
 
     def commit(self):
@@ -210,8 +208,14 @@ class ProgramBuilder:
         """Whether READs presenting ``(location, cycle)`` of ``reads`` see every store placed so far, and stores
         ``(location, cycle)`` of ``stores`` come after every placed READ and store of their words: the exact
         form of ``ready`` for a phase whose cycles are known."""
-        return (all(t > self._stored.get(loc, -1) for loc, t in reads)
-                and all(t > max(self._stored.get(loc, -1), self._presented.get(loc, -1)) for loc, t in stores))
+        return self._lateness(reads, stores) == 0
+
+    def _lateness(self, reads=(), stores=()):
+        """How many cycles later ``reads`` and ``stores`` (as in ``in_order``) must all be to be in order (0: they
+        are)."""
+        late = [self._stored.get(loc, -1) + 1 - t for loc, t in reads]
+        late += [max(self._stored.get(loc, -1), self._presented.get(loc, -1)) + 1 - t for loc, t in stores]
+        return max([0] + late)
 
     def last_op(self, slice, op):
         """``(cycle, instr)`` of the last ``op`` placed on ``slice``, or ``None``."""
@@ -236,7 +240,13 @@ class ProgramBuilder:
 
     def unit_free(self, slice, unit):
         """The first cycle at which ``unit`` of ``slice`` is free."""
-        return self._busy[_slice(self.config, slice)].get(unit, (0, None, None))[0]
+        return self._free(_slice(self.config, slice), unit)[0]
+
+    def _free(self, p, unit):
+        """``(first free cycle, instr, issue cycle)`` of ``unit`` of slice ``p``: the end of its last span (spans do
+        not overlap, so the last to start ends last), ``(0, None, None)`` when it never ran."""
+        spans = self._spans[p].get(unit)
+        return (spans[-1][1], spans[-1][2], spans[-1][0]) if spans else (0, None, None)
 
     @property
     def end(self):
@@ -299,7 +309,7 @@ class ProgramBuilder:
             self._backfill(p, cycle, instr, tm)
         else:
             if tm.unit != "queue":
-                free, other, t_other = self._busy[p].get(tm.unit, (0, None, None))
+                free, other, t_other = self._free(p, tm.unit)
                 if cycle < free:
                     raise Conflict(f"{self._where(p, cycle, instr)}: unit {tm.unit} is busy until cycle {free - 1} "
                                    f"with {_instr_text(other)} issued at cycle {t_other}", free - cycle)
@@ -311,7 +321,6 @@ class ProgramBuilder:
                 self._next[p] = cycle + tm.busy
             else:
                 self._next[p] = cycle + 1
-                self._busy[p][tm.unit] = (cycle + tm.busy, instr, cycle)
                 self._spans[p].setdefault(tm.unit, []).append((cycle, cycle + tm.busy, instr))
         self._last = max(self._last, cycle + tm.span - 1)
         if instr.op in ("READ", "WRITE"):       # the latest cycle (a backfilled one may be earlier than another)
@@ -346,21 +355,15 @@ class ProgramBuilder:
                 and instr.vop not in ("requant", "requantv", "lut"))
 
     def _data_order(self, p, cycle, instr):
-        """How many cycles later a READ or WRITE must go so that it reads after every store placed so far of its
-        words, and stores after every read and store of them (0: in order). Placed in issue order, a slice's
-        queue kept that order by itself; in a gap it must be checked. (READX/WRITEX reach a window of words: the
+        """``_lateness`` of a READ's or WRITE's words (0 for other instructions): in issue order a slice's queue
+        kept their data order by itself; in a gap it must be checked. (READX/WRITEX reach a window of words: the
         indexed phases start after the window's placed reads and stores, ``ready``, and a READX → VXU → WRITEX
         of one phase stores each word after reading it, which a check of the whole window would refuse.)"""
-        if instr.op == "READ":
-            first = cycle + isa.MEM_DECODE_STAGES
-            late = [self._stored.get((p, instr.bank, instr.addr + i), -1) - (first + i) for i in range(instr.count)]
-        elif instr.op == "WRITE":
-            first = cycle + isa.MEM_WRITE_LATENCY
-            late = [max(self._stored.get(k, -1), self._presented.get(k, -1)) - (first + i)
-                    for i in range(instr.count) for k in [(p, instr.bank, instr.addr + i)]]
-        else:
+        if instr.op not in ("READ", "WRITE"):
             return 0
-        return max([0] + [d + 1 for d in late if d >= 0])
+        first = cycle + (isa.MEM_DECODE_STAGES if instr.op == "READ" else isa.MEM_WRITE_LATENCY)
+        words = [((p, instr.bank, instr.addr + i), first + i) for i in range(instr.count)]
+        return self._lateness(words, ()) if instr.op == "READ" else self._lateness((), words)
 
     def _backfill(self, p, cycle, instr, tm):
         """Put ``instr`` into the NOP gap of slice ``p`` that holds ``cycle`` (``Conflict`` when none does, or its
@@ -396,8 +399,6 @@ class ProgramBuilder:
         sched[i:i + 1] = new
         self._keep(spans)
         spans.insert(k + 1, (cycle, end, instr))
-        if end > self._busy[p].get(tm.unit, (0, None, None))[0]:
-            self._busy[p][tm.unit] = (end, instr, cycle)
 
     def place(self, items):
         """Place ``(slice, cycle, instr)`` triples (or ``(slice, cycle, instr, window)`` for READX/WRITEX) in

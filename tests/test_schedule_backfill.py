@@ -96,7 +96,7 @@ def test_rollback_undoes_a_backfill_exactly():
     b = _builder()
     b.at(MEM0, 20, Instruction("READ", bank=0, addr=0, count=2, dst="E0"))
     state = lambda: ([list(q) for q in b._sched], [{u: list(v) for u, v in d.items()} for d in b._spans],  # noqa: E731
-                     [dict(d) for d in b._busy], dict(b._presented), b.end)
+                     [b.unit_free(MEM0, u) for u in ("read", "write")], dict(b._presented), b.end)
     before = state()
     token = b.checkpoint()
     b.at(MEM0, 5, Instruction("READ", bank=1, addr=3, count=10, dst="E1"))

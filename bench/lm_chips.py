@@ -7,6 +7,7 @@ at the configuration's clock (host words counted) and the speed-up over one chip
 ``--tokens`` tokens from a fixed prompt that must equal the int8 reference's in exactly the predicted cycles
 (the bench fails otherwise; the RTL equals golden in ``tests/test_system_lm.py``). The issue's target: 3× the
 tokens/s per user on 4 chips. Cycles are exact (no timing noise); the compile seconds are reported beside.
+``--weight-slots S`` compiles for an MXU holding ``S`` tiles of shadow weights (docs/lm.md; golden only).
 """
 import argparse
 import sys
@@ -26,12 +27,20 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.lm_chips", description=__doc__.splitlines()[0])
     p.add_argument("--chips", default="1,2,4", help="chip counts, comma-separated (default 1,2,4)")
     p.add_argument("--tokens", type=int, default=8, help="tokens generated on golden per case (default 8)")
+    p.add_argument("--weight-slots", type=int, default=1, metavar="S",
+                   help="tiles of shadow weights the MXU holds (mxu_weight_slots, 1 to 8; more than 1 is modelled by "
+                        "golden and the compiler only, the RTL has one; default 1)")
     p.add_argument("--output", default=str(RESULTS), help=f"results JSON (default {RESULTS})")
     args = p.parse_args(argv)
     try:
         counts = sorted({int(x) for x in args.chips.split(",")})
     except ValueError:
         p.error(f"argument --chips: must be comma-separated integers, not {args.chips!r}")
+    from spec.config import PRESETS
+    try:
+        config = PRESETS["small"].replace(mxu_weight_slots=args.weight_slots)
+    except (TypeError, ValueError) as e:
+        p.error(f"argument --weight-slots: {e}")
     if counts[0] != 1:
         counts = [1] + counts               # the baseline
     import sim.lm_run  # noqa: F401  (registers the "lm" runner)
@@ -39,7 +48,8 @@ def main(argv=None):
     from demos.lm import text, train
     t0 = time.perf_counter()
     tr, _ = text.split()
-    out = {"benchmark": "lm_chips", "config": "small", "context": 64, "prompt": PROMPT, "tokens": args.tokens,
+    out = {"benchmark": "lm_chips", "config": "small", "mxu_weight_slots": args.weight_slots,
+           "context": 64, "prompt": PROMPT, "tokens": args.tokens,
            "target_speedup_4_chips": TARGET_SPEEDUP_4, "models": {}}
     ok = True
     for arch in ("gpt", "llama"):
@@ -47,7 +57,7 @@ def main(argv=None):
         rows, base = {}, None
         for n in counts:
             s0 = time.perf_counter()
-            lm = compile_lm(model, 64, "small", calibration=tr[:64 * 32], chips=n)
+            lm = compile_lm(model, 64, config, calibration=tr[:64 * 32], chips=n)
             compile_s = time.perf_counter() - s0
             g = lm.generate(text.encode(PROMPT), args.tokens)
             exact = g.tokens == g.reference and g.cycles == g.predicted_cycles

@@ -12,7 +12,10 @@ GEMM schedule (``_gemm_phase``): tiles ordered (M block of at most ``mxu_acc_dep
 each tile's ``R`` weight rows are loaded into the shadow buffer while the previous tile computes, its first
 MATMUL swaps, K tiles after the first accumulate (``acc``) and the last emits its results (``emit``), which
 travel to MEM (``_ToMem``) or to the VXU (``_BiasAdd``: the bias added as they stream out). With at least 2
-activations per tile (and ``R + 2 <= 2 × rows per tile``) MATMULs run back to back with no idle cycle. VXU
+activations per tile (and ``R + 2 <= 2 × rows per tile``) MATMULs run back to back with no idle cycle. With
+``mxu_weight_slots = S`` a tile's rows wait for the last swap of its slot only (the tile ``S`` back: slots are
+taken in turn, ``ProgramBuilder.slot_swap``), so ``_gemm_prefetched`` installs up to ``S`` tiles under the work
+before the GEMM, their rows on a stream of their own (``EARLY_WGT``) off the VXU passes' operands. VXU
 work (requant, ReLU, table lookups, argmax: ``_vxu_pass``, ``_loadlut``) is whole passes MEM → VXU → MEM.
 
 Every phase starts at a given cycle (the lowering and the kernels pass ``ProgramBuilder.end``) and issues
@@ -31,6 +34,7 @@ from .schedule import Conflict
 # Stream indices by role (the direction comes from the positions of writer and reader).
 ACT, WGT, RES, BIAS = 0, 1, 2, 3     # GEMM: activations, weight rows, MXU results, bias vectors
 VXU_A, VXU_B, VXU_OUT = 0, 1, 2      # VXU passes: operand a, operand b, result
+EARLY_WGT = 6                        # GEMM: weight rows of the tiles installed under earlier work (when it exists)
 ADD_OUT = 3                          # the bias add fused with a GEMM writes its sums here
 
 
@@ -150,41 +154,52 @@ def _gemm_phase(b, start, g, sink, wstart=None):
     hw = max(b.hops(p, mxu) for p in g.w.slices)
     items = []
     ws = T = None
-    issued = set()      # MXU issue cycles of the previous tile's MATMULs
+    S = c.mxu_weight_slots
+    if b.loadws != b.swaps:     # every tile is one LOADW and one swap, so the two turns stay together
+        raise AssertionError(f"the MXU's weight slots are out of turn: {b.loadws} LOADWs, {b.swaps} swaps")
+    swaps = list(b.slot_swap[b.swaps % S:] + b.slot_swap[:b.swaps % S])   # tile j's slot's last swap: swaps[j]
+    matmuls, loads = set(), set()   # MXU issue cycles of this GEMM's MATMULs and LOADWs
     prev_mb = 0
-    for m0, mb, nt, kt in tiles:
+    for j, (m0, mb, nt, kt) in enumerate(tiles):
         # ws: the first weight row's sampling cycle; T: the first activation's (row r is due by T + r - 1,
-        # and must come after the previous tile's swap at the previous T).
+        # and must come after the last swap of the tile's weight slot, S tiles back).
+        free = swaps[len(swaps) - S] + 1
         if ws is None:
             ws = start + isa.MEM_READ_LATENCY + hw
-            if ws <= b.last_swap:       # an early start (an eager builder): the last swap must have its weights
-                raise Conflict(f"a GEMM from cycle {start} would load weights before the MXU's last swap at cycle "
-                               f"{b.last_swap}", b.last_swap + 1 - ws)
+            if ws < free:               # an early start (an eager builder): the slot's last swap must have its weights
+                raise Conflict(f"a GEMM from cycle {start} would load weights before the MXU's last swap of the "
+                               f"slot at cycle {free - 1}", free - ws)
             T = max(ws + 1, start + isa.MEM_READ_LATENCY + hx)
             if wstart is not None and wstart < start:    # the first tile installed early, swapped in at T
-                ws = max(wstart + isa.MEM_READ_LATENCY + hw, b.last_swap + 1, b.unit_free(mxu, "weights") + 1)
+                ws = max(wstart + isa.MEM_READ_LATENCY + hw, free, b.unit_free(mxu, "weights") + 1)
                 ws = min(ws, T - 1)
         else:
-            ws = max(T + 1, ws + R)
-            while ws - 1 in issued:
+            ws = max(free, ws + R)
+            while ws - 1 in matmuls:
                 ws += 1
             T = max(T + prev_mb, ws + 1)
+        while any(T - 1 + i in loads for i in range(mb)):
+            T += 1
+        loads.add(ws - 1)
+        swaps.append(T)
         w0 = (nt * Kt + kt) * R
         wl = g.w.locs[w0:w0 + R]
         wdir = set(_dirs(b, wl, mxu, True))
         assert len(wdir) == 1, "a weight tile straddles the MXU"     # the allocator's granule prevents it
-        _read_to(b, items, wl, mxu, ws, WGT, f"weights of tile (m0={m0}, nt={nt}, kt={kt})")
-        items.append((mxu, ws - 1, Instruction("LOADW", src=Stream(wdir.pop(), WGT), count=R)))
+        # the tiles installed under earlier work take a stream of their own, off the VXU passes' operands
+        early = S > 1 and wstart is not None and j < S and c.streams > EARLY_WGT
+        wgt = EARLY_WGT if early else WGT
+        _read_to(b, items, wl, mxu, ws, wgt, f"weights of tile (m0={m0}, nt={nt}, kt={kt})")
+        items.append((mxu, ws - 1, Instruction("LOADW", src=Stream(wdir.pop(), wgt), count=R)))
         xl = g.x.locs[kt * M + m0:kt * M + m0 + mb]
         _read_to(b, items, xl, mxu, T, ACT, f"activations of tile (m0={m0}, nt={nt}, kt={kt})")
         last = kt == Kt - 1
         odirs = sink.dirs(m0, mb, nt) if last else [None] * mb
-        issued = set()
         for i0, n, (xd, od) in _groups(list(zip(_dirs(b, xl, mxu, True), odirs))):
             kw = dict(emit=True, dst=Stream(od, RES)) if last else {}
             items.append((mxu, T - 1 + i0, Instruction("MATMUL", src=Stream(xd, ACT), count=n, addr=i0,
                                                        swap=i0 == 0, acc=kt > 0, **kw)))
-            issued.add(T - 1 + i0)
+            matmuls.add(T - 1 + i0)
         if last:
             sink(b, items, m0, mb, nt, T + c.mxu.latency)
         prev_mb = mb
@@ -197,7 +212,12 @@ def _gemm_prefetched(b, start, g, sink):
     the weight slices' next issue cycle: a slice's queue issues in order), under the work placed before it;
     without the early install when that does not place (a unit, a queue or a stream taken). Not inside
     another trial placement (``ProgramBuilder.checkpoint`` does not nest)."""
-    wstart = max(max(b.next_issue(p), b.unit_free(p, "read")) for p in g.w.slices)
+    mxu = b.config.positions("mxu")[0]
+    if b.backfill and b.config.mxu_weight_slots > 1:   # READs into the weight slices' gaps, from the weights unit free
+        hw = max(b.hops(p, mxu) for p in g.w.slices)
+        wstart = max(0, max(b.unit_free(mxu, "weights"), b.next_issue(mxu)) - isa.MEM_READ_LATENCY - hw)
+    else:
+        wstart = max(max(b.next_issue(p), b.unit_free(p, "read")) for p in g.w.slices)
     placed, out = _first_fit(b, wstart, start, lambda w: _gemm_phase(b, start, g, sink, wstart=w))
     return out if placed else _gemm_phase(b, start, g, sink)
 

@@ -141,6 +141,8 @@ class ProgramBuilder:
         self.eager = False                         # phases start when their data is ready (ready()), not at end
         self.backfill = False                      # instructions may fill the NOP gaps of mem and VXU queues
         self.last_swap = -1                        # sampling cycle of the last MATMUL activation that swapped
+        self.slot_swap = [-1] * config.mxu_weight_slots   # ... that swapped in each weight slot
+        self.loadws = self.swaps = 0               # LOADWs and swapping MATMULs placed (their slots' turns)
         self.vxu_last = None                       # the last VXU pass: (its last VOP, out words, first result)
         self._done = False
 
@@ -155,6 +157,7 @@ class ProgramBuilder:
         new._streams = dict(self._streams)
         new._stored = dict(self._stored)
         new._presented = dict(self._presented)
+        new.slot_swap = list(self.slot_swap)
         new._journal = None
         return new
 
@@ -173,7 +176,8 @@ class ProgramBuilder:
     def checkpoint(self):
         """Start a trial: ``rollback(token)`` undoes everything placed since (``commit()`` keeps it)."""
         self._journal = []
-        return ([len(q) for q in self._sched], list(self._next), self._last, self.last_swap,
+        return ([len(q) for q in self._sched], list(self._next), self._last,
+                (self.last_swap, list(self.slot_swap), self.loadws, self.swaps),
                 [{u: len(v) for u, v in d.items()} for d in self._spans])
 
     def rollback(self, token):
@@ -193,7 +197,8 @@ class ProgramBuilder:
                     del d[u][kept[u]:]
                 else:
                     del d[u]
-        self._next, self._last, self.last_swap = nxt, last, swap
+        self._next, self._last = nxt, last
+        self.last_swap, self.slot_swap, self.loadws, self.swaps = swap
         self._journal = None
 
     def commit(self):
@@ -331,6 +336,10 @@ class ProgramBuilder:
                 self._set(d, key, max(cycle + off + i, d.get(key, -1)))
         elif instr.op == "MATMUL" and instr.swap:
             self.last_swap = max(self.last_swap, cycle + isa.MXU_INPUT_OFFSET)
+            self.slot_swap[self.swaps % len(self.slot_swap)] = cycle + isa.MXU_INPUT_OFFSET
+            self.swaps += 1
+        elif instr.op == "LOADW":
+            self.loadws += 1
         elif indexed:               # any word of the window, until the last item's cycle
             last = cycle + (isa.MEM_INDEX_OFFSET + isa.MEM_DECODE_STAGES if instr.op == "READX"
                             else isa.MEM_WRITE_LATENCY) + instr.count - 1

@@ -156,31 +156,38 @@ class MXUStepper:
     def __init__(self, params):
         self.params = params
         self.acc = np.zeros((params.acc_depth, params.cols), dtype=np.int32)
-        self._w_cycles = [[] for _ in range(params.rows)]
-        self._w_data = [[] for _ in range(params.rows)]
+        # per slot and row: the cycles of the writes not yet superseded, and their data
+        self._w_cycles = [[[] for _ in range(params.rows)] for _ in range(params.weight_slots)]
+        self._w_data = [[[] for _ in range(params.rows)] for _ in range(params.weight_slots)]
         self._active = np.zeros((params.rows, params.cols), dtype=np.int8)
         self._pending = deque()
 
-    def weight(self, cycle, row, data):
+    def weight(self, cycle, row, data, slot=0):
         if not 0 <= row < self.params.rows:
             raise ValueError(f"row must be between 0 and {self.params.rows - 1}, not {row}")
-        self._w_cycles[row].append(cycle)
-        self._w_data[row].append(np.asarray(data, dtype=np.int8).copy())
+        self._check_slot(slot)
+        self._w_cycles[slot][row].append(cycle)
+        self._w_data[slot][row].append(np.asarray(data, dtype=np.int8).copy())
 
-    def activation(self, cycle, data, swap=False, acc=False, emit=False, addr=0, tag=None):
+    def activation(self, cycle, data, swap=False, acc=False, emit=False, addr=0, tag=None, slot=0):
         if not 0 <= addr < self.params.acc_depth:
             raise ValueError(f"addr must be between 0 and {self.params.acc_depth - 1}, not {addr}")
-        self._pending.append((cycle, np.asarray(data, dtype=np.int8).copy(), swap, acc, emit, addr, tag))
+        self._check_slot(slot)
+        self._pending.append((cycle, np.asarray(data, dtype=np.int8).copy(), swap, acc, emit, addr, tag, slot))
 
-    def _swap(self, t_s):
+    def _check_slot(self, slot):
+        if not 0 <= slot < self.params.weight_slots:
+            raise ValueError(f"slot must be between 0 and {self.params.weight_slots - 1}, not {slot}")
+
+    def _swap(self, t_s, slot):
         for r in range(self.params.rows):
-            cycles = self._w_cycles[r]
+            cycles, data = self._w_cycles[slot][r], self._w_data[slot][r]
             k = bisect.bisect_right(cycles, self.params.weight_deadline(t_s, r)) - 1
             if k >= 0:
-                self._active[r] = self._w_data[r][k]
-                # later swaps come later: writes before k can never be taken again
+                self._active[r] = data[k]
+                # later swaps of the slot come later: writes before k can never be taken again
                 del cycles[:k]
-                del self._w_data[r][:k]
+                del data[:k]
             else:
                 self._active[r] = 0
 
@@ -190,9 +197,9 @@ class MXUStepper:
         out = []
         lat = self.params.latency
         while self._pending and self._pending[0][0] + lat <= cycle:
-            t_a, x, swap, acc, emit, addr, tag = self._pending.popleft()
+            t_a, x, swap, acc, emit, addr, tag, slot = self._pending.popleft()
             if swap:
-                self._swap(t_a)
+                self._swap(t_a, slot)
             y = matmul(x[None, :], self._active)[0]
             v = wrap_int32(self.acc[addr].astype(np.int64) + y) if acc else y
             self.acc[addr] = v
@@ -338,23 +345,39 @@ class _Write(_Op):
             self.sim._stores.append((self.p, ins.bank, ins.addr + i, self.sim._see(self.p, ins.src)))
 
 
+def _next_slot(sim, p, kind):
+    """The weight slot of the slice's next LOADW (``kind`` 0) or swapping MATMUL (1): each takes the slots in
+    turn, from 0 (``spec.isa``, LOADW)."""
+    n = sim.mxu_turns[p][kind]
+    sim.mxu_turns[p][kind] = n + 1
+    return n % sim.config.mxu_weight_slots
+
+
 class _LoadW(_Op):
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.slot = _next_slot(self.sim, self.p, 0)
+
     def step(self, u):
         i = self.item_in(u)
         if i is not None:
             sim = self.sim
             v = sim._see(self.p, self.instr.src)[:sim.config.mxu_cols]
-            sim.mxu[self.p].weight(u, i, gvxu.low_byte(v))
+            sim.mxu[self.p].weight(u, i, gvxu.low_byte(v), self.slot)
 
 
 class _MatMul(_Op):
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.slot = _next_slot(self.sim, self.p, 1) if self.instr.swap else 0
+
     def step(self, u):
         i = self.item_in(u)
         if i is not None:
             sim, ins = self.sim, self.instr
             x = gvxu.low_byte(sim._see(self.p, ins.src)[:sim.config.mxu_rows])
             sim.mxu[self.p].activation(u, x, swap=ins.swap and i == 0, acc=ins.acc, emit=ins.emit,
-                                       addr=ins.addr + i, tag=(ins.dst, self.pc))
+                                       addr=ins.addr + i, tag=(ins.dst, self.pc), slot=self.slot)
 
 
 class _Vop(_Op):
@@ -464,6 +487,7 @@ class ChipSim:
         self.mem = [np.zeros((c.mem_banks, c.mem_depth, c.lanes), np.int32) if k == "mem" else None
                     for k in c.slices]
         self.mxu = [MXUStepper(c.mxu) if k == "mxu" else None for k in c.slices]
+        self.mxu_turns = [[0, 0] for _ in c.slices]    # LOADWs and swapping MATMULs issued, per MXU slice
         self.vxu = [{"params": gvxu.RESET_REQUANT, "table": np.full(isa.LUT_ENTRIES, isa.LUT_RESET, np.int8),
                      "results": {}, "last": np.zeros(c.lanes, np.int32)}
                     if k == "vxu" else None for k in c.slices]

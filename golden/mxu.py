@@ -12,7 +12,8 @@ RTL. Two levels:
 
 A *trace* is any object with these per-cycle numpy arrays (length ``T``): ``rst``, ``w_valid``, ``w_row``,
 ``w_data`` (``T × cols``), ``a_valid``, ``a_swap``, ``a_acc``, ``a_emit``, ``a_addr``, ``a_data``
-(``T × rows``). The simulators in ``sim/`` use the same field names.
+(``T × rows``), and with more than one weight slot (``MXUParams.weight_slots``) ``w_slot`` and ``a_slot`` (zero
+when absent). The simulators in ``sim/`` use the same field names.
 """
 from dataclasses import dataclass
 
@@ -83,13 +84,22 @@ class MXUModel:
         w_data = np.asarray(trace.w_data)[w_cycles].astype(np.int8)
         if len(w_rows) and (w_rows.min() < 0 or w_rows.max() >= R):
             raise ValueError(f"w_row must be between 0 and {R - 1} when w_valid is set")
+        T = len(rst)
+        slots = {k: np.asarray(getattr(trace, k, np.zeros(T, np.int64))).astype(np.int64) for k in ("w_slot", "a_slot")}
+        for k, cycles in (("w_slot", w_cycles), ("a_slot", swap_cycles)):
+            v = slots[k][cycles]
+            if len(v) and (v.min() < 0 or v.max() >= p.weight_slots):
+                raise ValueError(f"{k} must be between 0 and {p.weight_slots - 1} when it is used")
+        w_slots = slots["w_slot"][w_cycles]
 
         def weights_for(swap, start):
             """Weights made active by the swap at cycle ``swap``, in the epoch that began after ``start``."""
             w = np.zeros((R, C), dtype=np.int8)
+            mine = w_slots == slots["a_slot"][swap]
             for r in range(R):
-                # The latest write to row r presented in (start, swap + r - 1].
-                sel = np.flatnonzero((w_rows == r) & (w_cycles > start) & (w_cycles <= p.weight_deadline(swap, r)))
+                # The latest write to (the swap's slot, row r) presented in (start, swap + r - 1].
+                sel = np.flatnonzero(mine & (w_rows == r) & (w_cycles > start)
+                                     & (w_cycles <= p.weight_deadline(swap, r)))
                 if len(sel):
                     w[r] = w_data[sel[-1]]
             return w

@@ -23,7 +23,8 @@ and the last), so the optimum is at a handful of break points.
 Scope: a kernel whose GEMM activations lie on both sides of the MXU, or whose results change direction or
 get nearer the consumer along their words (placements the presets reach only near their MEM limits),
 raises ``NotImplementedError`` naming the region: the schedule then splits a tile's MATMULs, which this
-model does not cover. A kernel that does not fit in MEM raises ``ValueError`` as the compiler does.
+model does not cover; so does a configuration of more than one weight slot (``mxu_weight_slots``), whose
+installs run further ahead. A kernel that does not fit in MEM raises ``ValueError`` as the compiler does.
 """
 from spec import isa
 from spec.config import ChipConfig
@@ -144,6 +145,9 @@ def _check(c, *kinds):
     for kind in kinds:
         if not c.positions(kind):
             raise ValueError(f"config must have a {kind.upper()} slice, not {c.name}")
+    if "mxu" in kinds and c.mxu_weight_slots != 1:
+        raise NotImplementedError(f"config {c.name} has mxu_weight_slots = {c.mxu_weight_slots}: the closed forms "
+                                  f"are those of one weight slot (a tile's install waits for the previous swap)")
 
 
 def _gemm_regions(c, mem, M, K, N, x=None):

@@ -21,6 +21,10 @@ two link fields out of a configuration without link slices while they hold their
 JSON files and build hashes of such configurations stay as they were before links existed); ``from_dict``
 fills them back in.
 
+``mxu_weight_slots`` (1 … ``spec.mxu.MAX_WEIGHT_SLOTS``, default 1) is how many tiles of shadow weights the MXU
+holds ahead of their swaps (``spec.mxu``); the RTL has one, so ``check_rtl()`` refuses more, which golden and
+the compiler model; ``to_dict()`` leaves it out at 1.
+
 Model-only configurations (``rtl=False``, such as the ``tsp`` preset) may have an MXU up to ``lanes`` on a
 side instead of the RTL array's 64; they feed the performance model only, and RTL generators call
 ``config.check_rtl()``, which refuses them with a clear message.
@@ -34,7 +38,7 @@ from dataclasses import MISSING, dataclass, fields
 from dataclasses import replace as _dc_replace
 
 from spec import isa
-from spec.mxu import MAX_ACC_DEPTH, MIN_ACC_DEPTH, MXUParams, check_dim
+from spec.mxu import MAX_ACC_DEPTH, MAX_WEIGHT_SLOTS, MIN_ACC_DEPTH, MXUParams, check_dim
 
 __all__ = [
     "SliceKind", "SLICE_KINDS", "RTL_SLICE_KINDS", "MAX_LANES", "MAX_CHIPS", "MAX_LINK_LATENCY",
@@ -82,6 +86,7 @@ class ModelMXUParams(MXUParams):
         _int("rows", self.rows, 1, MAX_LANES)
         _int("cols", self.cols, 1, MAX_LANES)
         _int("acc_depth", self.acc_depth, MIN_ACC_DEPTH, MAX_ACC_DEPTH)
+        _int("weight_slots", self.weight_slots, 1, MAX_WEIGHT_SLOTS)
 
 
 def _int(name, value, lo, hi, what=None):
@@ -125,6 +130,7 @@ class ChipConfig:
     rtl: bool = True
     link_latency: int = DEFAULT_LINK_LATENCY
     link_interval: int = DEFAULT_LINK_INTERVAL
+    mxu_weight_slots: int = 1
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -146,6 +152,7 @@ class ChipConfig:
             if value > self.lanes:
                 raise ValueError(f"{dim} must be at most lanes = {self.lanes}, not {value}")
         _int("mxu_acc_depth", self.mxu_acc_depth, MIN_ACC_DEPTH, MAX_ACC_DEPTH)
+        _int("mxu_weight_slots", self.mxu_weight_slots, 1, MAX_WEIGHT_SLOTS)
         self._check_vxu_ops()
         _int("queue_depth", self.queue_depth, 1, isa.MAX_QUEUE_DEPTH)
         _int("chips", self.chips, 1, MAX_CHIPS)
@@ -210,6 +217,8 @@ class ChipConfig:
             for f in fields(self):
                 if f.name.startswith("link_") and d[f.name] == f.default:
                     del d[f.name]
+        if d["mxu_weight_slots"] == 1:          # one slot: the configurations saved before slots existed
+            del d["mxu_weight_slots"]
         return d
 
     @classmethod
@@ -228,7 +237,7 @@ class ChipConfig:
     def mxu(self):
         """The MXU's ``spec.mxu.MXUParams`` (a ``ModelMXUParams`` for a model-only configuration)."""
         params = MXUParams if self.rtl else ModelMXUParams
-        return params(self.mxu_rows, self.mxu_cols, self.mxu_acc_depth)
+        return params(self.mxu_rows, self.mxu_cols, self.mxu_acc_depth, self.mxu_weight_slots)
 
     def check_rtl(self):
         """Raise ``ValueError`` unless the configuration can be generated as RTL; returns ``self``."""
@@ -241,6 +250,10 @@ class ChipConfig:
                 raise ValueError(f"config {self.name!r} cannot be generated as RTL: slices[{i}] is a {kind!r} "
                                  f"slice, and slice kind {kind!r} has no RTL yet (golden models it: "
                                  f"docs/multichip.md)")
+        if self.mxu_weight_slots != 1:
+            raise ValueError(f"config {self.name!r} cannot be generated as RTL: mxu_weight_slots is "
+                             f"{self.mxu_weight_slots}, and the RTL MXU holds one tile of shadow weights (more slots "
+                             f"are modelled by golden and the compiler only: docs/lm.md)")
         return self
 
     def with_links(self, west=True, east=True):

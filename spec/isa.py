@@ -284,7 +284,8 @@ FIELDS = {f.name: f for f in [
           0, MAX_MEM_DEPTH - 1),
     Field("bank", 4, 4, "uint", "MEM bank", 0, MAX_BANKS - 1),
     Field("vop", 4, 4, "vop", "VXU operation (VXU_OPS)", 0, 15),
-    Field("swap", 0, 1, "flag", "MATMUL: the first activation makes the shadow weights active"),
+    Field("swap", 0, 1, "flag", "MATMUL: the first activation makes the shadow weights active (those of the next "
+                                "weight slot: swapping MATMULs take the slots in turn, from 0, as LOADWs do)"),
     Field("acc", 1, 1, "flag", "MATMUL: add each result to its accumulator instead of overwriting it"),
     Field("emit", 2, 1, "flag", "MATMUL: also write each result onto dst"),
     Field("chain", 0, 1, "flag", "VOP: operand a is the VXU's latest result (the last vector it put on its "
@@ -358,7 +359,8 @@ OPCODES = {o.name: o for o in [
     OpSpec("WRITEX", 0x0B, ("mem",), "write", ("src", "src2", "bank", "addr", "count", "lane"),
            "src into word addr + x + i of bank, i = 0 … count - 1, x = lane `lane` of src2 sampled with item 0"),
     OpSpec("LOADW", 0x10, ("mxu",), "weights", ("src", "count"),
-           "vector i of src (lanes 0 … mxu_cols - 1) into shadow weight row i, i = 0 … count - 1"),
+           "vector i of src (lanes 0 … mxu_cols - 1) into shadow weight row i, i = 0 … count - 1, of the "
+           "slice's next weight slot (LOADWs take the mxu_weight_slots slots in turn, from 0)"),
     OpSpec("MATMUL", 0x11, ("mxu",), "array", ("src", "count", "addr", "swap", "acc", "emit", "dst"),
            "count activations (lanes 0 … mxu_rows - 1 of src) through the array; activation i's result "
            "goes to accumulator addr + i and, with emit, onto dst"),

@@ -23,6 +23,10 @@ that ends it"; every input is registered once on entry):
   starting anywhere from the first cycle of the previous tile's activations up to one cycle before the
   swapping activation: the next tile installs while the current one computes, and back-to-back tiles of
   at least ``rows`` activations each run without idle cycles.
+* **Weight slots.** With ``weight_slots = S`` (1 … ``MAX_WEIGHT_SLOTS``) the shadow weights are ``S`` tiles
+  deep: a weight row carries a slot index ``w_slot`` and a swapping activation one, ``a_slot``; row ``r`` of
+  the swap takes the latest write to (``a_slot``, ``r``) presented at ``t_w <= t_a + r - 1``. So up to ``S``
+  tiles may be installed ahead of their swaps. With one slot the slot indices are absent (zero).
 * **Accumulators.** Each activation carries an accumulator address ``addr``, an ``acc`` flag and an
   ``emit`` flag. Its result (``cols`` int32) is ``mem[addr] + y`` when ``acc`` is set, else ``y``; the result
   is written back to ``mem[addr]`` and, when ``emit`` is set, leaves on ``y`` with ``y_addr = addr``.
@@ -40,7 +44,7 @@ from dataclasses import dataclass
 __all__ = [
     "DATA_BITS", "PRODUCT_BITS", "ACC_BITS", "MIN_DIM", "MAX_DIM", "MIN_ACC_DEPTH", "MAX_ACC_DEPTH",
     "INPUT_STAGES", "MULTIPLY_STAGES", "PRODUCT_STAGES", "PSUM_STAGES", "ACCUMULATE_STAGES", "ACC_READ_STAGES",
-    "MXUParams", "check_dim", "check_acc_depth", "bits_for",
+    "MAX_WEIGHT_SLOTS", "MXUParams", "check_dim", "check_acc_depth", "check_weight_slots", "bits_for",
 ]
 
 DATA_BITS = 8          #: int8 activations and weights
@@ -49,6 +53,7 @@ ACC_BITS = 32          #: int32 results and accumulators, wrapping modulo 2**32
 
 MIN_DIM, MAX_DIM = 1, 64
 MIN_ACC_DEPTH, MAX_ACC_DEPTH = 2, 1 << 16  # one word would need a zero-width address
+MAX_WEIGHT_SLOTS = 8   #: tiles of shadow weights an MXU may hold ahead of their swaps
 
 INPUT_STAGES = 1       #: every input is registered once on entry
 MULTIPLY_STAGES = 2    #: multiplier input register and output register (maps onto DSP block registers)
@@ -75,6 +80,10 @@ def check_acc_depth(value):
     return _check_int("acc_depth", value, MIN_ACC_DEPTH, MAX_ACC_DEPTH)
 
 
+def check_weight_slots(value):
+    return _check_int("weight_slots", value, 1, MAX_WEIGHT_SLOTS)
+
+
 def bits_for(n):
     """Bits needed to address ``n`` items (at least one)."""
     return max(1, (n - 1).bit_length())
@@ -86,11 +95,13 @@ class MXUParams:
     rows: int
     cols: int
     acc_depth: int = 1024
+    weight_slots: int = 1
 
     def __post_init__(self):
         check_dim("rows", self.rows)
         check_dim("cols", self.cols)
         check_acc_depth(self.acc_depth)
+        check_weight_slots(self.weight_slots)
 
     @property
     def latency(self):
@@ -102,6 +113,11 @@ class MXUParams:
     def row_bits(self):
         """Width of the ``w_row`` weight-row index."""
         return bits_for(self.rows)
+
+    @property
+    def slot_bits(self):
+        """Width of the ``w_slot`` and ``a_slot`` indices (0 with one slot: the ports are absent)."""
+        return 0 if self.weight_slots == 1 else bits_for(self.weight_slots)
 
     @property
     def addr_bits(self):

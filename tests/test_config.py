@@ -49,6 +49,8 @@ TINY = PRESETS["tiny"]
     (dict(clock_mhz=float("nan")), ValueError, "clock_mhz must be a positive number of MHz, not nan"),
     (dict(clock_mhz="100"), TypeError, "clock_mhz must be a positive number of MHz, not '100'"),
     (dict(rtl=1), TypeError, "rtl must be True or False, not 1"),
+    (dict(mxu_weight_slots=0), ValueError, "mxu_weight_slots must be an integer between 1 and 8, not 0"),
+    (dict(mxu_weight_slots=2.0), TypeError, "mxu_weight_slots must be an integer between 1 and 8, not 2.0"),
 ])
 def test_fields_rejected(changes, exc, msg):
     with pytest.raises(exc) as info:
@@ -102,6 +104,15 @@ def test_model_only_relaxes_mxu_limit_and_refuses_rtl():
         tsp.replace(rtl=True)
     with pytest.raises(ValueError, match="mxu_rows must be at most lanes = 256, not 320"):
         tsp.replace(lanes=256)
+
+
+def test_weight_slots_are_model_only_and_saved_only_when_more_than_one():
+    deep = PRESETS["small"].replace(mxu_weight_slots=4)
+    assert deep.mxu.weight_slots == 4 and PRESETS["small"].mxu.weight_slots == 1
+    with pytest.raises(ValueError, match=r"mxu_weight_slots is 4, and the RTL MXU holds one tile of shadow weights"):
+        deep.check_rtl()
+    assert "mxu_weight_slots" not in PRESETS["small"].to_dict()
+    assert deep.to_dict()["mxu_weight_slots"] == 4 and ChipConfig.from_dict(deep.to_dict()) == deep
 
 
 def test_from_dict_errors():

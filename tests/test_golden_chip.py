@@ -322,26 +322,28 @@ def test_fault_stops_everything_at_the_end_of_its_cycle():
 
 
 # ---- MXU ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("slots", [1, 3])
 @pytest.mark.parametrize("seed", range(6))
-def test_mxu_stepper_equals_mxu_model(seed):
+def test_mxu_stepper_equals_mxu_model(seed, slots):
     rng = np.random.default_rng(seed)
-    p = MXUParams(int(rng.integers(1, 6)), int(rng.integers(1, 6)), 8)
+    p = MXUParams(int(rng.integers(1, 6)), int(rng.integers(1, 6)), 8, slots)
     T = 120
     tr = SimpleNamespace(
         rst=np.zeros(T, bool), w_valid=rng.random(T) < 0.5, w_row=rng.integers(0, p.rows, T),
         w_data=rng.integers(-128, 128, (T, p.cols)), a_valid=rng.random(T) < 0.6, a_swap=rng.random(T) < 0.2,
         a_acc=rng.random(T) < 0.5, a_emit=rng.random(T) < 0.7, a_addr=rng.integers(0, 8, T),
-        a_data=rng.integers(-128, 128, (T, p.rows)))
+        a_data=rng.integers(-128, 128, (T, p.rows)), w_slot=rng.integers(0, slots, T),
+        a_slot=rng.integers(0, slots, T))
     model = MXUModel(p)
     want = model.run(tr)
     st = MXUStepper(p)
     got = []
     for t in range(T + p.latency):
         if t < T and tr.w_valid[t]:
-            st.weight(t, int(tr.w_row[t]), tr.w_data[t])
+            st.weight(t, int(tr.w_row[t]), tr.w_data[t], int(tr.w_slot[t]))
         if t < T and tr.a_valid[t]:
             st.activation(t, tr.a_data[t], bool(tr.a_swap[t]), bool(tr.a_acc[t]), bool(tr.a_emit[t]),
-                          int(tr.a_addr[t]))
+                          int(tr.a_addr[t]), slot=int(tr.a_slot[t]))
         got += [r for r in st.results(t) if r[3]]
     assert [r[0] for r in got] == want.cycle.tolist()
     assert [r[1] for r in got] == want.addr.tolist()

@@ -1,0 +1,114 @@
+"""A weight buffer several tiles deep (``mxu_weight_slots``): golden takes the slots in turn, the compiler installs
+up to that many tiles ahead of their swaps, and its programs still run on golden in exactly the predicted cycles.
+
+The RTL MXU holds one slot (``ChipConfig.check_rtl`` refuses more: ``tests/test_config.py``), so these are
+golden's and the compiler's; the figures they bring are in docs/lm.md.
+"""
+import numpy as np
+import pytest
+import torch
+
+from compiler import kernels
+from compiler.lm import compile_lm
+from compiler.phases import ACT, RES, WGT, _read_to, _write_from
+from compiler.schedule import ProgramBuilder
+from demos.lm.models import build
+from sim.lm_run import _golden
+from spec.config import PRESETS
+from spec.isa import Instruction, Stream
+from tests.builder_runs import run_on_golden
+from tests.kernel_data import int8, rng_for
+
+TINY, SMALL = PRESETS["tiny"], PRESETS["small"]
+
+
+def _two_tiles(slots):
+    """Two 4×4 weight tiles A (mem0 words 0-3) and B (words 4-7) loaded one after the other, then one
+    activation x swapping twice: the results (mem2 words 0 and 1) are x@A, x@B when the swaps take the slots in
+    turn, and x@B twice with one slot (B's rows overwrite A's before the first swap)."""
+    c = TINY.replace(mxu_weight_slots=slots)
+    rng = np.random.default_rng(7)
+    A, B = int8(rng, (4, 4)), int8(rng, (4, 4))
+    x = int8(rng, (1, 4))
+    b = ProgramBuilder(c)
+    mem0, mem1, mxu, mem2 = (c.slice_index(n) for n in ("mem0", "mem1", "mxu", "mem2"))
+    init = {(mem0, 0, r): v.astype(np.int64) for r, v in enumerate(np.vstack([A, B]))}
+    init[(mem1, 0, 0)] = x[0].astype(np.int64)
+    items = []
+    for k, ws in enumerate((5, 9)):         # tile k's rows reach the MXU during ws … ws + 3
+        _read_to(b, items, [(mem0, 0, 4 * k + r) for r in range(4)], mxu, ws, WGT, f"tile {k}")
+        items.append((mxu, ws - 1, Instruction("LOADW", src=Stream("E", WGT), count=4)))
+    for k, t in enumerate((14, 15)):        # x reaches the MXU during t, swapping
+        _read_to(b, items, [(mem1, 0, 0)], mxu, t, ACT, f"x {k}")
+        items.append((mxu, t - 1, Instruction("MATMUL", src=Stream("E", ACT), count=1, addr=k, swap=True,
+                                              emit=True, dst=Stream("E", RES))))
+    _write_from(b, items, [(mem2, 0, 0), (mem2, 0, 1)], mxu, 14 + c.mxu.latency, RES, "results")
+    b.place(items)
+    sim, _ = run_on_golden(b, init)
+    got = sim.read_mem("mem2", 0, 0, 2)
+    return got, x.astype(np.int64) @ A.astype(np.int64), x.astype(np.int64) @ B.astype(np.int64)
+
+
+def test_swaps_take_the_weight_slots_in_turn():
+    got, xa, xb = _two_tiles(2)
+    np.testing.assert_array_equal(got, np.vstack([xa, xb]))
+    got, xa, xb = _two_tiles(1)
+    np.testing.assert_array_equal(got, np.vstack([xb, xb]))
+
+
+@pytest.mark.parametrize("slots", [2, 3])
+@pytest.mark.parametrize("shape", [(1, 12, 12), (5, 9, 7), (9, 16, 8)])
+def test_gemm_kernels_with_slots_run_on_golden_as_predicted(shape, slots):
+    M, K, N = shape
+    rng = rng_for(100 * M + 10 * K + N + slots)
+    X, W = int8(rng, (M, K)), int8(rng, (K, N))
+    one = kernels.gemm(TINY, X, W)
+    deep = kernels.gemm(TINY.replace(mxu_weight_slots=slots), X, W)
+    run = deep.run()
+    assert run.chip.error is None and run.chip.cycles == deep.program.predicted_cycles
+    np.testing.assert_array_equal(run.result, deep.expected)
+    assert deep.program.predicted_cycles <= one.program.predicted_cycles
+
+
+def test_rollback_restores_the_slots_turns():
+    b = ProgramBuilder(SMALL.replace(mxu_weight_slots=3))
+    mxu = SMALL.positions("mxu")[0]
+    b.place([(mxu, 5, Instruction("LOADW", src="E1", count=16)),
+             (mxu, 30, Instruction("MATMUL", src="E0", count=1, addr=0, swap=True))])
+    before = (b.loadws, b.swaps, list(b.slot_swap), b.last_swap)
+    token = b.checkpoint()
+    b.place([(mxu, 40, Instruction("LOADW", src="E1", count=16)),
+             (mxu, 60, Instruction("MATMUL", src="E0", count=1, addr=0, swap=True))])
+    assert (b.loadws, b.swaps) == (2, 2) and b.slot_swap[1] > 0
+    b.rollback(token)
+    assert (b.loadws, b.swaps, list(b.slot_swap), b.last_swap) == before
+
+
+@pytest.fixture(scope="module")
+def decoder():
+    cfg = dict(n_layer=1, n_head=2, d_model=32, d_ff=40, context=16, vocab_size=37)
+    torch.manual_seed(3)
+    model = build("gpt", cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    return model, cfg, np.random.default_rng(3).integers(0, 37, 8 * 16)
+
+
+@pytest.mark.parametrize("chips", [1, 2])
+def test_a_decoder_with_four_slots_equals_the_reference_in_fewer_cycles(decoder, chips):
+    """The decode step with tiles installed under the norms and the attention's passes: every step's logits
+    equal the int8 reference's, in exactly the predicted cycles, and the step is shorter than with one slot."""
+    model, cfg, calib = decoder
+    kw = {"chips": chips} if chips > 1 else {}
+    one = compile_lm(model, cfg["context"], SMALL, calibration=calib, **kw)
+    lm = compile_lm(model, cfg["context"], SMALL.replace(mxu_weight_slots=4), calibration=calib, **kw)
+    prompt = [1, 2]
+    tokens, cycles, logits, feeds = _golden(lm, prompt, 3, 0.0, 0)
+    seq = prompt + tokens
+    for (tok, pos), got in zip(feeds, logits):
+        assert tok == seq[pos]
+        np.testing.assert_array_equal(got, lm.reference_logits(seq[:pos + 1]), err_msg=f"position {pos}")
+    assert cycles == [lm.step_cycles] * len(feeds)
+    print(f"chips {chips}: step {one.step_cycles} cycles with one slot, {lm.step_cycles} with four")
+    assert lm.step_cycles < one.step_cycles

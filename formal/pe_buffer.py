@@ -16,6 +16,9 @@ Properties (``Assert``), against the PE's contract kept as a model (a shadow and
 * helper invariants: the PEs' shadow (and, plain form, active) registers equal the model's.
 
 Covers: a swap in the same cycle as a shadow write; two swaps back to back, the second of a new weight.
+
+A PE of two weight slots (``slots=2``) is checked beside them on the same inputs plus a write slot and the
+swap's slot (any, every cycle), against a model of a shadow per slot: the weight used, each shadow, ``slot_out``.
 """
 from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Cover, Mux, Signal, signed
@@ -27,6 +30,7 @@ PSUM_BITS = 20
 BUGS = {
     "late_write": "the shadow write reaches the PEs one cycle late",
     "swap_next_late": "the early-swap PE gets swap_next in the same cycle as swap_in, not a cycle ahead",
+    "slot_next_late": "the two-slot PE gets the swap's slot with swap_in, not a cycle ahead",
 }
 
 
@@ -80,11 +84,35 @@ class PEBufferProof(Wrapper):
                              Assert(pe.swap_out == swap_q, f"{name} PE: swap_out")]
         m.d.comb += Assert(o_plain.sig("w_active") == active, "invariant: plain PE active weight")
 
+        # ---- a PE of two weight slots, against a model of a shadow per slot -----------------------------
+        m.submodules.slotted = slotted = ProcessingElement(PSUM_BITS, early_swap=True, slots=2)
+        o_slot = open_module(slotted, platform)
+        w_slot, slot_next = Signal(), Signal()
+        m.d.comb += [w_slot.eq(AnySeq(1)), slot_next.eq(AnySeq(1))]
+        slot_in = prev(m, slot_next, "slot_in")
+        m.d.comb += [slotted.a_in.eq(a_in), slotted.psum_in.eq(psum_in), slotted.w_we.eq(dut_we),
+                     slotted.w_in.eq(dut_w), slotted.w_slot.eq(w_slot), slotted.swap_in.eq(swap_in),
+                     slotted.slot_in.eq(slot_in),
+                     slotted.slot_next.eq(slot_in if self.bug == "slot_next_late" else slot_next),
+                     slotted.swap_next.eq(swap_in if self.bug == "swap_next_late" else swap_next)]
+        shadows = [Signal(signed(8), name=f"shadow{k}") for k in range(2)]
+        active2, w2 = Signal(signed(8), name="active2"), Signal(signed(8), name="w_model2")
+        m.d.comb += w2.eq(Mux(swap_in, Mux(slot_in, shadows[1], shadows[0]), active2))
+        m.d.sync += active2.eq(w2)
+        for k in range(2):
+            with m.If(w_we & (w_slot == k)):
+                m.d.sync += shadows[k].eq(w_in)
+            m.d.comb += Assert(o_slot.sig(f"w_shadow{k}") == shadows[k], f"invariant: slotted PE shadow {k}")
+        m.d.comb += Assert(o_slot.sig("w_use") == w2, "slotted PE: the weight used is not the contract's")
+        with m.If(since != 0):
+            m.d.comb += Assert(slotted.slot_out == prev(m, slot_in, "slot_q"), "slotted PE: slot_out")
+        m.d.comb += Cover(swap_in & w_we & (w_slot != slot_in) & (w2 != active2))
+
         m.d.comb += [Cover(swap_in & w_we & (w_in != shadow)),
                      Cover(prev(m, swap_in & w_we & (w_in != shadow), "c1") & swap_in & (w != active))]
         return m
 
 
-PROOF = Proof(name="pe_buffer", title="PE weight double buffer (ProcessingElement, plain and early-swap): weight "
-                                      "used, swap, write, psum arithmetic",
+PROOF = Proof(name="pe_buffer", title="PE weight double buffer (ProcessingElement, plain, early-swap and two "
+                                      "slots): weight used, swap, write, psum arithmetic",
               build=lambda bug=None: PEBufferProof(bug=bug), depth=4, cover_depth=10, bugs=BUGS)

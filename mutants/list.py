@@ -42,6 +42,7 @@ DECODE_T = "tests/test_decode_rtl.py"
 KILL_T = "tests/test_mutant_killers.py"
 INDEXED_T = "tests/test_indexed_rtl.py"      # its Amaranth-simulator tests only (the Verilator ones would build)
 LINK_T = "tests/test_link_rtl.py"            # Amaranth's simulator only
+SLOTS_T = "tests/test_weight_slots.py"
 
 MUTANTS = (
     # ---- rtl/mxu.py: the systolic array ---------------------------------------------------------------
@@ -66,6 +67,34 @@ MUTANTS = (
         "weight swap one cycle early in columns 1.. (swap_next taken two cycles ahead): the last activation "
         "of the old tile multiplies by the new weight",
         ("formal:mxu_buffer", f"{MXU_T}::test_random_trace_matches_golden", MXU_T),
+    ),
+    Mutant(
+        "mxu_slot_of_this_cycle", "rtl/mxu.py",
+        "shadows[self.slot_next]))",
+        "shadows[self.slot_in]))",
+        "a swap takes the shadow of the slot on slot_in (the activation before it) instead of slot_next",
+        (f"{SLOTS_T}::test_rtl_mxu_with_slots_matches_golden", SLOTS_T),
+    ),
+    Mutant(
+        "mxu_slot_forward_any_write", "rtl/mxu.py",
+        "Mux(self.w_we & (self.w_slot == self.slot_next), self.w_in,",
+        "Mux(self.w_we, self.w_in,",
+        "a swap takes a weight written in the same cycle to any slot, not only to its own",
+        (f"{SLOTS_T}::test_rtl_mxu_with_slots_matches_golden", SLOTS_T),
+    ),
+    Mutant(
+        "mxu_slot_skew_off_by_one", "rtl/mxu.py",
+        'col_slot = _delay(m, w_slot, c, f"w_slot_c{c}")',
+        'col_slot = _delay(m, w_slot, c + 1, f"w_slot_c{c}")',
+        "a weight row's slot reaches column c a cycle after its data (written into the previous row's slot)",
+        (f"{SLOTS_T}::test_rtl_mxu_with_slots_matches_golden", SLOTS_T),
+    ),
+    Mutant(
+        "mxu_slice_loadw_slot_zero", "rtl/mxu_slice.py",
+        'm.d.sync += l_slot.eq(self._turn(m, issue_loadw, "loadw_turn"))',
+        'm.d.sync += l_slot.eq(0 * self._turn(m, issue_loadw, "loadw_turn"))',
+        "every LOADW writes slot 0 while the swaps go round the slots",
+        (f"{SLOTS_T}::test_the_chip_rtl_takes_the_weight_slots_in_turn", SLOTS_T),
     ),
     Mutant(
         "mxu_swap_ignores_valid", "rtl/mxu.py",

@@ -17,11 +17,20 @@ The timing contract (latency, when weight rows may arrive, accumulator semantics
 
 Throughput: one activation vector in and one result vector out per cycle, no stalls, no back-pressure.
 """
-from amaranth.hdl import Const, Instance, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Const, Instance, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from spec.mxu import ACC_BITS, ACC_READ_STAGES, DATA_BITS, MULTIPLY_STAGES, PRODUCT_STAGES, PSUM_STAGES, MXUParams
+from spec.mxu import (
+    ACC_BITS,
+    ACC_READ_STAGES,
+    DATA_BITS,
+    MULTIPLY_STAGES,
+    PRODUCT_STAGES,
+    PSUM_STAGES,
+    MXUParams,
+    bits_for,
+)
 
 from .dsp import Multiplier, is_ecp5
 from .sram import READ_LATENCY, RegisteredRAM
@@ -46,14 +55,23 @@ class ProcessingElement(wiring.Component):
     ``swap_in`` will be in the next cycle). The weight the multiplier uses is then a register of its own,
     loaded a cycle ahead, instead of a multiplexer driven by ``swap_in`` in front of the multiplier; the
     contract is otherwise the same.
+
+    With ``slots`` > 1 (early swap only) there is a shadow weight per slot: ``w_slot`` says which one ``w_we``
+    writes, ``slot_in`` (with ``swap_in``; ``slot_next`` a cycle ahead, with ``swap_next``) which one a swap
+    takes; ``slot_out`` is ``slot_in`` delayed one cycle. Reset clears them all.
     """
-    def __init__(self, psum_bits, early_swap=False):
+    def __init__(self, psum_bits, early_swap=False, slots=1):
+        if slots > 1 and not early_swap:
+            raise ValueError(f"a PE of {slots} weight slots needs early_swap")
         self._psum_bits = psum_bits
         self._early_swap = early_swap
+        self._slots = slots
+        sb = bits_for(slots)
         super().__init__({
             "a_in": In(signed(DATA_BITS)),
             "swap_in": In(1),
             **({"swap_next": In(1)} if early_swap else {}),
+            **({"slot_in": In(sb), "slot_next": In(sb), "w_slot": In(sb), "slot_out": Out(sb)} if slots > 1 else {}),
             "psum_in": In(signed(psum_bits)),
             "w_we": In(1),
             "w_in": In(signed(DATA_BITS)),
@@ -66,11 +84,23 @@ class ProcessingElement(wiring.Component):
         m = Module()
         m.submodules.mul = mul = Multiplier(DATA_BITS, DATA_BITS)
 
-        w_shadow = Signal(signed(DATA_BITS))
         w_use = Signal(signed(DATA_BITS))
-        with m.If(self.w_we):
-            m.d.sync += w_shadow.eq(self.w_in)
-        if self._early_swap:
+        if self._slots > 1:
+            # a shadow weight per slot; the swap's slot picks the one the next activation multiplies by, the
+            # write of this cycle to that slot included (as with one slot)
+            shadows = Array(Signal(signed(DATA_BITS), name=f"w_shadow{k}") for k in range(self._slots))
+            with m.If(self.w_we):
+                m.d.sync += shadows[self.w_slot].eq(self.w_in)
+            w_cur = Signal(signed(DATA_BITS), name="w_cur")
+            with m.If(self.swap_next):
+                m.d.sync += w_cur.eq(Mux(self.w_we & (self.w_slot == self.slot_next), self.w_in,
+                                         shadows[self.slot_next]))
+            m.d.comb += w_use.eq(w_cur)
+            m.d.sync += self.slot_out.eq(self.slot_in)
+        elif self._early_swap:
+            w_shadow = Signal(signed(DATA_BITS))
+            with m.If(self.w_we):
+                m.d.sync += w_shadow.eq(self.w_in)
             # ``swap_next`` is ``swap_in`` one cycle ahead, so the weight the next activation multiplies by
             # is known a cycle early and kept in a register that feeds the multiplier directly: the shadow
             # weight as it will be after this cycle's write (what a swap on the next cycle takes), or the
@@ -80,6 +110,9 @@ class ProcessingElement(wiring.Component):
                 m.d.sync += w_cur.eq(Mux(self.w_we, self.w_in, w_shadow))
             m.d.comb += w_use.eq(w_cur)
         else:
+            w_shadow = Signal(signed(DATA_BITS))
+            with m.If(self.w_we):
+                m.d.sync += w_shadow.eq(self.w_in)
             w_active = Signal(signed(DATA_BITS))
             m.d.comb += w_use.eq(Mux(self.swap_in, w_shadow, w_active))
             with m.If(self.swap_in):
@@ -163,6 +196,9 @@ class MXU(wiring.Component):
         Array size, each from 1 to 64. ``rows`` is the reduction (K) width, ``cols`` the output (N) width.
     acc_depth : int
         Words of accumulator SRAM (each ``cols`` int32).
+    weight_slots : int
+        Tiles of shadow weights (``spec.mxu``: a weight row and a swap name their slot on ``w_slot``,
+        ``a_slot``; ports present only with more than one slot).
 
     Ports (all sampled at the rising edge of ``sync``; see :mod:`spec.mxu` for the timing contract)
     ----------------------------------------------------------------------------------------------
@@ -173,10 +209,12 @@ class MXU(wiring.Component):
     ``y_valid``, ``y_data``, ``y_addr``
         A result vector, ``latency`` cycles after its activation.
     """
-    def __init__(self, rows, cols, acc_depth=1024):
-        self.params = MXUParams(rows, cols, acc_depth)
+    def __init__(self, rows, cols, acc_depth=1024, weight_slots=1):
+        self.params = MXUParams(rows, cols, acc_depth, weight_slots)
         p = self.params
+        slots = {"w_slot": In(p.slot_bits), "a_slot": In(p.slot_bits)} if p.slot_bits else {}
         super().__init__({
+            **slots,
             "w_valid": In(1),
             "w_row": In(p.row_bits),
             "w_data": In(data.ArrayLayout(signed(DATA_BITS), cols)),
@@ -218,9 +256,15 @@ class MXU(wiring.Component):
             a_data.eq(self.a_data),
         ]
 
+        S = p.weight_slots
+        if S > 1:   # the slots travel as the row index and the swap do
+            w_slot = Signal(p.slot_bits, name="w_slot_r")
+            a_slot = Signal(p.slot_bits, name="a_slot_r")
+            m.d.sync += [w_slot.eq(self.w_slot), a_slot.eq(self.a_slot)]
+
         # Every PE learns of a swap a cycle ahead (``swap_next``): from its west neighbour's input, in column 0
         # from the row skew one stage earlier, and PE (0, 0) from the ports, as the input register does.
-        pes = [[ProcessingElement(p.psum_bits, early_swap=True) for _ in range(C)] for _ in range(R)]
+        pes = [[ProcessingElement(p.psum_bits, early_swap=True, slots=S) for _ in range(C)] for _ in range(R)]
         for r in range(R):
             for c in range(C):
                 m.submodules[f"pe_r{r}_c{c}"] = pes[r][c]
@@ -234,6 +278,10 @@ class MXU(wiring.Component):
                     pes[r][c].w_we.eq(col_sel[r]),
                     pes[r][c].w_in.eq(col_data),
                 ]
+            if S > 1:
+                col_slot = _delay(m, w_slot, c, f"w_slot_c{c}")
+                for r in range(R):
+                    m.d.comb += pes[r][c].w_slot.eq(col_slot)
 
         # Activation row skew, then east through the array; partial sums south.
         for r in range(R):
@@ -251,6 +299,14 @@ class MXU(wiring.Component):
                     pes[r][c].swap_in.eq(pes[r][c - 1].swap_out),
                     pes[r][c].swap_next.eq(pes[r][c - 1].swap_in),
                 ]
+            if S > 1:
+                m.d.comb += [
+                    pes[r][0].slot_in.eq(_delay(m, a_slot, r, f"a_slot_r{r}")),
+                    pes[r][0].slot_next.eq(_delay(m, a_slot, r - 1, f"a_slot_r{r}") if r > 0 else self.a_slot),
+                ]
+                for c in range(1, C):
+                    m.d.comb += [pes[r][c].slot_in.eq(pes[r][c - 1].slot_out),
+                                 pes[r][c].slot_next.eq(pes[r][c - 1].slot_in)]
         for c in range(C):
             m.d.comb += pes[0][c].psum_in.eq(0)
             for r in range(1, R):

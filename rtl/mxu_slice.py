@@ -10,10 +10,12 @@ Contract (docs/chip.md, docs/isa.md "Timing"; the golden twin is ``golden.chip``
   cycles after its activation, ``spec.mxu``) is written on that MATMUL's ``dst``: lanes ``0 … mxu_cols - 1``
   the int32 results, the other lanes 0. ``dst`` travels alongside the array in a delay line, so a result
   still in flight keeps its own MATMUL's ``dst`` when the next MATMUL names another.
+* With ``mxu_weight_slots`` > 1, each LOADW writes the next weight slot and each swapping MATMUL swaps in the
+  next one (two counters, from 0 after reset; ``spec.isa``).
 * The two units run at once (LOADW of the next tile during the MATMULs of this one). Writes are gated by
   ``run``; the array itself runs freely (its state starts over at reset, its accumulators are SRAM).
 """
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
@@ -46,7 +48,7 @@ class MXUSlice(wiring.Component):
         m = Module()
         c = self._config
         p = c.mxu
-        m.submodules.array = mxu = MXU(p.rows, p.cols, p.acc_depth)
+        m.submodules.array = mxu = MXU(p.rows, p.cols, p.acc_depth, p.weight_slots)
         count_bits = isa.FIELDS["count"].width + 1
         op = field(self.word, "op")
         issue_loadw = self.run & self.issue & (op == isa.OPCODES["LOADW"].code)
@@ -63,6 +65,11 @@ class MXUSlice(wiring.Component):
         with m.Elif(l_on):
             m.d.sync += [l_left.eq(l_left - 1), l_row.eq(l_row + 1)]
         m.d.comb += self.sel[0].eq(l_src)
+        if p.weight_slots > 1:      # LOADWs and swapping MATMULs take the weight slots in turn
+            l_slot = Signal(p.slot_bits)
+            with m.If(issue_loadw):
+                m.d.sync += l_slot.eq(self._turn(m, issue_loadw, "loadw_turn"))
+            m.d.comb += mxu.w_slot.eq(l_slot)
         w_seen = self.seen[0]
         m.d.comb += [
             mxu.w_valid.eq(l_on),
@@ -93,6 +100,12 @@ class MXUSlice(wiring.Component):
         with m.Elif(a_on):
             m.d.sync += [a_left.eq(a_left - 1), a_addr.eq(a_addr + 1), a_first.eq(0)]
         m.d.comb += self.sel[1].eq(a_src)
+        if p.weight_slots > 1:
+            a_slot = Signal(p.slot_bits)
+            swapping = issue_matmul & field(self.word, "swap")
+            with m.If(swapping):
+                m.d.sync += a_slot.eq(self._turn(m, swapping, "swap_turn"))
+            m.d.comb += mxu.a_slot.eq(a_slot)
         a_seen = self.seen[1]
         m.d.comb += [
             mxu.a_valid.eq(a_on),
@@ -116,3 +129,11 @@ class MXUSlice(wiring.Component):
         for lane in range(p.cols):
             m.d.comb += self.put.data[lane].eq(mxu.y_data[lane])
         return m
+
+    def _turn(self, m, take, name):
+        """A counter of the weight slots, 0 … slots - 1 and round again, stepping on ``take``: its value now."""
+        p = self._config.mxu
+        turn = Signal(p.slot_bits, name=name)
+        with m.If(take):
+            m.d.sync += turn.eq(Mux(turn == p.weight_slots - 1, 0, turn + 1))
+        return turn

@@ -18,9 +18,11 @@ __all__ = ["pack_lanes", "unpack_lanes", "run_mxu_trace"]
 def run_mxu_trace(params, trace, *, drain=None, vcd=None):
     """Run ``trace`` on ``rtl.mxu.MXU(params)``; returns ``(cycle, addr, data)`` of every result vector.
 
-    ``drain`` extra cycles run after the trace (default: the latency plus one, enough for every result).
+    ``drain`` extra cycles run after the trace (default: the latency plus one, enough for every result). With
+    more than one weight slot the trace also has ``w_slot`` and ``a_slot``.
     """
-    dut = MXU(params.rows, params.cols, params.acc_depth)
+    dut = MXU(params.rows, params.cols, params.acc_depth, params.weight_slots)
+    slots = [(getattr(dut, k), getattr(trace, k)) for k in ("w_slot", "a_slot")] if params.weight_slots > 1 else []
     m = Module()
     m.domains.sync = cd = ClockDomain()
     m.submodules.dut = dut
@@ -43,6 +45,8 @@ def run_mxu_trace(params, trace, *, drain=None, vcd=None):
                 ctx.set(dut.a_emit, int(trace.a_emit[k]))
                 ctx.set(dut.a_addr, int(trace.a_addr[k]))
                 ctx.set(dut.a_data.as_value(), pack_lanes(trace.a_data[k], DATA_BITS))
+                for sig, values in slots:
+                    ctx.set(sig, int(values[k]))
             elif k == T:
                 for sig in (cd.rst, dut.w_valid, dut.a_valid, dut.a_swap):
                     ctx.set(sig, 0)

@@ -22,8 +22,7 @@ JSON files and build hashes of such configurations stay as they were before link
 fills them back in.
 
 ``mxu_weight_slots`` (1 … ``spec.mxu.MAX_WEIGHT_SLOTS``, default 1) is how many tiles of shadow weights the MXU
-holds ahead of their swaps (``spec.mxu``); the RTL has one, so ``check_rtl()`` refuses more, which golden and
-the compiler model; ``to_dict()`` leaves it out at 1.
+holds ahead of their swaps (``spec.mxu``); ``to_dict()`` leaves it out at 1.
 
 Model-only configurations (``rtl=False``, such as the ``tsp`` preset) may have an MXU up to ``lanes`` on a
 side instead of the RTL array's 64; they feed the performance model only, and RTL generators call
@@ -250,10 +249,6 @@ class ChipConfig:
                 raise ValueError(f"config {self.name!r} cannot be generated as RTL: slices[{i}] is a {kind!r} "
                                  f"slice, and slice kind {kind!r} has no RTL yet (golden models it: "
                                  f"docs/multichip.md)")
-        if self.mxu_weight_slots != 1:
-            raise ValueError(f"config {self.name!r} cannot be generated as RTL: mxu_weight_slots is "
-                             f"{self.mxu_weight_slots}, and the RTL MXU holds one tile of shadow weights (more slots "
-                             f"are modelled by golden and the compiler only: docs/lm.md)")
         return self
 
     def with_links(self, west=True, east=True):

@@ -7,11 +7,12 @@ from sim.toolchain import use_yosys
 from verify.lint import lint_verilog
 
 
-@pytest.mark.parametrize("rows, cols, acc_depth", [(1, 1, 2), (2, 3, 16), (5, 4, 100)])
-def test_generated_verilog_is_lint_clean(rows, cols, acc_depth, tmp_path):
+@pytest.mark.parametrize("rows, cols, acc_depth, slots", [(1, 1, 2, 1), (2, 3, 16, 1), (5, 4, 100, 1), (1, 1, 2, 2),
+                                                         (3, 2, 16, 3), (4, 4, 8, 8)])
+def test_generated_verilog_is_lint_clean(rows, cols, acc_depth, slots, tmp_path):
     use_yosys()
     path = tmp_path / "mxu.v"
-    path.write_text(verilog.convert(MXU(rows, cols, acc_depth), name="mxu", emit_src=False))
+    path.write_text(verilog.convert(MXU(rows, cols, acc_depth, slots), name="mxu", emit_src=False))
     ok, messages = lint_verilog(path, top="mxu")
     assert ok, "\n".join(messages[:20])
 

@@ -1,23 +1,35 @@
-"""A weight buffer several tiles deep (``mxu_weight_slots``): golden takes the slots in turn, the compiler installs
-up to that many tiles ahead of their swaps, and its programs still run on golden in exactly the predicted cycles.
-
-The RTL MXU holds one slot (``ChipConfig.check_rtl`` refuses more: ``tests/test_config.py``), so these are
-golden's and the compiler's; the figures they bring are in docs/lm.md.
+"""A weight buffer several tiles deep (``mxu_weight_slots``): LOADWs and swaps take the slots in turn on golden and
+on the RTL (the MXU against ``golden.mxu`` on random traces, the chip on Verilator against golden), the
+compiler installs up to that many tiles ahead of their swaps, and its programs run in exactly the predicted
+cycles. The figures the slots bring are in docs/lm.md.
 """
+from dataclasses import fields
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
+from amaranth.hdl import Fragment
 
 from compiler import kernels
 from compiler.lm import compile_lm
 from compiler.phases import ACT, RES, WGT, _read_to, _write_from
 from compiler.schedule import ProgramBuilder
 from demos.lm.models import build
+from golden.mxu import MXUModel
+from rtl.mxu import MXU
+from sim.amaranth_sim import run_mxu_trace
+from sim.chip_run import run_program
+from sim.chip_verilator import ChipSimulator
 from sim.lm_run import _golden
+from sim.stimulus import random_trace
 from spec.config import PRESETS
 from spec.isa import Instruction, Stream
+from spec.mxu import MXUParams
 from tests.builder_runs import run_on_golden
 from tests.kernel_data import int8, rng_for
+from tests.mxu_checks import assert_results_equal
+from verify.lint import lint_verilog
 
 TINY, SMALL = PRESETS["tiny"], PRESETS["small"]
 
@@ -44,16 +56,37 @@ def _two_tiles(slots):
                                               emit=True, dst=Stream("E", RES))))
     _write_from(b, items, [(mem2, 0, 0), (mem2, 0, 1)], mxu, 14 + c.mxu.latency, RES, "results")
     b.place(items)
+    xa, xb = x.astype(np.int64) @ A.astype(np.int64), x.astype(np.int64) @ B.astype(np.int64)
+    return b, init, np.vstack([xa, xb] if slots > 1 else [xb, xb])
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_swaps_take_the_weight_slots_in_turn(slots):
+    b, init, want = _two_tiles(slots)
     sim, _ = run_on_golden(b, init)
-    got = sim.read_mem("mem2", 0, 0, 2)
-    return got, x.astype(np.int64) @ A.astype(np.int64), x.astype(np.int64) @ B.astype(np.int64)
+    np.testing.assert_array_equal(sim.read_mem("mem2", 0, 0, 2), want)
 
 
-def test_swaps_take_the_weight_slots_in_turn():
-    got, xa, xb = _two_tiles(2)
-    np.testing.assert_array_equal(got, np.vstack([xa, xb]))
-    got, xa, xb = _two_tiles(1)
-    np.testing.assert_array_equal(got, np.vstack([xb, xb]))
+def test_the_chip_rtl_takes_the_weight_slots_in_turn(tmp_path):
+    """The same program and a GEMM kernel on the Verilated ``tiny`` chip of two slots: RTL = golden (cycles, every
+    MEM word) = the prediction, and the slot ring's results; its Verilog lint-clean."""
+    b, init, want = _two_tiles(2)
+    c = b.config
+    chip = ChipSimulator(c)
+    path = tmp_path / "chip.v"
+    path.write_text(chip.verilog())
+    ok, messages = lint_verilog(path, top="chip")
+    assert ok, "\n".join(messages[:20])
+    prog = b.finish()
+    inputs = [(c.slice_names[p], bank, addr, v[None, :]) for (p, bank, addr), v in init.items()]
+    r = run_program(c, prog.words, inputs, simulator=chip)
+    assert r.match, r.mismatch
+    assert r.error is None and r.cycles == prog.predicted_cycles
+    np.testing.assert_array_equal(r.mems["mem2"][0, 0:2, :c.mxu_cols], want)
+    rng = rng_for(11)
+    kern = kernels.gemm(c, int8(rng, (3, 12)), int8(rng, (12, 8)))
+    r = run_program(c, kern.program.words, kern.inputs, simulator=chip)
+    assert r.match and r.error is None and r.cycles == kern.program.predicted_cycles, r.mismatch
 
 
 @pytest.mark.parametrize("slots", [2, 3])
@@ -112,3 +145,29 @@ def test_a_decoder_with_four_slots_equals_the_reference_in_fewer_cycles(decoder,
     assert cycles == [lm.step_cycles] * len(feeds)
     print(f"chips {chips}: step {one.step_cycles} cycles with one slot, {lm.step_cycles} with four")
     assert lm.step_cycles < one.step_cycles
+
+
+# ---- the RTL MXU and slice -----------------------------------------------------------------------------
+@pytest.mark.parametrize("rows, cols, slots", [(1, 1, 2), (2, 3, 3), (3, 2, 4), (4, 4, 2)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rtl_mxu_with_slots_matches_golden(rows, cols, slots, seed):
+    """Random traces (weight writes to any slot at any time, swaps of any slot, resets) on the Amaranth
+    simulation of ``rtl.mxu.MXU`` against ``golden.mxu.MXUModel``."""
+    rng = np.random.default_rng(1000 + seed * 100 + rows * 10 + cols)
+    p = MXUParams(rows, cols, 4, slots)
+    t = random_trace(p, 90, rng, p_swap=0.2)
+    trace = SimpleNamespace(**{f.name: getattr(t, f.name) for f in fields(t)},
+                            w_slot=rng.integers(0, slots, 90), a_slot=rng.integers(0, slots, 90))
+    want = MXUModel(p).run(trace)
+    got = run_mxu_trace(p, trace)
+    assert_results_equal(f"rows={rows} cols={cols} slots={slots} seed={seed}", *got, want)
+
+
+def test_rtl_mxu_ports_of_slots():
+    deep, one = MXU(2, 2, 4, 3), MXU(2, 2, 4)
+    for dut in (deep, one):
+        Fragment.get(dut, None)
+    assert {"w_slot", "a_slot"} <= set(deep.signature.members)
+    assert not {"w_slot", "a_slot"} & set(one.signature.members)
+    with pytest.raises(ValueError, match="weight_slots must be an integer between 1 and 8, not 9"):
+        MXU(2, 2, 4, 9)

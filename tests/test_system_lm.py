@@ -24,8 +24,8 @@ from compiler.lm import LMProgram, compile_lm
 from compiler.system.decode import lower_decode_system
 from demos.lm import text, train
 from demos.lm.models import build
-from sim.lm_run import _golden
 from spec.config import PRESETS
+from tests.lm_checks import assert_golden_equals_the_reference
 
 #: 8 lanes and MXU columns (head_dim 8): a system of three builds in a few minutes.
 LM8 = dataclasses.replace(PRESETS["small"], name="lm8", lanes=8, mxu_rows=8, mxu_cols=8, mem_depth=256)
@@ -118,12 +118,7 @@ def test_random_decoders_on_several_chips_equal_the_reference(case):
                     chips=chips)
     assert lm.chips == chips
     prompt = [int(t) for t in rng.integers(0, cfg["vocab_size"], 2)]
-    tokens, cycles, logits, feeds = _golden(lm, prompt, 3, 0.0, 0)
-    seq = prompt + tokens
-    for (tok, pos), got in zip(feeds, logits):
-        assert tok == seq[pos]
-        np.testing.assert_array_equal(got, lm.reference_logits(seq[:pos + 1]), err_msg=f"position {pos}")
-    assert cycles == [lm.step_cycles] * len(feeds)
+    assert_golden_equals_the_reference(lm, prompt)
 
 
 def _small_decoder(arch="llama", seed=1, heads=2):

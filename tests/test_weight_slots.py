@@ -21,13 +21,13 @@ from rtl.mxu import MXU
 from sim.amaranth_sim import run_mxu_trace
 from sim.chip_run import run_program
 from sim.chip_verilator import ChipSimulator
-from sim.lm_run import _golden
 from sim.stimulus import random_trace
 from spec.config import PRESETS
 from spec.isa import Instruction, Stream
 from spec.mxu import MXUParams
 from tests.builder_runs import run_on_golden
 from tests.kernel_data import int8, rng_for
+from tests.lm_checks import assert_golden_equals_the_reference
 from tests.mxu_checks import assert_results_equal
 from verify.lint import lint_verilog
 
@@ -137,12 +137,7 @@ def test_a_decoder_with_four_slots_equals_the_reference_in_fewer_cycles(decoder,
     one = compile_lm(model, cfg["context"], SMALL, calibration=calib, **kw)
     lm = compile_lm(model, cfg["context"], SMALL.replace(mxu_weight_slots=4), calibration=calib, **kw)
     prompt = [1, 2]
-    tokens, cycles, logits, feeds = _golden(lm, prompt, 3, 0.0, 0)
-    seq = prompt + tokens
-    for (tok, pos), got in zip(feeds, logits):
-        assert tok == seq[pos]
-        np.testing.assert_array_equal(got, lm.reference_logits(seq[:pos + 1]), err_msg=f"position {pos}")
-    assert cycles == [lm.step_cycles] * len(feeds)
+    assert_golden_equals_the_reference(lm, prompt)
     print(f"chips {chips}: step {one.step_cycles} cycles with one slot, {lm.step_cycles} with four")
     assert lm.step_cycles < one.step_cycles
 

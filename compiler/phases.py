@@ -209,7 +209,9 @@ def _gemm_phase(b, start, g, sink, wstart=None):
 
 def _gemm_prefetched(b, start, g, sink):
     """``_gemm_phase`` from ``start`` with its first weight tile installed as early as the queues allow (from
-    the weight slices' next issue cycle: a slice's queue issues in order), under the work placed before it;
+    the weight slices' next issue cycle: a slice's queue issues in order; with weight slots and a backfilling
+    builder, from when the MXU's weights unit is free, the READs going into the weight slices' gaps), under the
+    work placed before it;
     without the early install when that does not place (a unit, a queue or a stream taken). Not inside
     another trial placement (``ProgramBuilder.checkpoint`` does not nest)."""
     mxu = b.config.positions("mxu")[0]

@@ -198,7 +198,8 @@ class ProgramBuilder:
                 else:
                     del d[u]
         self._next, self._last = nxt, last
-        self.last_swap, self.slot_swap, self.loadws, self.swaps = swap
+        self.last_swap, slots, self.loadws, self.swaps = swap
+        self.slot_swap = list(slots)            # the token's copy stays as it was (a token may be rolled back again)
         self._journal = None
 
     def commit(self):

@@ -7,7 +7,7 @@ at the configuration's clock (host words counted) and the speed-up over one chip
 ``--tokens`` tokens from a fixed prompt that must equal the int8 reference's in exactly the predicted cycles
 (the bench fails otherwise; the RTL equals golden in ``tests/test_system_lm.py``). The issue's target: 3× the
 tokens/s per user on 4 chips. Cycles are exact (no timing noise); the compile seconds are reported beside.
-``--weight-slots S`` compiles for an MXU holding ``S`` tiles of shadow weights (docs/lm.md; golden only).
+``--weight-slots S`` compiles for an MXU holding ``S`` tiles of shadow weights (docs/lm.md).
 """
 import argparse
 import sys
@@ -28,8 +28,7 @@ def main(argv=None):
     p.add_argument("--chips", default="1,2,4", help="chip counts, comma-separated (default 1,2,4)")
     p.add_argument("--tokens", type=int, default=8, help="tokens generated on golden per case (default 8)")
     p.add_argument("--weight-slots", type=int, default=1, metavar="S",
-                   help="tiles of shadow weights the MXU holds (mxu_weight_slots, 1 to 8; more than 1 is modelled by "
-                        "golden and the compiler only, the RTL has one; default 1)")
+                   help="tiles of shadow weights the MXU holds (mxu_weight_slots, 1 to 8; default 1, the presets')")
     p.add_argument("--output", default=str(RESULTS), help=f"results JSON (default {RESULTS})")
     args = p.parse_args(argv)
     try:

@@ -84,9 +84,9 @@ MUTANTS = (
     ),
     Mutant(
         "mxu_slot_skew_off_by_one", "rtl/mxu.py",
-        'col_slot = _delay(m, w_slot, c, f"w_slot_c{c}")',
-        'col_slot = _delay(m, w_slot, c + 1, f"w_slot_c{c}")',
-        "a weight row's slot reaches column c a cycle after its data (written into the previous row's slot)",
+        'w_slots.append(_delay(m, w_slots[-1], 1, f"w_slot_c{c}"))',
+        'w_slots.append(_delay(m, w_slots[-1], 2, f"w_slot_c{c}"))',
+        "a weight row's slot reaches column c (c > 0) c cycles after its data (written with an older row's slot)",
         (f"{SLOTS_T}::test_rtl_mxu_with_slots_matches_golden", SLOTS_T),
     ),
     Mutant(

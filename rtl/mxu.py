@@ -257,10 +257,17 @@ class MXU(wiring.Component):
         ]
 
         S = p.weight_slots
-        if S > 1:   # the slots travel as the row index and the swap do
-            w_slot = Signal(p.slot_bits, name="w_slot_r")
-            a_slot = Signal(p.slot_bits, name="a_slot_r")
-            m.d.sync += [w_slot.eq(self.w_slot), a_slot.eq(self.a_slot)]
+        if S > 1:
+            # The slots travel as the row index and the swap do, each on one delay line shared by the columns
+            # (w_slots[c]: the write slot as column c sees it) and by the rows (a_slots[k]: the swap's slot k
+            # cycles after the port; row r takes it at k = r + 1, a cycle earlier as slot_next).
+            w_slots = [Signal(p.slot_bits, name="w_slot_r")]
+            a_slots = [self.a_slot, Signal(p.slot_bits, name="a_slot_r")]
+            m.d.sync += [w_slots[0].eq(self.w_slot), a_slots[1].eq(self.a_slot)]
+            for c in range(1, C):
+                w_slots.append(_delay(m, w_slots[-1], 1, f"w_slot_c{c}"))
+            for k in range(2, R + 1):
+                a_slots.append(_delay(m, a_slots[-1], 1, f"a_slot_d{k}"))
 
         # Every PE learns of a swap a cycle ahead (``swap_next``): from its west neighbour's input, in column 0
         # from the row skew one stage earlier, and PE (0, 0) from the ports, as the input register does.
@@ -279,9 +286,8 @@ class MXU(wiring.Component):
                     pes[r][c].w_in.eq(col_data),
                 ]
             if S > 1:
-                col_slot = _delay(m, w_slot, c, f"w_slot_c{c}")
                 for r in range(R):
-                    m.d.comb += pes[r][c].w_slot.eq(col_slot)
+                    m.d.comb += pes[r][c].w_slot.eq(w_slots[c])
 
         # Activation row skew, then east through the array; partial sums south.
         for r in range(R):
@@ -300,10 +306,7 @@ class MXU(wiring.Component):
                     pes[r][c].swap_next.eq(pes[r][c - 1].swap_in),
                 ]
             if S > 1:
-                m.d.comb += [
-                    pes[r][0].slot_in.eq(_delay(m, a_slot, r, f"a_slot_r{r}")),
-                    pes[r][0].slot_next.eq(_delay(m, a_slot, r - 1, f"a_slot_r{r}") if r > 0 else self.a_slot),
-                ]
+                m.d.comb += [pes[r][0].slot_in.eq(a_slots[r + 1]), pes[r][0].slot_next.eq(a_slots[r])]
                 for c in range(1, C):
                     m.d.comb += [pes[r][c].slot_in.eq(pes[r][c - 1].slot_out),
                                  pes[r][c].slot_next.eq(pes[r][c - 1].slot_in)]

@@ -20,11 +20,16 @@ the first weight row's sampling cycle and ``T`` the first activation's, the sche
 2)``) and the paths through one weight-bound stretch (``R`` a tile). Tile sizes take two values (full blocks
 and the last), so the optimum is at a handful of break points.
 
+With ``S > 1`` weight slots (``mxu_weight_slots``) a tile's install waits for the last swap of its own slot,
+``S`` tiles back, not the previous one: ``ws_j = max(T_{j-S} + 1, ws_{j-1} + R)``, moved on a cycle while
+it would meet the MXU slice's issue of an earlier tile's MATMUL (``ws_j = T_k``, ``k < j``), and ``T_j =
+max(T_{j-1} + mb_{j-1}, ws_j + 1)``. The collision step is not max-plus, so this recurrence is stepped tile
+by tile (``_last_T_slots``, ``O(tiles)``), from the same spec figures.
+
 Scope: a kernel whose GEMM activations lie on both sides of the MXU, or whose results change direction or
 get nearer the consumer along their words (placements the presets reach only near their MEM limits),
 raises ``NotImplementedError`` naming the region: the schedule then splits a tile's MATMULs, which this
-model does not cover; so does a configuration of more than one weight slot (``mxu_weight_slots``), whose
-installs run further ahead. A kernel that does not fit in MEM raises ``ValueError`` as the compiler does.
+model does not cover. A kernel that does not fit in MEM raises ``ValueError`` as the compiler does.
 """
 from spec import isa
 from spec.config import ChipConfig
@@ -124,6 +129,23 @@ def _last_T(T1, ws1, R, n, n1, a1, a2):
     return best
 
 
+def _last_T_slots(T1, ws1, R, S, n, n1, m1, m2):
+    """``_last_T`` with ``S`` weight slots, the recurrence stepped (module docstring): tiles 1 … n1 have ``m1``
+    rows, the rest ``m2``."""
+    ws, Ts = ws1, [T1]
+    issued = {T1}                           # the MXU slice issues tile k's MATMUL at T_k - 1, its LOADW at ws - 1
+    for j in range(1, n):
+        ws += R
+        if j >= S:
+            ws = max(ws, Ts[j - S] + 1)
+        while ws in issued:
+            ws += 1
+        T = max(Ts[-1] + (m1 if j <= n1 else m2), ws + 1)
+        Ts.append(T)
+        issued.add(T)
+    return Ts[-1]
+
+
 def _gemm_T(c, start, M, K, N, x, w):
     """``(T of the last tile, its rows)`` of a GEMM phase from ``start`` with activations ``x``, weights
     ``w``."""
@@ -135,8 +157,11 @@ def _gemm_T(c, start, M, K, N, x, w):
     last = M - (blocks - 1) * D
     ws1 = start + RL + _hmax(w, mxu)
     T1 = max(ws1 + 1, start + RL + _hmax(x, mxu))
-    n = blocks * tiles
-    return _last_T(T1, ws1, R, n, (blocks - 1) * tiles, max(D, 2), max(last, 2)), last
+    n, n1 = blocks * tiles, (blocks - 1) * tiles
+    S = c.mxu_weight_slots
+    if S > 1:
+        return _last_T_slots(T1, ws1, R, S, n, n1, D, last), last
+    return _last_T(T1, ws1, R, n, n1, max(D, 2), max(last, 2)), last
 
 
 def _check(c, *kinds):
@@ -145,9 +170,6 @@ def _check(c, *kinds):
     for kind in kinds:
         if not c.positions(kind):
             raise ValueError(f"config must have a {kind.upper()} slice, not {c.name}")
-    if "mxu" in kinds and c.mxu_weight_slots != 1:
-        raise NotImplementedError(f"config {c.name} has mxu_weight_slots = {c.mxu_weight_slots}: the closed forms "
-                                  f"are those of one weight slot (a tile's install waits for the previous swap)")
 
 
 def _gemm_regions(c, mem, M, K, N, x=None):

@@ -27,8 +27,12 @@ CONFIGS = {
                           mem_depth=1024),
     "r1": SMALL.replace(name="r1", lanes=4, mxu_rows=1, mxu_cols=1, mxu_acc_depth=5, mem_banks=2, mem_depth=2048),
 }
+# the same with weight slots (installs S tiles ahead: the stepped recurrence of perf.cost)
+CONFIGS.update({f"{n}_s{S}": CONFIGS[n].replace(name=f"{n}_s{S}", mxu_weight_slots=S)
+                for n, S in (("small", 2), ("blk", 3), ("rect", 4), ("r1", 2))})
 #: largest M, K, N drawn per configuration (tiny's MEM holds 128 words a slice)
 LIMITS = {"tiny": (90, 14, 14), "small": (300, 50, 50), "blk": (40, 30, 30), "rect": (60, 30, 30), "r1": (30, 6, 6)}
+LIMITS.update({n: LIMITS[n.split("_")[0]] for n in CONFIGS if n not in LIMITS})
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 
@@ -94,10 +98,12 @@ def test_argmax(c, n):
     _exact(lambda: kernels.argmax(c, np.zeros((n, c.lanes), np.int64)), lambda: cost.argmax_cycles(n, c))
 
 
+@pytest.mark.parametrize("S", [1, 4])
 @pytest.mark.parametrize("M, K, N, N2", [(1, 1, 1, 1), (7, 700, 400, 321), (300, 321, 641, 100)])
-def test_tsp(M, K, N, N2):
-    """The model-only ``tsp`` preset (320 lanes, 320 × 320 MXU, 92 slices): every kernel, exact."""
-    c = PRESETS["tsp"]
+def test_tsp(M, K, N, N2, S):
+    """The model-only ``tsp`` preset (320 lanes, 320 × 320 MXU, 92 slices), and with 4 weight slots: every
+    kernel, exact."""
+    c = PRESETS["tsp"].replace(mxu_weight_slots=S)
     b = np.zeros(N, np.int64)
     assert cost.gemm_cycles(M, K, N, c) == kernels.gemm(c, _i8(M, K), _i8(K, N)).program.predicted_cycles
     assert (cost.dense_cycles(M, K, N, c)
@@ -107,6 +113,19 @@ def test_tsp(M, K, N, N2):
     v = np.zeros((M, c.lanes), np.int64)
     assert cost.lut_cycles(M, c) == kernels.lut_activation(c, v, np.zeros(256, np.int64)).program.predicted_cycles
     assert cost.argmax_cycles(M, c) == kernels.argmax(c, v).program.predicted_cycles
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 50), st.integers(0, 50), st.integers(1, 20), st.integers(1, 40), st.integers(0, 40),
+       st.integers(1, 20), st.integers(1, 20))
+def test_slots_recurrence_of_one_slot(s, hw, R, n, n1, m1, m2):
+    """With one slot the stepped recurrence (``S > 1``'s) and the break-point closed form agree, so the two
+    paths of ``perf.cost`` are one rule."""
+    n1 = min(n1, n - 1)
+    ws1 = s + hw
+    T1 = max(ws1 + 1, s + hw // 2 + 1)
+    assert (cost._last_T_slots(T1, ws1, R, 1, n, n1, m1, m2)
+            == cost._last_T(T1, ws1, R, n, n1, max(m1, 2), max(m2, 2)))
 
 
 def test_scope():

@@ -28,7 +28,7 @@ def main(argv=None):
     p.add_argument("--chips", default="1,2,4", help="chip counts, comma-separated (default 1,2,4)")
     p.add_argument("--tokens", type=int, default=8, help="tokens generated on golden per case (default 8)")
     p.add_argument("--weight-slots", type=int, default=1, metavar="S",
-                   help="tiles of shadow weights the MXU holds (mxu_weight_slots, 1 to 8; default 1, the presets')")
+                   help="tiles of shadow weights the MXU holds (mxu_weight_slots, 1 to 16; default 1, the presets')")
     p.add_argument("--output", default=str(RESULTS), help=f"results JSON (default {RESULTS})")
     args = p.parse_args(argv)
     try:

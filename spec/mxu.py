@@ -53,7 +53,7 @@ ACC_BITS = 32          #: int32 results and accumulators, wrapping modulo 2**32
 
 MIN_DIM, MAX_DIM = 1, 64
 MIN_ACC_DEPTH, MAX_ACC_DEPTH = 2, 1 << 16  # one word would need a zero-width address
-MAX_WEIGHT_SLOTS = 8   #: tiles of shadow weights an MXU may hold ahead of their swaps
+MAX_WEIGHT_SLOTS = 16  #: tiles of shadow weights an MXU may hold ahead of their swaps
 
 INPUT_STAGES = 1       #: every input is registered once on entry
 MULTIPLY_STAGES = 2    #: multiplier input register and output register (maps onto DSP block registers)

@@ -49,8 +49,8 @@ TINY = PRESETS["tiny"]
     (dict(clock_mhz=float("nan")), ValueError, "clock_mhz must be a positive number of MHz, not nan"),
     (dict(clock_mhz="100"), TypeError, "clock_mhz must be a positive number of MHz, not '100'"),
     (dict(rtl=1), TypeError, "rtl must be True or False, not 1"),
-    (dict(mxu_weight_slots=0), ValueError, "mxu_weight_slots must be an integer between 1 and 8, not 0"),
-    (dict(mxu_weight_slots=2.0), TypeError, "mxu_weight_slots must be an integer between 1 and 8, not 2.0"),
+    (dict(mxu_weight_slots=0), ValueError, "mxu_weight_slots must be an integer between 1 and 16, not 0"),
+    (dict(mxu_weight_slots=2.0), TypeError, "mxu_weight_slots must be an integer between 1 and 16, not 2.0"),
 ])
 def test_fields_rejected(changes, exc, msg):
     with pytest.raises(exc) as info:

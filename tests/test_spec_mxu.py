@@ -9,8 +9,8 @@ from spec.mxu import MXUParams
     (dict(rows=4.0, cols=4), TypeError, "rows must be an integer between 1 and 64, not 4.0"),
     (dict(rows=True, cols=4), TypeError, "rows must be an integer between 1 and 64, not True"),
     (dict(rows=4, cols=4, acc_depth=1), ValueError, "acc_depth must be an integer between 2 and 65536, not 1"),
-    (dict(rows=4, cols=4, weight_slots=0), ValueError, "weight_slots must be an integer between 1 and 8, not 0"),
-    (dict(rows=4, cols=4, weight_slots=9), ValueError, "weight_slots must be an integer between 1 and 8, not 9"),
+    (dict(rows=4, cols=4, weight_slots=0), ValueError, "weight_slots must be an integer between 1 and 16, not 0"),
+    (dict(rows=4, cols=4, weight_slots=17), ValueError, "weight_slots must be an integer between 1 and 16, not 17"),
 ])
 def test_params_rejected(kw, exc, msg):
     with pytest.raises(exc) as info:

@@ -167,6 +167,8 @@ class _Decode:
         self.lw.b.eager = True              # VXU passes start when their data is ready, not after everything
         self.lw.b.backfill = True           # ... and fill the gaps of the MEM and VXU queues
         self.lw.prefetch = True             # GEMMs install their first weight tile under earlier work
+        if config.mxu_weight_slots > 1:     # ... and up to S tiles, whose READs keep to a slice of their own
+            self.lw.weight_home = config.positions("mem")[-1]
         self.kept = []
         self.pending = []                   # key appends placed late (flush_appends)
         self.pick = pick
@@ -242,10 +244,10 @@ class _Decode:
         self.keep(_T(name, "act", (n, self.c.lanes), r, 0))
         return r
 
-    def _position_hook(self, name, data, exclude=(), granule=1, desc="", avoid=""):
+    def _position_hook(self, name, data, exclude=(), granule=1, desc="", avoid="", weights=False):
         """``Lowering.const``; a position-dependent constant (``_decode_steps``) is, besides, gathered at every
         step from its table by position (row ``p`` at ``p·n``, ``n`` its words) into the region made for it."""
-        r = self._const(name, data, exclude, granule, desc, avoid)
+        r = self._const(name, data, exclude, granule, desc, avoid, weights=weights)
         if name in self.positional:
             kind, table, pad = self.positional[name]
             c, n = self.c, len(r)

@@ -28,7 +28,7 @@ def weights(lw, name, W, xs):
     (K, N), R = W.shape, c.mxu_rows
     return lw.const(name, _pack_w(W, c), exclude=xs, granule=R,
                     desc=f"int8 {K} x {N} as {_tiles(N, c.mxu_cols)} x {_tiles(K, R)} tiles x {R} rows",
-                    avoid=", on MEM slices not holding its activations")
+                    avoid=", on MEM slices not holding its activations", weights=True)
 
 
 def lower_linear(lw, st):
@@ -122,7 +122,7 @@ def lower_sibling_linears(lw, steps):
     xs = set(x.region.slices)
     w = lw.const(f"W of '{names}'", _pack_w(Wcat, c), exclude=xs, granule=R,
                  desc=f"int8 {K} x {Wcat.shape[1]} as {Nt} x {_tiles(K, R)} tiles x {R} rows",
-                 avoid=", on MEM slices not holding its activations")
+                 avoid=", on MEM slices not holding its activations", weights=True)
     chdesc = f"int32 ({Nt * C},) as {Nt} tiles x {reps} copies"
     biases = np.concatenate([_pack_channels(st.params["bias"].astype(np.int64), c, reps, gvxu.INT32_MIN)
                              for st in steps])

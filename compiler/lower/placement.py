@@ -51,6 +51,7 @@ class Lowering:
         self.keep_constants = False         # a program run again and again (compiler/lm): constants stay
         self.parents = {}                   # tensor name -> the region it is a part of (slices of tiles)
         self.prefetch = False               # linears install their first weight tile under earlier work
+        self.weight_home = None             # a MEM slice for the linears' weights, which other data keep off
         self.alloc = MemAllocator(config)
         self.b = ProgramBuilder(config)
         self.mxu, self.vxu = config.positions("mxu")[0], config.positions("vxu")[0]
@@ -71,12 +72,35 @@ class Lowering:
     def _what(self, desc, n, avoid=""):
         return f" ({desc}; {n} words = {n * 4 * self.c.lanes} bytes{avoid})"
 
-    def region(self, role, name, n, exclude=(), granule=1, desc="", avoid="", order=None, loaded=None):
+    def region(self, role, name, n, exclude=(), granule=1, desc="", avoid="", order=None, loaded=None,
+               weights=False):
         """A region of ``n`` words on MEM slices not in ``exclude``: in one slice when it fits (``order``:
         the slices to try, else activations west of the MXU first / constants by most free words; relaxed:
         by fewest, then the excluded slices, rotated by ``spill``), else spread over them (the
         ``MemAllocator`` error when they do not hold it). ``loaded`` (default: constants): the host writes it
-        before the run, so it never takes reusable words; anything else does first when relaxed."""
+        before the run, so it never takes reusable words; anything else does first when relaxed.
+
+        With a ``weight_home`` slice, a linear's ``weights`` go there when they fit and every other region
+        keeps off it when it fits elsewhere: the weight READs of tiles installed early (``_gemm_prefetched``)
+        then never wait for the read port of a slice the vector passes use. A preference, never a refusal."""
+        h = self.weight_home
+        if h is not None:
+            if weights:
+                tries = [dict(order=[h])] if order is None and h not in set(exclude) else []
+            elif order is not None:
+                tries = [dict(order=[p for p in order if p != h])] if h in order and len(order) > 1 else []
+            else:
+                tries = [dict(exclude=set(exclude) | {h})]
+            for kw in tries:
+                args = {"exclude": exclude, "order": order, **kw}
+                try:
+                    return self._region(role, name, n, granule=granule, desc=desc, avoid=avoid, loaded=loaded,
+                                        **args)
+                except ValueError:          # does not fit there: as without a home
+                    pass
+        return self._region(role, name, n, exclude, granule, desc, avoid, order, loaded)
+
+    def _region(self, role, name, n, exclude=(), granule=1, desc="", avoid="", order=None, loaded=None):
         c = self.c
         reuse = self.reuse and not (role == "const" if loaded is None else loaded)
         rest = []                           # relaxed: the fallback, whose reads must schedule apart from the operands'
@@ -110,9 +134,9 @@ class Lowering:
         self.regions.append((role, region))
         return region
 
-    def const(self, name, data, exclude=(), granule=1, desc="", avoid=""):
+    def const(self, name, data, exclude=(), granule=1, desc="", avoid="", weights=False):
         data = np.asarray(data)
-        r = self.region("const", name, len(data), exclude, granule, desc, avoid)
+        r = self.region("const", name, len(data), exclude, granule, desc, avoid, weights=weights)
         self.constants += r.inputs(data)
         return r
 

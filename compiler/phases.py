@@ -161,6 +161,10 @@ def _gemm_phase(b, start, g, sink, wstart=None):
     matmuls, loads = set(), set()   # MXU issue cycles of this GEMM's MATMULs and LOADWs
     prev_mb = 0
     for j, (m0, mb, nt, kt) in enumerate(tiles):
+        w0 = (nt * Kt + kt) * R
+        wl = g.w.locs[w0:w0 + R]
+        # the tiles installed under earlier work take a stream of their own, off the VXU passes' operands
+        early = S > 1 and wstart is not None and j < S and c.streams > EARLY_WGT
         # ws: the first weight row's sampling cycle; T: the first activation's (row r is due by T + r - 1,
         # and must come after the last swap of the tile's weight slot, S tiles back).
         free = swaps[len(swaps) - S] + 1
@@ -172,23 +176,26 @@ def _gemm_phase(b, start, g, sink, wstart=None):
             T = max(ws + 1, start + isa.MEM_READ_LATENCY + hx)
             if wstart is not None and wstart < start:    # the first tile installed early, swapped in at T
                 ws = max(wstart + isa.MEM_READ_LATENCY + hw, free, b.unit_free(mxu, "weights") + 1)
+                if early:
+                    ws = _early_window(b, wl, mxu, ws, matmuls)
+                    if ws > T - 1:      # not under earlier work after all: the next trial
+                        raise Conflict(f"the first early weight tile of a GEMM from cycle {start} would load "
+                                       f"after its swap at cycle {T}", 1)
                 ws = min(ws, T - 1)
         else:
             ws = max(free, ws + R)
-            while ws - 1 in matmuls:
+            while ws - 1 in matmuls:    # off the MXU issue cycles of this GEMM's MATMULs
                 ws += 1
+            if early:
+                ws = _early_window(b, wl, mxu, ws, matmuls)
             T = max(T + prev_mb, ws + 1)
         while any(T - 1 + i in loads for i in range(mb)):
             T += 1
-        loads.add(ws - 1)
-        swaps.append(T)
-        w0 = (nt * Kt + kt) * R
-        wl = g.w.locs[w0:w0 + R]
         wdir = set(_dirs(b, wl, mxu, True))
         assert len(wdir) == 1, "a weight tile straddles the MXU"     # the allocator's granule prevents it
-        # the tiles installed under earlier work take a stream of their own, off the VXU passes' operands
-        early = S > 1 and wstart is not None and j < S and c.streams > EARLY_WGT
         wgt = EARLY_WGT if early else WGT
+        loads.add(ws - 1)
+        swaps.append(T)
         _read_to(b, items, wl, mxu, ws, wgt, f"weights of tile (m0={m0}, nt={nt}, kt={kt})")
         items.append((mxu, ws - 1, Instruction("LOADW", src=Stream(wdir.pop(), wgt), count=R)))
         xl = g.x.locs[kt * M + m0:kt * M + m0 + mb]
@@ -207,17 +214,34 @@ def _gemm_phase(b, start, g, sink, wstart=None):
     return sum(t[1] for t in tiles)
 
 
+def _early_window(b, wl, mxu, ws, matmuls):
+    """The first weight row's sampling cycle, from ``ws`` on, of a tile installed under earlier work (weight
+    slots): past the conflicts of its weight READs and its LOADW with the queues and units taken before
+    (``ProgramBuilder.delay``, a probe) and off the MXU issue cycles (``matmuls``: this GEMM's), so that one
+    tile's conflict moves that tile (and the ones after it) rather than the whole early run."""
+    load = Instruction("LOADW", src=Stream("E", 0), count=len(wl))
+    while True:
+        shift = max([b.delay(p, ws + i0 - b.hops(p, mxu) - isa.MEM_READ_LATENCY,
+                             Instruction("READ", bank=bank, addr=addr, count=n, dst=Stream("E", 0)))
+                     for i0, p, bank, addr, n in _runs(wl)] + [b.delay(mxu, ws - 1, load)])
+        if ws - 1 in matmuls or b.issues_at(mxu, ws - 1):
+            shift = max(shift, 1)
+        if not shift:
+            return ws
+        ws += shift
+
+
 def _gemm_prefetched(b, start, g, sink):
     """``_gemm_phase`` from ``start`` with its first weight tile installed as early as the queues allow (from
     the weight slices' next issue cycle: a slice's queue issues in order; with weight slots and a backfilling
-    builder, from when the MXU's weights unit is free, the READs going into the weight slices' gaps), under the
-    work placed before it;
+    builder, from when the MXU's weights unit is free, the READs going into the weight slices' gaps and the
+    LOADWs into the MXU queue's, before MATMULs placed earlier), under the work placed before it;
     without the early install when that does not place (a unit, a queue or a stream taken). Not inside
     another trial placement (``ProgramBuilder.checkpoint`` does not nest)."""
     mxu = b.config.positions("mxu")[0]
-    if b.backfill and b.config.mxu_weight_slots > 1:   # READs into the weight slices' gaps, from the weights unit free
-        hw = max(b.hops(p, mxu) for p in g.w.slices)
-        wstart = max(0, max(b.unit_free(mxu, "weights"), b.next_issue(mxu)) - isa.MEM_READ_LATENCY - hw)
+    if b.backfill and b.config.mxu_weight_slots > 1:   # READs and LOADWs into the queues' gaps, from the weights
+        hw = max(b.hops(p, mxu) for p in g.w.slices)    # unit free (ProgramBuilder.backfill)
+        wstart = max(0, b.unit_free(mxu, "weights") - isa.MEM_READ_LATENCY - hw)
     else:
         wstart = max(max(b.next_issue(p), b.unit_free(p, "read")) for p in g.w.slices)
     placed, out = _first_fit(b, wstart, start, lambda w: _gemm_phase(b, start, g, sink, wstart=w))

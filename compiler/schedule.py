@@ -19,8 +19,11 @@ Contracts
   ``requantv`` or ``lut``, and not just ahead of a chained VOP, whose operand it would become). Independent
   work placed later then fills the queues' idle cycles. A READ or WRITE in a gap is refused when it would read
   before a store, or store before a read or store, of its words placed earlier (the order the slice's queue
-  kept by itself); READX/WRITEX (a window of words) rely on their phases starting at ``ready``. The MXU and
-  link queues stay in issue order (a swap's weights are the last loaded).
+  kept by itself); READX/WRITEX (a window of words) rely on their phases starting at ``ready``. The link
+  queues and the MXU's MATMULs stay in issue order (a swap's weights are the last loaded); with weight slots
+  (``mxu_weight_slots`` > 1) a LOADW may go into a gap of the MXU queue once the weights unit is free of every
+  LOADW placed before it, so LOADWs still issue in the order they were placed (their slots' turns), and a slot
+  is rewritten only after its last swap (``slot_swap``, the GEMM phase's rule).
 * ``finish()`` appends ``HALT`` to every queue (at its next free issue cycle) and returns a ``Program``:
   ``words`` (one list per slice, what ``golden.chip.ChipSim.load`` takes), ``text`` (canonical assembly,
   ``spec.asm.disassemble``), ``schedule`` (per slice ``(cycle, Instruction)``, NOPs and HALT included) and
@@ -244,6 +247,32 @@ class ProgramBuilder:
         """The first cycle at which slice ``slice`` may issue its next instruction."""
         return self._next[_slice(self.config, slice)]
 
+    def issues_at(self, slice, cycle):
+        """Whether slice ``slice``'s queue issues an instruction (not a ``NOP`` gap) at ``cycle``."""
+        p = _slice(self.config, slice)
+        if cycle >= self._next[p]:
+            return False
+        sched = self._sched[p]
+        i = bisect_right(sched, cycle, key=lambda e: e[0]) - 1
+        return i >= 0 and sched[i][1].op != "NOP"
+
+    def delay(self, slice, cycle, instr):
+        """How many cycles later than ``cycle`` the queue of ``slice`` and the unit ``instr`` uses must let it
+        issue (0: ``at`` takes it as far as they go; streams and data order are not looked at): a probe, which
+        places nothing, for a phase that moves one instruction's cycle on its own."""
+        p = _slice(self.config, slice)
+        tm = isa.timing(instr, self.config)
+        if cycle >= self._next[p]:
+            return 0 if tm.unit == "queue" else max(0, self._free(p, tm.unit)[0] - cycle)
+        if not (self.backfill and self._may_backfill(p, cycle, instr)):
+            return self._next[p] - cycle
+        sched = self._sched[p]
+        if sched[bisect_right(sched, cycle, key=lambda e: e[0]) - 1][1].op != "NOP":
+            return 1
+        spans = self._spans[p].get(tm.unit, [])
+        k = bisect_right(spans, cycle + tm.busy - 1, key=lambda e: e[0]) - 1
+        return spans[k][1] - cycle if k >= 0 and spans[k][1] > cycle else 0
+
     def unit_free(self, slice, unit):
         """The first cycle at which ``unit`` of ``slice`` is free."""
         return self._free(_slice(self.config, slice), unit)[0]
@@ -307,7 +336,7 @@ class ProgramBuilder:
                                                                                    "a window"))
         tm = isa.timing(instr, c)
         if cycle < self._next[p]:
-            if not (self.backfill and self._may_backfill(p, instr)):
+            if not (self.backfill and self._may_backfill(p, cycle, instr)):
                 prev_t, prev = next((t, ins) for t, ins in reversed(self._sched[p]))
                 raise Conflict(f"{self._where(p, cycle, instr)}: the queue is not free before cycle "
                                f"{self._next[p]} (it issues {_instr_text(prev)} at cycle {prev_t}); "
@@ -356,11 +385,14 @@ class ProgramBuilder:
                              f"{words + 1} words with its HALT, more than queue_depth = {c.queue_depth} of config "
                              f"{c.name} (by {words + 1 - c.queue_depth})")
 
-    def _may_backfill(self, p, instr):
-        """Whether ``instr`` may go into a gap of slice ``p``'s queue (module docstring: ``backfill``)."""
+    def _may_backfill(self, p, cycle, instr):
+        """Whether ``instr`` may go into a gap of slice ``p``'s queue at ``cycle`` (module docstring:
+        ``backfill``)."""
         kind = self.config.slices[p]
         if kind == "mem":
             return instr.op in ("READ", "WRITE", "READX", "WRITEX")
+        if kind == "mxu" and instr.op == "LOADW":   # after every LOADW placed: the slots' turns are issue order
+            return self.config.mxu_weight_slots > 1 and cycle >= self._free(p, "weights")[0]
         return (kind == "vxu" and instr.op == "VOP" and not instr.chain
                 and instr.vop not in ("requant", "requantv", "lut"))
 

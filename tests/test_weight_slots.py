@@ -14,7 +14,7 @@ from amaranth.hdl import Fragment
 from compiler import kernels
 from compiler.lm import compile_lm
 from compiler.phases import ACT, RES, WGT, _read_to, _write_from
-from compiler.schedule import ProgramBuilder
+from compiler.schedule import Conflict, ProgramBuilder
 from demos.lm.models import build
 from golden.mxu import MXUModel
 from rtl.mxu import MXU
@@ -32,6 +32,7 @@ from tests.mxu_checks import assert_results_equal
 from verify.lint import lint_verilog
 
 TINY, SMALL = PRESETS["tiny"], PRESETS["small"]
+SEED = 61
 
 
 def _two_tiles(slots):
@@ -87,6 +88,79 @@ def test_the_chip_rtl_takes_the_weight_slots_in_turn(tmp_path):
     kern = kernels.gemm(c, int8(rng, (3, 12)), int8(rng, (12, 8)))
     r = run_program(c, kern.program.words, kern.inputs, simulator=chip)
     assert r.match and r.error is None and r.cycles == kern.program.predicted_cycles, r.mismatch
+
+
+def test_a_loadw_fills_a_gap_of_the_mxu_queue_with_slots():
+    """With weight slots a backfilling builder puts a LOADW before MATMULs placed earlier, once the weights unit
+    is free of every LOADW placed before it (the LOADWs keep their order, so the slots their turns): the two-tile
+    program placed swaps first, B's install last, gives x@A, x@B on golden. One slot, or a LOADW ahead of the
+    last one, keeps the issue order."""
+    c = TINY.replace(mxu_weight_slots=2)
+    rng = np.random.default_rng(7)
+    A, B = int8(rng, (4, 4)), int8(rng, (4, 4))
+    x = int8(rng, (1, 4))
+    b = ProgramBuilder(c)
+    b.backfill = True
+    mem0, mem1, mxu, mem2 = (c.slice_index(n) for n in ("mem0", "mem1", "mxu", "mem2"))
+    init = {(mem0, 0, r): v.astype(np.int64) for r, v in enumerate(np.vstack([A, B]))}
+    init[(mem1, 0, 0)] = x[0].astype(np.int64)
+
+    def install(k, ws):
+        items = []
+        _read_to(b, items, [(mem0, 0, 4 * k + r) for r in range(4)], mxu, ws, WGT, f"tile {k}")
+        b.place(items + [(mxu, ws - 1, Instruction("LOADW", src=Stream("E", WGT), count=4))])
+    install(0, 5)
+    items = []
+    for k, t in enumerate((14, 15)):
+        _read_to(b, items, [(mem1, 0, 0)], mxu, t, ACT, f"x {k}")
+        items.append((mxu, t - 1, Instruction("MATMUL", src=Stream("E", ACT), count=1, addr=k, swap=True,
+                                              emit=True, dst=Stream("E", RES))))
+    _write_from(b, items, [(mem2, 0, 0), (mem2, 0, 1)], mxu, 14 + c.mxu.latency, RES, "results")
+    b.place(items)
+    with pytest.raises(Conflict, match="issue order"):    # before the weights unit is free of A's LOADW
+        b.at(mxu, 6, Instruction("LOADW", src=Stream("E", WGT), count=4))
+    assert b.delay(mxu, 8, Instruction("LOADW", src=Stream("E", WGT), count=4)) == 0
+    install(1, 9)                                         # its LOADW at 8, before the MATMULs at 13 and 14
+    assert [(t, ins.op) for t, ins in b._sched[mxu] if ins.op != "NOP"] == [
+        (4, "LOADW"), (8, "LOADW"), (13, "MATMUL"), (14, "MATMUL")]
+    sim, _ = run_on_golden(b, init)
+    np.testing.assert_array_equal(sim.read_mem("mem2", 0, 0, 2), np.vstack([x.astype(np.int64) @ A, x.astype(np.int64) @ B]))
+    one = ProgramBuilder(TINY)
+    one.backfill = True
+    one.at(mxu, 20, Instruction("MATMUL", src=Stream("E", ACT), count=1, addr=0, swap=True))
+    with pytest.raises(Conflict, match="issue order"):
+        one.at(mxu, 8, Instruction("LOADW", src=Stream("E", WGT), count=4))
+
+
+def test_delay_is_what_a_placement_would_need():
+    """``ProgramBuilder.delay`` (the probe the early installs use): 0 exactly where ``at`` takes the instruction,
+    and where it refuses, a positive wait, on a MEM queue of random READs and WRITEs (backfilling)."""
+    print(f"seed {SEED}")
+    rng = np.random.default_rng(SEED)
+    b = ProgramBuilder(TINY)
+    b.backfill = True
+    mem0 = TINY.positions("mem")[0]
+    for _ in range(12):
+        op = rng.choice(["READ", "WRITE"])
+        n, t = int(rng.integers(1, 6)), int(rng.integers(0, 80))
+        ins = (Instruction("READ", bank=0, addr=int(rng.integers(0, 50)), count=n, dst="E0") if op == "READ"
+               else Instruction("WRITE", src="W0", bank=1, addr=int(rng.integers(0, 50)), count=n))
+        try:
+            b.at(mem0, t, ins)
+        except Conflict:
+            pass
+    for n in (1, 4, 16):
+        probe = Instruction("READ", bank=0, addr=0, count=n, dst="E1")     # bank 0: words nothing stores
+        for t in range(0, 100):
+            d = b.delay(mem0, t, probe)
+            token = b.checkpoint()
+            try:
+                b.at(mem0, t, probe)
+                took = True
+            except Conflict:
+                took = False
+            b.rollback(token)
+            assert took == (d == 0), (n, t, d)
 
 
 @pytest.mark.parametrize("slots", [2, 3])

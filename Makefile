@@ -133,6 +133,7 @@ bench: $(STAMP) ## Benchmarks (python -m bench.mxu, bench.chip, bench.sweep, ben
 	$(RUN) $(VENV_PY) -m bench.system
 	$(RUN) $(VENV_PY) -m bench.lm_compile
 	$(RUN) $(VENV_PY) -m bench.lm_chips
+	$(RUN) $(VENV_PY) -m bench.lm_chips --weight-slots 16 --output $(BENCH_DIR)/lm_chips_s16.json
 
 regress: $(STAMP) ## Random regression: SEEDS seeds from START on REGRESS_CONFIG, RTL vs golden (REGRESS_JOBS)
 	$(RUN) $(VENV_PY) -m verify.regress --seeds $(SEEDS) --start $(START) --config $(REGRESS_CONFIG) --jobs $(REGRESS_JOBS) --batch $(REGRESS_BATCH) $(REGRESS_ARGS)

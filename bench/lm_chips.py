@@ -73,6 +73,11 @@ def main(argv=None):
                   f"(chips {', '.join(map(str, lm.chip_cycles))}), {rows[n]['tokens_per_s_per_user']:,.0f} tokens/s "
                   f"per user, {rows[n]['speedup']:.3f}x one chip; golden {'exact' if exact else 'DIFFERS'}")
         out["models"][arch] = rows
+        if 4 in rows:
+            met = rows[4]["speedup"] >= TARGET_SPEEDUP_4
+            out.setdefault("target_met_4_chips", {})[arch] = met
+            print(f"  {arch:<6} 4 chips: {rows[4]['speedup']:.3f}x, the target {TARGET_SPEEDUP_4:g}x "
+                  f"{'met' if met else 'not met'}")
     write_results(args.output, out, t0)
     if not ok:
         print("a generation differed from the int8 reference or from the predicted cycles", file=sys.stderr)

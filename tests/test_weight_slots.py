@@ -124,7 +124,8 @@ def test_a_loadw_fills_a_gap_of_the_mxu_queue_with_slots():
     assert [(t, ins.op) for t, ins in b._sched[mxu] if ins.op != "NOP"] == [
         (4, "LOADW"), (8, "LOADW"), (13, "MATMUL"), (14, "MATMUL")]
     sim, _ = run_on_golden(b, init)
-    np.testing.assert_array_equal(sim.read_mem("mem2", 0, 0, 2), np.vstack([x.astype(np.int64) @ A, x.astype(np.int64) @ B]))
+    x64 = x.astype(np.int64)
+    np.testing.assert_array_equal(sim.read_mem("mem2", 0, 0, 2), np.vstack([x64 @ A, x64 @ B]))
     one = ProgramBuilder(TINY)
     one.backfill = True
     one.at(mxu, 20, Instruction("MATMUL", src=Stream("E", ACT), count=1, addr=0, swap=True))

@@ -178,9 +178,9 @@ def _gemm_phase(b, start, g, sink, wstart=None):
                 ws = max(wstart + isa.MEM_READ_LATENCY + hw, free, b.unit_free(mxu, "weights") + 1)
                 if early:
                     ws = _early_window(b, wl, mxu, ws, matmuls)
-                    if ws > T - 1:      # not under earlier work after all: the next trial
+                    if ws > T - 1:      # not under earlier work, nor from any later wstart (ws only grows)
                         raise Conflict(f"the first early weight tile of a GEMM from cycle {start} would load "
-                                       f"after its swap at cycle {T}", 1)
+                                       f"after its swap at cycle {T}", max(1, start - wstart))
                 ws = min(ws, T - 1)
         else:
             ws = max(free, ws + R)

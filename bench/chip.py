@@ -17,7 +17,7 @@ import sys
 import time
 
 from bench.results_io import write_results
-from cli.main import DEFAULT_BUILD, REPO, run_chip_gemm
+from cli.main import DEFAULT_BUILD, REPO, _config, run_chip_gemm
 from spec.config import PRESETS
 
 __all__ = ["main"]
@@ -28,7 +28,9 @@ GEMMS = ((256, 1), (1024, 1), (1024, 2), (1024, 4))     # (M, K = N as a multipl
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench.chip", description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default="small", choices=[n for n, c in PRESETS.items() if c.rtl])
+    ap.add_argument("--config", type=_config, default=PRESETS["small"],
+                    help="a preset with RTL (" + ", ".join(n for n, c in PRESETS.items() if c.rtl) + "; default "
+                         "small) or a JSON file of ChipConfig fields (e.g. small with mxu_weight_slots)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3, help="runs of the speed measurement (median)")
     ap.add_argument("--system-chips", type=int, default=0,
@@ -37,7 +39,9 @@ def main(argv=None):
                          "system takes about 10 minutes a chip pair")
     ap.add_argument("-o", "--output", default=str(RESULTS))
     args = ap.parse_args(argv)
-    config = PRESETS[args.config]
+    config = args.config
+    if not config.rtl:
+        ap.error(f"argument --config: config {config.name} is model-only (rtl=False): it has no Verilog to run")
     print(f"chip benchmark on config {config.name} ({config.mxu_rows}×{config.mxu_cols} MXU), seed {args.seed}")
     t0 = time.perf_counter()
     table = []

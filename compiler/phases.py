@@ -217,14 +217,15 @@ def _gemm_phase(b, start, g, sink, wstart=None):
 def _early_window(b, wl, mxu, ws, matmuls):
     """The first weight row's sampling cycle, from ``ws`` on, of a tile installed under earlier work (weight
     slots): past the conflicts of its weight READs and its LOADW with the queues and units taken before
-    (``ProgramBuilder.delay``, a probe) and off the MXU issue cycles (``matmuls``: this GEMM's), so that one
-    tile's conflict moves that tile (and the ones after it) rather than the whole early run."""
+    (``ProgramBuilder.delay``, a probe: a LOADW meeting an instruction the MXU queue issues waits too) and off
+    the MXU issue cycles of this GEMM's MATMULs (``matmuls``, not placed yet), so that one tile's conflict moves
+    that tile (and the ones after it) rather than the whole early run."""
     load = Instruction("LOADW", src=Stream("E", 0), count=len(wl))
     while True:
         shift = max([b.delay(p, ws + i0 - b.hops(p, mxu) - isa.MEM_READ_LATENCY,
                              Instruction("READ", bank=bank, addr=addr, count=n, dst=Stream("E", 0)))
                      for i0, p, bank, addr, n in _runs(wl)] + [b.delay(mxu, ws - 1, load)])
-        if ws - 1 in matmuls or b.issues_at(mxu, ws - 1):
+        if ws - 1 in matmuls:
             shift = max(shift, 1)
         if not shift:
             return ws

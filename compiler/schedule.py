@@ -247,15 +247,6 @@ class ProgramBuilder:
         """The first cycle at which slice ``slice`` may issue its next instruction."""
         return self._next[_slice(self.config, slice)]
 
-    def issues_at(self, slice, cycle):
-        """Whether slice ``slice``'s queue issues an instruction (not a ``NOP`` gap) at ``cycle``."""
-        p = _slice(self.config, slice)
-        if cycle >= self._next[p]:
-            return False
-        sched = self._sched[p]
-        i = bisect_right(sched, cycle, key=lambda e: e[0]) - 1
-        return i >= 0 and sched[i][1].op != "NOP"
-
     def delay(self, slice, cycle, instr):
         """How many cycles later than ``cycle`` the queue of ``slice`` and the unit ``instr`` uses must let it
         issue (0: ``at`` takes it as far as they go; streams and data order are not looked at): a probe, which
@@ -266,12 +257,11 @@ class ProgramBuilder:
             return 0 if tm.unit == "queue" else max(0, self._free(p, tm.unit)[0] - cycle)
         if not (self.backfill and self._may_backfill(p, cycle, instr)):
             return self._next[p] - cycle
-        sched = self._sched[p]
-        if sched[bisect_right(sched, cycle, key=lambda e: e[0]) - 1][1].op != "NOP":
+        _, (_, there) = self._gap(p, cycle)
+        if there.op != "NOP":
             return 1
-        spans = self._spans[p].get(tm.unit, [])
-        k = bisect_right(spans, cycle + tm.busy - 1, key=lambda e: e[0]) - 1
-        return spans[k][1] - cycle if k >= 0 and spans[k][1] > cycle else 0
+        span = self._overlap(p, tm.unit, cycle, cycle + tm.busy)
+        return span[1] - cycle if span else 0
 
     def unit_free(self, slice, unit):
         """The first cycle at which ``unit`` of ``slice`` is free."""
@@ -407,6 +397,20 @@ class ProgramBuilder:
         words = [((p, instr.bank, instr.addr + i), first + i) for i in range(instr.count)]
         return self._lateness(words, ()) if instr.op == "READ" else self._lateness((), words)
 
+    def _gap(self, p, cycle):
+        """``(index, (issue cycle, instr))`` of the entry of slice ``p``'s queue that holds ``cycle`` (below its next
+        issue cycle): an instruction issued then, or the ``NOP`` gap around it."""
+        sched = self._sched[p]
+        i = bisect_right(sched, cycle, key=lambda e: e[0]) - 1
+        return i, sched[i]
+
+    def _overlap(self, p, unit, cycle, end):
+        """The span ``(first, end, instr)`` of ``unit`` of slice ``p`` that overlaps cycles ``cycle … end - 1``, or
+        ``None`` (spans do not overlap, so the last to start before ``end`` is the one to look at)."""
+        spans = self._spans[p].get(unit, [])
+        k = bisect_right(spans, end - 1, key=lambda e: e[0]) - 1
+        return spans[k] if k >= 0 and spans[k][1] > cycle else None
+
     def _backfill(self, p, cycle, instr, tm):
         """Put ``instr`` into the NOP gap of slice ``p`` that holds ``cycle`` (``Conflict`` when none does, or its
         unit is busy then, or a chained VOP follows it, or its words' data order would break)."""
@@ -416,8 +420,7 @@ class ProgramBuilder:
                 raise Conflict(f"{self._where(p, cycle, instr)}: in this gap it would read before a store, or store "
                                f"before a read or store, of its words placed earlier", late)
         sched = self._sched[p]
-        i = bisect_right(sched, cycle, key=lambda e: e[0]) - 1
-        t0, nop = sched[i]
+        i, (t0, nop) = self._gap(p, cycle)
         if nop.op != "NOP":
             raise Conflict(f"{self._where(p, cycle, instr)}: the queue issues {_instr_text(nop)} then", 1)
         if instr.op == "VOP":
@@ -427,9 +430,9 @@ class ProgramBuilder:
                                f"{after[0]} takes the VXU's latest result", after[0] + 1 - cycle)
         spans = self._spans[p].setdefault(tm.unit, [])
         end = cycle + tm.busy
-        k = bisect_right(spans, end - 1, key=lambda e: e[0]) - 1
-        if k >= 0 and spans[k][1] > cycle:
-            first, stop, other = spans[k]
+        span = self._overlap(p, tm.unit, cycle, end)
+        if span:
+            first, stop, other = span
             raise Conflict(f"{self._where(p, cycle, instr)}: unit {tm.unit} is busy from cycle {first} to {stop - 1} "
                            f"with {_instr_text(other)}", stop - cycle)
         self._check_depth(p, cycle, instr, len(sched) + 2)
@@ -440,7 +443,7 @@ class ProgramBuilder:
         self._keep(sched)
         sched[i:i + 1] = new
         self._keep(spans)
-        spans.insert(k + 1, (cycle, end, instr))
+        spans.insert(bisect_right(spans, end - 1, key=lambda e: e[0]), (cycle, end, instr))
 
     def place(self, items):
         """Place ``(slice, cycle, instr)`` triples (or ``(slice, cycle, instr, window)`` for READX/WRITEX) in

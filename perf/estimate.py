@@ -15,8 +15,9 @@ Method (``docs/perf.md``):
   ``RL + 1 + Σ max(R, a_i) + latency`` over the tiles (``R`` cycles to install a tile's weights, one
   activation a cycle, ``a_i = max(rows of the tile, 2)``, ``latency = rows + cols + 4``). Weights stream
   through the MXU every token, so at batch 1 the step is weight-install bound.
-* **Attention** (by formula, no kernel compiled yet): per user and KV head, ``K^T`` and ``V`` are installed as
-  weights (tiles ``ceil(hd/R)·ceil(ctx/C)`` and ``ceil(ctx/R)·ceil(hd/C)``), each tile ``max(R, g)`` cycles
+* **Attention** (by formula, the tiles a compiled step installs: ``perf.installs``): per user and KV head,
+  ``K^T`` and ``V`` are installed as weights (tiles ``ceil(hd/R)·ceil(ctx/C)`` and ``ceil(ctx/R)·ceil(hd/C)``),
+  each tile ``max(R, g)`` cycles
   for the ``g = n_heads / n_kv_heads`` queries that share it, spread over the planes, at the mean context
   ``prompt + tokens / 2``. **Vector passes**: ``perf.work.vxu_passes``, each ``ceil(elements · batch /
   lanes) + RL + PIPE + slices / 2`` cycles.
@@ -37,8 +38,10 @@ Method (``docs/perf.md``):
 * **A compiled program** (``estimate(lm)`` of a ``compiler.lm.LMProgram``, read by duck typing): the figures
   above on its shape and config, then the timings from its exact cycles (``step_cycles``: prefill first, then
   every decode step, equal to ``Generation.predicted_cycles``; the host edge's words counted in the step),
-  cost and board power scaled alike, and ``model_error``: how far this closed form is from the compiled step
-  (the compiled step runs its operators one after another, which the closed form does not model).
+  cost and board power scaled alike, and ``model_error``: how far this closed form (``_compiled_step_cycles``:
+  the program's mapping and whole context, its line's all-reduces) is from the compiled step, whose weight
+  installs it gets exactly (``install_cycles`` beside ``model_install_cycles``) and whose chains of vector
+  passes between them it undercounts (``docs/perf.md``).
 """
 import dataclasses
 import functools
@@ -49,6 +52,7 @@ from perf import cost
 from perf.assumptions import DEFAULT, Assumptions
 from perf.gpu import roofline, usd_per_second
 from perf.gpu_measured import beside_roofline
+from perf.installs import install_cycles, megatron_splits
 from perf.models import MODELS, ModelShape
 from perf.work import attention_macs, gemm_macs, gemms, kv_bytes_per_token, vxu_passes
 from spec import isa
@@ -184,6 +188,10 @@ def _step(m, c, a, t, stages, splits, users, rows, ctx):
         exchanges[key] = (er + r, eg + g, count)
     at, ac = _attention(m, c, users, rows, ctx)
     at, ac = at / t, ac / t
+    if not m.learned_positions:     # rotate_half as a GEMM by a head_dim² permutation, for queries and keys
+        for heads in (m.n_heads, m.n_kv_heads):
+            cyc, cc, _ = gemm_time(M * -(-heads // t), m.head_dim, m.head_dim, c)
+            total, comp = total + cyc * m.layers, comp + cc * m.layers
     if t > 1:
         exchanges["attention"] = (0, M * (m.d_model - -(-m.d_model // t)), m.layers)
     vxu = _vxu(m, c, M, ctx)
@@ -358,6 +366,10 @@ class Estimate:
     host_cycles: list = field(default_factory=list)
     model_step_cycles: int | None = None
     model_error: float | None = None
+    #: a compiled program: the weight rows its busiest chip installs a step (``LMProgram.install_cycles``) and
+    #: ``perf.installs``' closed form of them (equal: ``tests/test_perf_estimate.py``)
+    install_cycles: int | None = None
+    model_install_cycles: int | None = None
     #: ``estimate`` chose the chips (none given): the bytes' bound ``chips_needed``, plus what the tiles'
     #: rounding and the step's scratch took on top
     chips_auto: bool = False
@@ -380,6 +392,27 @@ def _positive(name, v):
         raise ValueError(f"{name} must be a positive integer, not {v!r}")
 
 
+def line_allreduce_cycles(m, c, t):
+    """Cycles of one all-reduce of a ``d_model``-wide int32 row over a line of ``t`` chips of ``c`` (as
+    ``compiler.system.transfer.allreduce_line`` does it: both ways along the line at once, one trip of ``t - 1``
+    hops), each hop ``c.link_latency`` plus the row's ``ceil(d_model / lanes)`` vectors at one a
+    ``c.link_interval``."""
+    if t <= 1:
+        return 0
+    return (t - 1) * (c.link_latency + -(-m.d_model // c.lanes) * c.link_interval)
+
+
+def _compiled_step_cycles(m, c, a, t, splits, ctx):
+    """The closed form of a compiled decode step on ``t`` chips of ``c`` (a line; one chip: ``t = 1``): the
+    chip's work of ``_step`` (GEMMs, attention, vector passes) with ``splits`` and the context ``ctx``, then,
+    instead of ``_step``'s links, what the compiled step sends: two all-reduces a layer (the attention's output
+    projection's and the FFN's last GEMM's partial sums) over the line, no pipeline hop (the host writes
+    every chip's token)."""
+    _, times, _, _ = _step(m, c, a, t, 1, splits, 1, 1, ctx)
+    on_chip = sum(v for k, v in times.items() if k != "links") * c.clock_mhz * 1e6
+    return round(on_chip) + 2 * m.layers * line_allreduce_cycles(m, c, t)
+
+
 def _compiled(lm, prompt, tokens, assumptions):
     """``estimate`` of a compiled language model (an ``LMProgram``, read by duck typing: ``perf`` imports only
     ``spec``): the closed form on its shape and config, then the timing figures from its exact cycles (the
@@ -395,14 +428,19 @@ def _compiled(lm, prompt, tokens, assumptions):
     hz = lm.config.clock_mhz * 1e6
     step_s = (S + H) / hz
     ratio = step_s / e.step_s
-    model_cycles = round(e.step_s * hz)
+    # the closed form of this program's step: its chips' mapping (compiler.system.decode's splits) and its
+    # whole context (one program serves every position, attending over all of them, masked)
+    splits = megatron_splits(m, n)
+    model_cycles = _compiled_step_cycles(m, lm.config, assumptions, n, splits, lm.context)
     return dataclasses.replace(
         e, step_s=step_s, time_to_first_token_s=prompt * step_s, tokens_per_s_per_user=1 / step_s,
         tokens_per_s=1 / step_s, usd_per_million_tokens=e.usd_per_million_tokens * ratio,
         tokens_per_joule_board=e.tokens_per_joule_board / ratio, compiled=True,
         links=dict(e.links, **link_use(m, assumptions, e.tensor_group, e.stages, e.links, 1, step_s)),
         step_cycles=[prompt * S] + [S] * (tokens - 1), host_cycles=[prompt * H] + [H] * (tokens - 1),
-        model_step_cycles=model_cycles, model_error=model_cycles / (S + H) - 1)
+        model_step_cycles=model_cycles, model_error=model_cycles / (S + H) - 1,
+        install_cycles=max(int(x) for x in lm.install_cycles),
+        model_install_cycles=install_cycles(m, lm.config, n, splits, lm.context))
 
 
 def estimate(model, config="tsp", chips=None, batch=1, prompt=128, tokens=128,

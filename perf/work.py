@@ -3,7 +3,8 @@
 Everything is int8: one byte a weight and one a cached key or value. ``gemms(model)`` lists the matrix
 products of one token through every layer and the head as ``(name, K, N, count)`` (``count`` of them per
 token); the embedding is a table lookup, not a GEMM. ``vxu_passes(model, context)`` lists the vector passes
-of one token as ``(name, elements, count)``, by formula (no transformer kernel is compiled yet):
+of one token as ``(name, elements, count)``, by formula (each pass once, alone; a compiled step chains
+more of them, ``docs/perf.md``):
 
 * each norm: 3 passes over ``d_model`` (square and sum, scale, multiply by the weight; LayerNorm one more
   for its bias and mean);

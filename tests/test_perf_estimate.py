@@ -1,4 +1,5 @@
 """``perf.estimate``: chips, speed, energy and cost of language models on ``tsp``, the GPU roofline, the CLI."""
+import functools
 import json
 import math
 
@@ -7,7 +8,8 @@ import pytest
 from cli.main import main
 from perf import cost
 from perf.assumptions import DEFAULT
-from perf.estimate import _bound, estimate, gemm_time
+from perf.estimate import _bound, estimate, gemm_time, line_allreduce_cycles
+from perf.installs import install_cycles, megatron_splits, weight_tiles
 from perf.models import MODELS, ModelShape
 from perf.work import gemm_macs, kv_bytes_per_token
 from spec.config import PRESETS
@@ -256,50 +258,91 @@ def test_bad_splits(kwargs, message):
 
 
 # ---- a compiled language model -----------------------------------------------------------------------------
+@functools.cache
+def _lm(arch, chips):
+    """The reference model ``arch`` compiled on ``small`` for ``chips`` chips, once per test session."""
+    import sim.lm_run  # noqa: F401
+    from compiler.lm import compile_lm
+    from demos.lm import text, train
+    model, _ = train.load_or_train(arch)
+    return compile_lm(model, 64, "small", calibration=text.split()[0][:2048], chips=chips)
+
+
+def _prompt():
+    from demos.lm import text
+    return [int(i) for i in text.encode("The ")]
+
+
 def test_estimate_of_a_compiled_lm_has_its_exact_step_cycles():
     """perf.estimate of an LMProgram: step_cycles equal Generation.predicted_cycles (prefill first), the
     shape read off the program equals the perf model's description of the reference model, and the closed
     form's error on the step is reported (measured, not asserted small)."""
-    import sim.lm_run  # noqa: F401
-    from compiler.lm import compile_lm
-    from demos.lm import text, train
-    model, _ = train.load_or_train("gpt")
-    lm = compile_lm(model, 64, "small", calibration=text.split()[0][:2048])
+    lm = _lm("gpt", 1)
     shape = lm.perf_shape()
     ref = MODELS["gpt"]
     assert {k: v for k, v in shape.items() if k != "name"} == {
         "layers": ref.layers, "d_model": ref.d_model, "n_heads": ref.n_heads, "n_kv_heads": ref.n_kv_heads,
         "d_ff": ref.d_ff, "ffn": ref.ffn, "vocab": ref.vocab, "context": ref.context, "tied": ref.tied,
         "bias": ref.bias, "learned_positions": ref.learned_positions}
-    ids = [int(i) for i in text.encode("The ")]
+    ids = _prompt()
     g = lm.generate(ids, 5)
     e = estimate(lm, prompt=len(ids), tokens=5)
     assert e.compiled and e.step_cycles == g.predicted_cycles and e.host_cycles == g.host_cycles
     hz = lm.config.clock_mhz * 1e6
     assert e.tokens_per_s_per_user == pytest.approx(hz / (lm.step_cycles + lm.host_words))
-    print(f"closed form {e.model_step_cycles} cycles a step against the compiled {lm.step_cycles} + "
-          f"{lm.host_words} host: error {e.model_error:+.1%}")
     assert -1 < e.model_error < 1
 
 
 def test_estimate_of_a_compiled_lm_on_chips_counts_its_chips():
     """A decode step compiled for 4 chips (tensor parallel): the estimate's chips and mapping are the
-    program's, its step cycles the program's exact ones (the largest chip's, plus the busiest host edge), and
-    the closed form is its tensor split over a group of 4 (error reported, not asserted small)."""
-    import sim.lm_run  # noqa: F401
-    from compiler.lm import compile_lm
-    from demos.lm import text, train
-    model, _ = train.load_or_train("gpt")
-    lm = compile_lm(model, 64, "small", calibration=text.split()[0][:2048], chips=4)
-    ids = [int(i) for i in text.encode("The ")]
+    program's, its step cycles the program's exact ones (the largest chip's, plus the busiest host edge)."""
+    lm = _lm("gpt", 4)
+    ids = _prompt()
     g = lm.generate(ids, 3)
     e = estimate(lm, prompt=len(ids), tokens=3)
     assert e.compiled and e.chips == 4 and e.tensor_group == 4 and e.stages == 1
     assert e.step_cycles == g.predicted_cycles and e.host_cycles == g.host_cycles
     assert e.tokens_per_s_per_user == pytest.approx(lm.config.clock_mhz * 1e6 / (lm.step_cycles + lm.host_words))
-    print(f"closed form {e.model_step_cycles} cycles a step against the compiled {lm.step_cycles} + "
-          f"{lm.host_words} host on 4 chips: error {e.model_error:+.1%}")
     assert -1 < e.model_error < 1
+
+
+@pytest.mark.parametrize("arch", ["gpt", "llama"])
+@pytest.mark.parametrize("chips", [1, 2, 4])
+def test_the_closed_form_installs_equal_the_compiled_steps(arch, chips):
+    """The weight rows the busiest chip of a compiled decode step installs (its LOADWs' counts) equal
+    ``perf.installs``' closed form of the shape, 0 cycles of difference (rotary's permutation GEMM, the
+    attention's Kᵀ and V over the whole context, the tiles' rounding of the chips' shares included); the
+    step's error, all of it in the rest of the step, is printed (``-s``), measured, not asserted small."""
+    lm = _lm(arch, chips)
+    e = estimate(lm, prompt=4, tokens=2)
+    assert e.install_cycles == max(lm.install_cycles) == e.model_install_cycles, (
+        f"{arch} on {chips} chip(s): the compiled step installs {lm.install_cycles} rows a chip, "
+        f"perf.installs says {e.model_install_cycles}: {weight_tiles(MODELS[arch], lm.config, chips)} tiles")
+    S = lm.step_cycles + lm.host_words
+    assert lm.step_cycles >= e.install_cycles and e.model_step_cycles >= e.model_install_cycles
+    print(f"{arch} on {chips} chip(s): closed form {e.model_step_cycles} against {lm.step_cycles} + "
+          f"{lm.host_words} host, error {e.model_error:+.1%}; installs {e.install_cycles} both; the rest "
+          f"{e.model_step_cycles - e.model_install_cycles} against {S - e.install_cycles}")
+
+
+def test_installs_and_the_line_all_reduce_by_hand():
+    """``perf.installs`` and ``line_allreduce_cycles`` worked by hand on ``small`` (16 × 16 tiles, 16 lanes,
+    links of 16 cycles carrying a vector every 4)."""
+    c = PRESETS["small"]
+    gpt, llama = MODELS["gpt"], MODELS["llama"]
+    # gpt, one chip: q, k, v, o 4 x 4 tiles, up 4 x 16, down 16 x 4, in 2 layers; the head 4 x 7; attention
+    # 4 heads x (K^T 1 x 4 + V 4 x 1) in 2 layers
+    assert weight_tiles(gpt, c) == {"q": 32, "k": 32, "v": 32, "o": 32, "up": 128, "down": 128, "head": 28,
+                                    "attention": 64}
+    assert install_cycles(gpt, c) == 16 * 476
+    # llama on 4 chips: q, k, v a head (4 x 1), o by K (1 x 4), gate and up 44 columns (4 x 3), down 44 rows
+    # (3 x 4), the head 26 columns (4 x 2), attention and rotary (1 x 1, queries and keys) of one head
+    t4 = weight_tiles(llama, c, 4)
+    assert t4 == {"q": 8, "k": 8, "v": 8, "o": 8, "gate": 24, "up": 24, "down": 24, "head": 8, "attention": 16,
+                  "rotary": 4}
+    assert megatron_splits(llama, 4)["down"] == (4, 1) and megatron_splits(llama, 4)["gate"] == (1, 4)
+    assert line_allreduce_cycles(gpt, c, 1) == 0
+    assert line_allreduce_cycles(gpt, c, 4) == 3 * (16 + 4 * 4)
 
 
 def test_the_fewest_chips_count_the_tiles_rounding():

@@ -83,6 +83,12 @@ class LMProgram:
         return max(self.chip_cycles)
 
     @property
+    def install_cycles(self):
+        """Each chip's weight rows installed in a decode step (the ``count`` of its LOADWs): cycles of its MXU's
+        weights unit, one row a cycle, which ``perf.installs`` gives in closed form from the model's shape."""
+        return tuple(int(m.program.count_items("LOADW")) for m, _ in self.parts)
+
+    @property
     def link_words(self):
         """Vectors each directed link carries in a decode step (``"c0.east->c1.west"``: SEND items of chip 0's
         east link slice), read off the programs; empty on one chip."""

@@ -341,6 +341,9 @@ def test_installs_and_the_line_all_reduce_by_hand():
     assert t4 == {"q": 8, "k": 8, "v": 8, "o": 8, "gate": 24, "up": 24, "down": 24, "head": 8, "attention": 16,
                   "rotary": 4}
     assert megatron_splits(llama, 4)["down"] == (4, 1) and megatron_splits(llama, 4)["gate"] == (1, 4)
+    # 3 KV heads over 2 chips: the busier chip attends with 2 of them (1 x 4 + 4 x 1 tiles each, 2 layers)
+    gqa = ModelShape("gqa", 2, 96, 6, 3, 256, "swiglu", 103, 64, tied=False)
+    assert weight_tiles(gqa, c, 2)["attention"] == 2 * 2 * (4 + 4)
     assert line_allreduce_cycles(gpt, c, 1) == 0
     assert line_allreduce_cycles(gpt, c, 4) == 3 * (16 + 4 * 4)
 

@@ -89,5 +89,6 @@ def print_report(r):
     if r.get("compiled"):
         print(f"  compiled     {r['step_cycles'][0] // r['prompt']:,} cycles a decode step + "
               f"{r['host_cycles'][0] // r['prompt']:,} host words (the program's exact schedule); "
-              f"the closed form: {r['model_step_cycles']:,} ({r['model_error']:+.0%})")
+              f"the closed form: {r['model_step_cycles']:,} ({r['model_error']:+.0%}); weight installs "
+              f"{r['install_cycles']:,} cycles, closed form {r['model_install_cycles']:,}")
     print("  assumptions  every figure with its source: the JSON's 'assumptions', docs/perf.md")

@@ -39,6 +39,9 @@ def test_perf_of_a_saved_program_has_its_exact_step_cycles(saved, tmp_path, caps
     report = capsys.readouterr().out
     assert report.startswith(f"{folder} (gpt, compiled) on 1 chips of small")
     assert f"  compiled     {lm.step_cycles:,} cycles a decode step + {lm.host_words:,} host words" in report
+    # the busiest chip's weight installs, read off the program and in closed form: equal (perf.installs)
+    assert r["install_cycles"] == r["model_install_cycles"] == max(lm.install_cycles)
+    assert f"weight installs {r['install_cycles']:,} cycles, closed form {r['install_cycles']:,}" in report
 
 
 def test_defaults_fit_the_compiled_context(saved, tmp_path):
